@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad flag already reported on one line
+        return exc.code
     try:
         return args.func(args)
     except (ValueError, TypeError) as exc:
