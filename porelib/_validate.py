@@ -161,3 +161,29 @@ def check_choice(value, choices, arg_name: str):
     if value not in choices:
         raise ValueError(f"{arg_name} must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
+
+
+def check_number(value, arg_name: str, *, minimum: float = -np.inf, maximum: float = np.inf) -> float:
+    """Return ``value`` as a finite float in [minimum, maximum].
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If it is NaN, infinite or outside the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{arg_name} must be a number; got {type(value).__name__}")
+    number = float(value)
+    if not np.isfinite(number) or not minimum <= number <= maximum:
+        bounds = [f"{sign} {bound:g}" for sign, bound in ((">=", minimum), ("<=", maximum)) if np.isfinite(bound)]
+        expected = " ".join(["a finite number", " and ".join(bounds)]).strip()
+        raise ValueError(f"{arg_name} must be {expected}; got {value!r}")
+    return number
+
+
+def check_progress(progress) -> None:
+    """Raise ``TypeError`` unless ``progress`` is ``None`` or a callable ``progress(done, total)``."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None; got {type(progress).__name__}")
