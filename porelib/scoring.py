@@ -62,7 +62,9 @@ def estimate_density(grid) -> float:
     return density_from_porosity(metrics.porosity(check_grid(grid)))
 
 
-def score_grid(grid, *, reference=None, density=None, dataset=None, ensemble_size: int = ENSEMBLE_SIZE) -> Score:
+def score_grid(
+    grid, *, reference=None, density=None, dataset=None, ensemble_size: int = ENSEMBLE_SIZE, ensemble=None
+) -> Score:
     """Score one grid.
 
     Parameters
@@ -78,6 +80,9 @@ def score_grid(grid, *, reference=None, density=None, dataset=None, ensemble_siz
         Dataset to compare against (default: :func:`porelib.data.load_dataset`).
     ensemble_size : int
         How many dataset grids nearest in density form the reference ensemble.
+    ensemble : metrics.Reference, optional
+        The dataset's statistics at ``density``, already computed (the app caches
+        them per density); replaces ``dataset`` and ``ensemble_size``.
 
     Raises
     ------
@@ -95,14 +100,18 @@ def score_grid(grid, *, reference=None, density=None, dataset=None, ensemble_siz
     if density is None:
         return Score(stats, comparison)
     density = estimate_density(grid) if density == "auto" else check_density(density)
-    if dataset is None:
-        from porelib.data import load_dataset
+    if ensemble is None:
+        if dataset is None:
+            from porelib.data import load_dataset
 
-        dataset = load_dataset()
-    if dataset.size != grid.shape[0]:
+            dataset = load_dataset()
+        ensemble_grid_size = dataset.size
+    else:
+        ensemble_grid_size = ensemble.size
+    if ensemble_grid_size != grid.shape[0]:
         raise ValueError(
-            f"the grid is {grid.shape[0]}³ but the dataset's grids are {dataset.size}³; "
+            f"the grid is {grid.shape[0]}³ but the dataset's grids are {ensemble_grid_size}³; "
             "compare grids of the dataset's size, or drop the density"
         )
-    ref = metrics.Reference(dataset.ensemble(density, ensemble_size))
+    ref = ensemble if ensemble is not None else metrics.Reference(dataset.ensemble(density, ensemble_size))
     return Score(stats, comparison, float(np.round(density, 4)), ref.fidelity(grid), ref.band())
