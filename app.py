@@ -2,6 +2,17 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Pore Studio", page_icon="🧽", layout="wide")
-navigation = st.navigation([st.Page("pages/home.py", title="Home", icon="🏠", default=True)])
-navigation.run()
+from porelib import app_state
+
+st.set_page_config(page_title="Pore Studio", page_icon=":material/bubble_chart:", layout="wide")
+
+# Every page's widgets are created with persist_state="session", so choices survive page switches.
+app_state.init_state(st.session_state)
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/generate.py", title="Generate", icon=":material/view_in_ar:"),
+    st.Page("pages/compare.py", title="Compare to dataset", icon=":material/compare:"),
+    st.Page("pages/score.py", title="Score your grid", icon=":material/straighten:"),
+]
+st.navigation(PAGES).run()

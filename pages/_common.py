@@ -1,0 +1,180 @@
+"""Streamlit helpers shared by the pages: cached loaders and the widgets every page draws.
+
+Not a page itself (``app.py`` does not list it). Computation lives in
+:mod:`porelib`; this module only caches it and draws the results.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import streamlit as st
+
+from porelib import app_state, io, metrics, viz
+from porelib.data import Dataset, load_dataset
+from porelib.inference import generate
+from porelib.scoring import ENSEMBLE_SIZE
+
+HOME = "pages/home.py"
+GENERATE = "pages/generate.py"
+COMPARE = "pages/compare.py"
+SCORE = "pages/score.py"
+
+#: Densities are rounded to this many decimals before the dataset ensemble is looked up,
+#: so the slider's 101 positions share at most 101 cached references.
+DENSITY_DECIMALS = 2
+#: Largest grid drawn in 3D; bigger uploads are shown as slices only.
+MAX_3D_SIZE = 160
+
+# ----------------------------------------------------------------------------- cached loaders
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def dataset() -> Dataset:
+    """The dataset, loaded once per server (read-only)."""
+    return load_dataset()
+
+
+def require_dataset() -> Dataset:
+    """The dataset, or an explanation with a link to Home and ``st.stop()``."""
+    try:
+        return dataset()
+    except ValueError as exc:
+        st.info(f"This page needs the dataset. {exc}")
+        st.page_link(HOME, label="Home: status of data and models", icon=":material/home:")
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Measuring the dataset at this density…", max_entries=128)
+def reference_at(fingerprint: str, density: float) -> metrics.Reference:
+    """Statistics of the dataset grids nearest ``density`` (shared across sessions, read-only).
+
+    ``fingerprint`` keys the cache to the dataset's contents.
+    """
+    return metrics.Reference(dataset().ensemble(density, ENSEMBLE_SIZE))
+
+
+def dataset_reference(density: float) -> metrics.Reference:
+    """The cached :func:`reference_at` of the loaded dataset, density rounded to the slider's step."""
+    return reference_at(dataset().fingerprint, round(float(density), DENSITY_DECIMALS))
+
+
+@st.cache_data(show_spinner="Generating…", max_entries=64)
+def generated(model: str, density: float, n: int, seed: int) -> np.ndarray:
+    """``porelib.generate`` with its result cached per (model, density, n, seed)."""
+    return generate(model, density, n=n, seed=seed)
+
+
+@st.cache_data(show_spinner="Comparing the samples with the dataset…", max_entries=64)
+def fresh_fidelity(model: str, density: float, n: int, seed: int) -> dict:
+    """Fidelity of :func:`generated` samples to the dataset at ``density`` (``Reference.fidelity``)."""
+    return dataset_reference(density).fidelity(generated(model, density, n, seed))
+
+
+#: Samples per density, and densities, of a model's porosity curve.
+CURVE_SAMPLES = 2
+CURVE_DENSITIES = np.linspace(0.0, 1.0, 11)
+
+
+@st.cache_data(show_spinner="Tracing the model's porosity curve…", max_entries=8)
+def porosity_curve(model: str):
+    """:func:`porelib.viz.porosity_curve` of ``model``, cached."""
+    return viz.porosity_curve(model, CURVE_DENSITIES, n=CURVE_SAMPLES, size=dataset().size)
+
+
+def reconstruction(model: str, grid: np.ndarray, density: float) -> np.ndarray | None:
+    """The model's reconstruction of a dataset grid, or ``None`` if the model cannot encode one."""
+    return None
+
+
+@st.cache_data(max_entries=256)
+def summary(grid: np.ndarray) -> metrics.GridStats:
+    """``porelib.metrics.summary`` cached per grid."""
+    return metrics.summary(grid)
+
+
+@st.cache_data(max_entries=32)
+def export(grids: np.ndarray, kind: str, density: float | None, stem: str) -> tuple[str, bytes]:
+    """``porelib.viz.export_file`` cached per grid batch and format."""
+    return viz.export_file(grids, kind, density=density, stem=stem)
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def require_model(name: str) -> None:
+    """Stop the page with an explanation and a link to Home if model ``name`` cannot be used yet."""
+    status = app_state.model_status(name)
+    if not status.ready:
+        st.info(f"{model_label(name)} is not available yet: {status.detail}.")
+        st.page_link(HOME, label="Home: status of data and models", icon=":material/home:")
+        st.stop()
+
+
+def model_label(name: str) -> str:
+    """How a model is named in select boxes."""
+    return {"simulator": "Simulator (calibrated spheres)", "cvae": "cVAE", "cgan": "cGAN"}.get(name, name)
+
+
+def show_3d(grid: np.ndarray, key: str) -> None:
+    """Draw the pores of ``grid`` in 3D in the browser (stpyvista, trame backend)."""
+    if grid.shape[0] > MAX_3D_SIZE:
+        st.info(f"The grid is {grid.shape[0]}³ voxels; 3D is drawn up to {MAX_3D_SIZE}³. Use the slices.")
+        return
+    from stpyvista import stpyvista  # only importable under `streamlit run` or AppTest
+
+    plotter = viz.pore_plotter(grid)
+    try:
+        with warnings.catch_warnings():
+            # stpyvista 0.2 still calls Plotter.export_html, deprecated in pyvista 0.45.
+            warnings.filterwarnings("ignore", message=".*export_html is deprecated")
+            stpyvista(plotter, backend="trame", key=key)
+    finally:
+        plotter.close()
+    note = "" if grid.any() else " This grid has no pores."
+    st.caption(
+        f"Pore surfaces (marching cubes) inside the {grid.shape[0]}³-voxel box. "
+        f"Drag to orbit, scroll to zoom, shift-drag to pan.{note}"
+    )
+
+
+def show_slices(grids: dict, page: str) -> None:
+    """An orthogonal slice viewer: axis and index widgets, one image per grid in ``grids``.
+
+    ``grids`` maps a title to an (S, S, S) grid; all have the same S.
+    """
+    axis_key, index_key = app_state.slice_keys(page)
+    size = next(iter(grids.values())).shape[0]
+    app_state.clamp_index(st.session_state, index_key, size - 1)
+    left, right = st.columns([2, 3])
+    left.radio("Section axis", app_state.AXES, key=axis_key, persist_state="session", horizontal=True)
+    right.slider("Section index (voxels)", 0, size - 1, key=index_key, persist_state="session")
+    views = {
+        title: viz.slice_view(grid, st.session_state[axis_key], st.session_state[index_key])
+        for title, grid in grids.items()
+    }
+    for column, (title, view) in zip(st.columns(len(views)), views.items(), strict=True):
+        column.image(view.image, caption=f"{title}: pore fraction {view.pore_fraction:.3f}", width="stretch")
+    st.caption(f"{next(iter(views.values())).geometry} Blue = pore, grey = solid.")
+
+
+def show_cards(cards: list) -> None:
+    """Draw :class:`porelib.viz.StatCard` s in a row, each with its baseline below."""
+    for column, card in zip(st.columns(len(cards)), cards, strict=True):
+        column.metric(card.label, card.value, help=card.help)
+        column.caption(card.baseline)
+
+
+def show_error(exc: Exception) -> None:
+    """A user's mistake as the library worded it."""
+    st.error(str(exc), icon=":material/error:")
+
+
+def load_uploaded(upload):
+    """The grids of an uploaded file as a :class:`porelib.io.GridBatch`, or ``None`` after ``st.error``."""
+    try:
+        return io.load_batch(upload)
+    except (ValueError, TypeError) as exc:
+        show_error(exc)
+        return None

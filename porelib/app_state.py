@@ -1,0 +1,145 @@
+"""What the app remembers between reruns, and what it reports about itself.
+
+The Streamlit pages share one session-state mapping. Its keys are the
+constants below (every widget a test touches uses one of them as its
+``key=``); :func:`init_state` fills in the defaults of the missing ones.
+:func:`model_status` tells the Home page which generators are ready.
+
+Nothing here imports streamlit: the functions take any mutable mapping, so
+they are tested with a plain ``dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from porelib.inference import MODELS
+
+# Generate page.
+MODEL = "model"
+DENSITY = "density"
+SEED = "seed"
+N_SAMPLES = "n_samples"
+VIEW_SAMPLE = "view_sample"
+# Slice viewer (one per page, keys prefixed by the page's name).
+SLICE_AXIS = "slice_axis"
+SLICE_INDEX = "slice_index"
+# Compare page.
+COMPARE_PICK = "compare_pick"
+COMPARE_INDEX = "compare_index"
+COMPARE_DENSITY = "compare_density"
+COMPARE_N_FRESH = "compare_n_fresh"
+COMPARE_VIEW = "compare_view"
+# Score page.
+SCORE_SOURCE = "score_source"
+SCORE_UPLOAD = "score_upload"
+SCORE_REFERENCE_UPLOAD = "score_reference_upload"
+SCORE_EXAMPLE = "score_example"
+SCORE_GRID_INDEX = "score_grid_index"
+SCORE_DENSITY_MODE = "score_density_mode"
+SCORE_DENSITY = "score_density"
+#: Not a widget: the grids last made on the Generate page, ``(grids, density, model)``.
+LAST_GENERATED = "last_generated"
+
+#: How the Compare page picks a dataset grid.
+PICK_BY = ("index", "density")
+#: Where the Score page takes its grid from.
+SCORE_SOURCES = ("upload", "example", "generated")
+#: How the Score page chooses the density to compare at.
+DENSITY_MODES = ("estimate", "enter")
+#: Which grid the Compare page shows in 3D.
+COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
+AXES = ("x", "y", "z")
+MAX_SAMPLES = 16
+#: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
+SLICE_PAGES = ("generate", "compare", "score")
+
+
+def slice_keys(page: str) -> tuple[str, str]:
+    """The (axis, index) widget keys of the slice viewer on ``page``."""
+    return f"{page}_{SLICE_AXIS}", f"{page}_{SLICE_INDEX}"
+
+
+#: Default of every widget key; file uploaders and buttons have none (Streamlit owns them).
+DEFAULTS = {
+    MODEL: MODELS[0],
+    DENSITY: 0.6,
+    # Not 0: `python -m porelib data build` uses seed 0, and the simulator at seed 0 and a
+    # dataset grid's density repeats that grid exactly (same spawned generator).
+    SEED: 1,
+    N_SAMPLES: 1,
+    VIEW_SAMPLE: 0,
+    COMPARE_PICK: PICK_BY[0],
+    COMPARE_INDEX: 0,
+    COMPARE_DENSITY: 0.6,
+    COMPARE_N_FRESH: 4,
+    COMPARE_VIEW: COMPARE_VIEWS[0],
+    SCORE_SOURCE: SCORE_SOURCES[0],
+    SCORE_EXAMPLE: None,
+    SCORE_GRID_INDEX: 0,
+    SCORE_DENSITY_MODE: DENSITY_MODES[0],
+    SCORE_DENSITY: 0.6,
+    **{slice_keys(page)[0]: AXES[2] for page in SLICE_PAGES},
+    **{slice_keys(page)[1]: 15 for page in SLICE_PAGES},
+}
+
+
+def init_state(state: MutableMapping) -> None:
+    """Fill every key of :data:`DEFAULTS` that ``state`` does not hold yet; keep the others.
+
+    A model chosen earlier that is no longer offered falls back to the default.
+    """
+    for key, value in DEFAULTS.items():
+        state.setdefault(key, value)
+    if state[MODEL] not in MODELS:
+        state[MODEL] = DEFAULTS[MODEL]
+
+
+def clamp_index(state: MutableMapping, key: str, upper: int) -> None:
+    """Clip the integer at ``state[key]`` into ``[0, upper]`` (a slider's range may shrink)."""
+    state[key] = min(max(int(state.get(key, 0)), 0), upper)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a generator can be used, for the Home page.
+
+    Attributes
+    ----------
+    name : str
+        The model's name in :data:`porelib.inference.MODELS`.
+    ready : bool
+        True if :func:`porelib.generate` can use it now.
+    detail : str
+        One line: what it is, or what is missing and how to get it.
+    """
+
+    name: str
+    ready: bool
+    detail: str
+
+
+def model_status(name: str, *, checkpoint=None) -> ModelStatus:
+    """Report whether ``name`` is ready: the simulator always is, a trained model needs its checkpoint.
+
+    A trained model is ready when its checkpoint folder (``checkpoint``, default
+    ``checkpoints/<name>``) holds a card and weights; the card's scalar ``metrics``,
+    if any, are quoted in ``detail``.
+    """
+    if name == "simulator":
+        return ModelStatus(name, True, "calibrated sphere-packing simulator of the dataset (no weights)")
+    from porelib.checkpoint import WEIGHTS_FILE, read_card
+    from porelib.inference import checkpoint_dir
+
+    folder = checkpoint_dir(name, checkpoint)
+    train = f"train one with `python -m porelib train {name} --out {folder}`"
+    if not (folder / WEIGHTS_FILE).is_file():
+        return ModelStatus(name, False, f"no weights at {folder / WEIGHTS_FILE}; {train}")
+    try:
+        card = read_card(folder)
+    except ValueError as exc:
+        return ModelStatus(name, False, f"{exc}; {train}")
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    quoted = ", ".join(f"{key} {value:.3g}" for key, value in metrics.items() if isinstance(value, (int, float)))
+    return ModelStatus(name, True, f"checkpoint {folder.name}/" + (f": {quoted}" if quoted else ""))
