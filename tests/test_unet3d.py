@@ -76,7 +76,7 @@ def test_loss_trains_the_model():
     target = (volume > 0.5).float()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(20):
+    for _ in range(30):
         optimizer.zero_grad()
         loss = dice_bce_loss(model(volume), target)
         loss.backward()
