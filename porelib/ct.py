@@ -176,7 +176,7 @@ def sphere_phantom(size: int, *, volume_fraction: float = 0.2, radius_range=(3, 
     r_min, r_max = _check_radius_range(radius_range, size)
     rng = np.random.default_rng(seed)
     grid = np.zeros((size,) * 3, dtype=bool)
-    target = int(round(fraction * grid.size))
+    target = round(fraction * grid.size)
     filled = 0
     for _ in range(_MAX_PLACEMENT_TRIES):
         if filled >= target:

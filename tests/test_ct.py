@@ -120,7 +120,9 @@ def test_scan_is_deterministic_per_seed(phantom):
 
 def test_simulate_builds_phantom_and_scan_from_one_seed():
     scan = ct.simulate(SIZE, volume_fraction=0.3, contrast="dark", dose="high", seed=5)
-    assert np.array_equal(scan.image, ct.simulate(SIZE, volume_fraction=0.3, contrast="dark", dose="high", seed=5).image)
+    assert np.array_equal(
+        scan.image, ct.simulate(SIZE, volume_fraction=0.3, contrast="dark", dose="high", seed=5).image
+    )
     assert scan.label.mean() == pytest.approx(0.3, abs=0.01)
     assert (scan.contrast, scan.dose, scan.seed) == ("dark", ct.DOSES["high"], 5)
 

@@ -22,6 +22,7 @@ rebuilds it.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from dataclasses import asdict, dataclass
 
@@ -100,7 +101,7 @@ class UNet3D(nn.Module):
             self.encoders.append(_ConvBlock(previous, width, config))
             previous = width
         self.upsamplers = nn.ModuleList(
-            nn.Conv3d(coarse, fine, kernel_size=1) for fine, coarse in zip(channels, channels[1:])
+            nn.Conv3d(coarse, fine, kernel_size=1) for fine, coarse in itertools.pairwise(channels)
         )
         self.decoders = nn.ModuleList(_ConvBlock(2 * width, width, config) for width in channels[:-1])
         self.head = nn.Conv3d(channels[0], config.out_channels, kernel_size=1)
@@ -113,9 +114,7 @@ class UNet3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, in_channels, D, H, W)`` to logits ``(N, out_channels, D, H, W)``."""
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"input must have shape (N, {self.config.in_channels}, D, H, W); got {tuple(x.shape)}"
-            )
+            raise ValueError(f"input must have shape (N, {self.config.in_channels}, D, H, W); got {tuple(x.shape)}")
         sides = x.shape[2:]
         padding = [p for side in reversed(sides) for p in (0, -side % self.multiple)]
         if any(padding):
@@ -167,7 +166,9 @@ def _check_config(config) -> None:
         or len(channels) < 2
         or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1 for c in channels)
     ):
-        raise ValueError(f"channels must be a tuple of at least two positive integers (one per level); got {channels!r}")
+        raise ValueError(
+            f"channels must be a tuple of at least two positive integers (one per level); got {channels!r}"
+        )
     if config.norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {config.norm!r}")
     if config.norm == "group" and any(c % config.groups for c in channels):
@@ -176,7 +177,12 @@ def _check_config(config) -> None:
 
 
 def dice_bce_loss(
-    logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 1.0, bce_weight: float = 1.0, smooth: float = 1.0
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    dice_weight: float = 1.0,
+    bce_weight: float = 1.0,
+    smooth: float = 1.0,
 ) -> torch.Tensor:
     """Binary cross-entropy on logits plus soft Dice loss, as one scalar.
 
@@ -200,7 +206,9 @@ def dice_bce_loss(
         If the shapes differ.
     """
     if logits.shape != target.shape:
-        raise ValueError(f"logits and target must have the same shape; got {tuple(logits.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"logits and target must have the same shape; got {tuple(logits.shape)} and {tuple(target.shape)}"
+        )
     target = target.to(logits.dtype)
     bce = F.binary_cross_entropy_with_logits(logits, target)
     dice = soft_dice(torch.sigmoid(logits), target, smooth=smooth)
