@@ -31,7 +31,6 @@ Intensities are first mapped robustly to [0, 1] by :func:`normalize`
 
 from __future__ import annotations
 
-import json
 import numbers
 from pathlib import Path
 
@@ -364,7 +363,7 @@ def _coverage(size: int, starts: list[int], profile: np.ndarray) -> np.ndarray:
 
 
 def load_unet(checkpoint=None):
-    """Load the U-Net of a checkpoint folder, in eval mode.
+    """Load the U-Net of a checkpoint folder, in eval mode, through :mod:`porelib.checkpoint`.
 
     The folder holds ``model.safetensors`` (weights) and ``card.json`` whose
     ``"config"`` is a :class:`~porelib.models.unet3d.UNet3DConfig` as a dict;
@@ -382,26 +381,24 @@ def load_unet(checkpoint=None):
     Raises
     ------
     ValueError
-        If the folder or its files are missing or do not describe a U-Net.
+        If the folder has no card (the message says how to train one), or its
+        files do not describe a U-Net.
     """
-    from safetensors.torch import load_file
-
-    from porelib.models.unet3d import UNet3D, UNet3DConfig
+    from porelib.checkpoint import CARD_FILE, load_checkpoint
+    from porelib.models.unet3d import UNet3D
 
     folder = Path(DEFAULT_CHECKPOINT if checkpoint is None else checkpoint)
-    weights, card_path = folder / "model.safetensors", folder / "card.json"
-    if not (weights.is_file() and card_path.is_file()):
+    if not (folder / CARD_FILE).is_file():
         raise ValueError(
-            f"no U-Net checkpoint at {folder} (expected model.safetensors and card.json); "
+            f"no U-Net checkpoint at {folder} (expected model.safetensors and {CARD_FILE}); "
             "train one with `python -m porelib train unet --out checkpoints/unet`"
         )
-    try:
-        config = UNet3DConfig(**json.loads(card_path.read_text())["config"])
-        model = UNet3D(config)
-        model.load_state_dict(load_file(weights))
-    except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, OSError) as exc:
-        raise ValueError(f"the checkpoint at {folder} is not a U-Net checkpoint: {exc}") from exc
-    return model.eval()
+    model, card = load_checkpoint(folder)
+    if not isinstance(model, UNet3D):  # a wrong folder is a bad value: one line on the CLI
+        raise ValueError(  # noqa: TRY004
+            f"the checkpoint at {folder} holds a {card['model']!r} model, not a U-Net"
+        )
+    return model
 
 
 def unet_probability(volume, model, *, window=UNET_WINDOW, overlap: float = UNET_OVERLAP, progress=None) -> np.ndarray:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from porelib import ct, segmentation
+from porelib.checkpoint import save_checkpoint
 from porelib.metrics import dice
 from porelib.models.unet3d import UNet3D, UNet3DConfig
 
@@ -192,17 +193,9 @@ def test_unet_probability_of_a_small_volume_is_one_window():
     np.testing.assert_allclose(probability, direct, atol=1e-5)
 
 
-def _save_checkpoint(folder, model):
-    from safetensors.torch import save_file
-
-    folder.mkdir()
-    save_file(model.state_dict(), folder / "model.safetensors")
-    (folder / "card.json").write_text(json.dumps({"config": model.config.to_dict()}))
-
-
 def test_unet_checkpoint_loads_and_segments(tmp_path):
     model = _tiny_unet()
-    _save_checkpoint(tmp_path / "unet", model)
+    save_checkpoint(tmp_path / "unet", model)
     loaded = segmentation.load_unet(tmp_path / "unet")
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor)
@@ -219,8 +212,9 @@ def test_missing_or_broken_checkpoint_says_how_to_train(tmp_path):
     volume = np.random.default_rng(4).random((8, 8, 8))
     with pytest.raises(ValueError, match="no U-Net checkpoint at .*python -m porelib train unet"):
         segmentation.segment(volume, "unet", checkpoint=tmp_path / "nothing")
-    folder = tmp_path / "broken"
-    _save_checkpoint(folder, _tiny_unet())
-    (folder / "card.json").write_text(json.dumps({"config": {"channels": [4, 8], "groups": 2, "layers": 3}}))
-    with pytest.raises(ValueError, match="not a U-Net checkpoint"):
+    folder = save_checkpoint(tmp_path / "broken", _tiny_unet())
+    card = json.loads((folder / "card.json").read_text())
+    card["config"]["channels"] = [4]
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="channels must be a tuple of at least two"):
         segmentation.load_unet(folder)
