@@ -282,23 +282,16 @@ def simulate_scan(
 
     back_projector, n_det = system_matrix(size, n_angles)
     ramp = _ramp_filter(n_det)
-    intensity = photons * size / REFERENCE_WIDTH
+    photons_at_size = photons * size / REFERENCE_WIDTH
     gains = np.clip(1.0 + ring_strength * rng.standard_normal(n_det), 0.05, None)
-    expected_counts_factor = (intensity * gains)[None, :, None]
-    # Attenuation per voxel: per-width values divided by the width in voxels.
-    attenuation = _attenuation_phantom(label, contrast) / np.float32(size)
-    flat = attenuation.reshape(size * size, size)  # rows = pixels of a slice, columns = z
+    # Attenuation per voxel (per-width values over the width in voxels); rows = pixels of a slice, columns = z.
+    attenuation = (_attenuation_phantom(label, contrast) / np.float32(size)).reshape(size * size, size)
     image = np.empty((size, size, size), dtype=np.float32)
-    scale = np.float32(np.pi / (2 * n_angles) * size)  # FBP weight, back to per-width units
     for z0 in range(0, size, _SLICES_PER_CHUNK):
         z1 = min(z0 + _SLICES_PER_CHUNK, size)
-        line_integrals = (back_projector.T @ np.ascontiguousarray(flat[:, z0:z1])).reshape(n_angles, n_det, z1 - z0)
-        hardened = line_integrals / (1.0 + cupping * line_integrals)
-        counts = rng.poisson(expected_counts_factor * np.exp(-hardened))
-        measured = -np.log(np.maximum(counts, 0.5) / intensity).astype(np.float32)
-        filtered = fft.irfft(fft.rfft(measured, n=ramp.size * 2 - 2, axis=1) * ramp[:, None], axis=1)[:, :n_det]
-        sinogram = np.ascontiguousarray(filtered, dtype=np.float32).reshape(n_angles * n_det, z1 - z0)
-        image[:, :, z0:z1] = (back_projector @ sinogram).reshape(size, size, z1 - z0) * scale
+        line_integrals = back_projector.T @ np.ascontiguousarray(attenuation[:, z0:z1])
+        measured = _detect(line_integrals.reshape(n_angles, n_det, -1), photons_at_size, gains, cupping, rng)
+        image[:, :, z0:z1] = _filtered_back_projection(measured, back_projector, ramp).reshape(size, size, -1) * size
         if progress is not None:
             progress(z1, size)
     return Scan(
@@ -396,6 +389,25 @@ def system_matrix(size: int, n_angles: int) -> tuple[scipy.sparse.csr_array, int
     indptr = np.arange(size * size + 1, dtype=np.int32) * (2 * n_angles)
     matrix = scipy.sparse.csr_array((data, indices, indptr), shape=(size * size, n_angles * n_det))
     return matrix, n_det
+
+
+def _detect(line_integrals: np.ndarray, photons: float, gains: np.ndarray, cupping: float, rng) -> np.ndarray:
+    """Measured line integrals ``(n_angles, n_det, n_slices)``: cupping, detector gains, Poisson noise.
+
+    The flat field is taken as the nominal ``photons``, so the gain errors
+    survive as ring artefacts; zero counts are read as half a photon.
+    """
+    hardened = line_integrals / (1.0 + cupping * line_integrals)
+    counts = rng.poisson(photons * gains[None, :, None] * np.exp(-hardened))
+    return -np.log(np.maximum(counts, 0.5) / photons).astype(np.float32)
+
+
+def _filtered_back_projection(sinograms: np.ndarray, back_projector, ramp: np.ndarray) -> np.ndarray:
+    """Reconstruct ``(size², n_slices)`` from sinograms ``(n_angles, n_det, n_slices)`` of unit-spaced bins."""
+    n_angles, n_det, n_slices = sinograms.shape
+    filtered = fft.irfft(fft.rfft(sinograms, n=2 * (ramp.size - 1), axis=1) * ramp[:, None], axis=1)[:, :n_det]
+    filtered = np.ascontiguousarray(filtered, dtype=np.float32).reshape(n_angles * n_det, n_slices)
+    return (back_projector @ filtered) * np.float32(np.pi / (2 * n_angles))
 
 
 def _ramp_filter(n_det: int) -> np.ndarray:
