@@ -268,7 +268,7 @@ def sliding_window_predict(
     Parameters
     ----------
     volume : array_like, shape (X, Y, Z)
-        Input of ``predict_fn`` (e.g. :func:`normalize` d intensities).
+        Input of ``predict_fn`` (e.g. intensities from :func:`normalize`).
     predict_fn : callable
         Maps a float32 batch ``(B, wx, wy, wz)`` to an array of the same shape
         (e.g. probabilities).
@@ -320,8 +320,9 @@ def sliding_window_predict(
         if progress is not None:
             progress(min(first + batch_size, len(corners)), len(corners))
     # The weights are separable and the windows lie on a grid, so their sum is separable too.
-    totals = [_coverage(s, starts_, profile) for s, starts_, profile in zip(padded.shape, starts, profiles)]
-    blended /= totals[0][:, None, None] * totals[1][None, :, None] * totals[2][None, None, :]
+    # Divided axis by axis, so no second volume-sized array is made.
+    for axis, (size, axis_starts, profile) in enumerate(zip(padded.shape, starts, profiles)):
+        blended /= _coverage(size, axis_starts, profile).reshape([-1 if a == axis else 1 for a in range(3)])
     return blended[: shape[0], : shape[1], : shape[2]]
 
 
@@ -404,7 +405,7 @@ def load_unet(checkpoint=None):
 def unet_probability(volume, model, *, window=UNET_WINDOW, overlap: float = UNET_OVERLAP, progress=None) -> np.ndarray:
     """Inclusion probability of every voxel from a loaded U-Net (see :func:`load_unet`).
 
-    The volume is :func:`normalize` d, then predicted window by window
+    The volume is normalised by :func:`normalize`, then predicted window by window
     (:func:`sliding_window_predict`) under ``torch.inference_mode`` with the
     current ``torch.get_num_threads()``. Windows are clipped to the volume's
     sides, so a small volume is one window.
