@@ -161,7 +161,7 @@ def test_sliding_window_blends_disagreeing_windows_smoothly():
         overlap=0.5,
     )
     profile = blended[:, 8, 8]
-    assert profile.min() >= 0 and profile.max() <= 4
+    assert profile.min() >= 0 and profile.max() <= 4 + 1e-5
     assert np.abs(np.diff(profile)).max() < 0.5
 
 
