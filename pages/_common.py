@@ -6,7 +6,11 @@ Not a page itself (``app.py`` does not list it). Computation lives in
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from io import StringIO
 
 import numpy as np
 import streamlit as st
@@ -26,6 +30,25 @@ SCORE = "pages/score.py"
 DENSITY_DECIMALS = 2
 #: Largest grid drawn in 3D; bigger uploads are shown as slices only.
 MAX_3D_SIZE = 160
+
+# ----------------------------------------------------------------------------- routing
+
+
+def route_through_app() -> None:
+    """Make sure the page runs under ``app.py``'s ``st.navigation``; call first on every page.
+
+    Streamlit decides once per server whether the app uses the legacy ``pages/``
+    folder: if the first visitor opens ``/generate`` directly, it runs
+    ``pages/generate.py`` without ``app.py`` (no state defaults, the folder listed as
+    navigation) until ``st.navigation`` is called. Clearing that flag and rerunning
+    sends the run through ``app.py``, which then shows the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
 
 # ----------------------------------------------------------------------------- cached loaders
 
@@ -117,6 +140,37 @@ def model_label(name: str) -> str:
     return {"simulator": "Simulator (calibrated spheres)", "cvae": "cVAE", "cgan": "cGAN"}.get(name, name)
 
 
+@st.cache_resource(show_spinner="Starting the 3D viewer…")
+def _scene_exporter() -> ProcessPoolExecutor:
+    """One worker process that exports 3D scenes, started once per server and kept warm.
+
+    stpyvista exports each scene in a freshly forked child that launches a trame
+    server every time (about 0.7 s here). The worker keeps one trame server running,
+    so an export takes about 0.1 s. The worker is spawned, not forked: the trame
+    server needs the main thread of its process.
+    """
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    warm_up = np.zeros((4, 4, 4), dtype=bool)
+    warm_up[1:3, 1:3, 1:3] = True
+    executor.submit(viz.scene_html, warm_up).result()
+    return executor
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def scene_html(grid: np.ndarray) -> str:
+    """:func:`porelib.viz.scene_html` of ``grid``, exported by :func:`_scene_exporter`, cached per grid."""
+    return _scene_exporter().submit(viz.scene_html, grid).result()
+
+
+def _prerendered_plotter(html: str):
+    """A ``pyvista.Plotter`` whose ``export_html`` returns ``html``: how stpyvista receives a ready scene."""
+    import pyvista as pv
+
+    plotter = pv.Plotter(off_screen=True, window_size=viz.WINDOW_SIZE)
+    plotter.export_html = lambda filename=None: StringIO(html)
+    return plotter
+
+
 def show_3d(grid: np.ndarray, key: str) -> None:
     """Draw the pores of ``grid`` in 3D in the browser (stpyvista, trame backend)."""
     if grid.shape[0] > MAX_3D_SIZE:
@@ -124,10 +178,14 @@ def show_3d(grid: np.ndarray, key: str) -> None:
         return
     from stpyvista import stpyvista  # only importable under `streamlit run` or AppTest
 
-    plotter = viz.pore_plotter(grid)
+    try:
+        plotter = _prerendered_plotter(scene_html(grid))
+    except BrokenProcessPool:  # the worker died: let stpyvista export the scene itself
+        _scene_exporter.clear()
+        plotter = viz.pore_plotter(grid)
     try:
         with warnings.catch_warnings():
-            # stpyvista 0.2 still calls Plotter.export_html, deprecated in pyvista 0.45.
+            # stpyvista 0.2 calls Plotter.export_html, deprecated in pyvista 0.49.
             warnings.filterwarnings("ignore", message=".*export_html is deprecated")
             stpyvista(plotter, backend="trame", key=key)
     finally:

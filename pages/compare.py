@@ -8,6 +8,8 @@ from porelib import metrics, viz
 from porelib.data import split_of
 from porelib.inference import MODELS
 
+ui.route_through_app()
+
 PICKS = {"index": "by index", "density": "by density"}
 VIEWS = {"dataset": "dataset grid", "reconstruction": "reconstruction", "fresh": "fresh sample #1"}
 

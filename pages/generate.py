@@ -7,6 +7,8 @@ from porelib import app_state as keys
 from porelib import viz
 from porelib.inference import MODELS
 
+ui.route_through_app()
+
 dataset = ui.require_dataset()
 
 st.title("Generate pore structures")

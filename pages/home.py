@@ -8,6 +8,8 @@ from porelib.app_state import model_status
 from porelib.data import SPLITS
 from porelib.inference import MODELS
 
+ui.route_through_app()
+
 st.title("Pore Studio")
 st.write(
     "3D porous microstructures on a voxel grid (True = pore): generate them for a requested density, "

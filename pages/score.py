@@ -9,6 +9,8 @@ from porelib import io, viz
 from porelib.data import DATA_DIR, EXAMPLES_DIR
 from porelib.scoring import estimate_density, score_grid
 
+ui.route_through_app()
+
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in io.SUPPORTED_LOAD]
 SOURCES = {"upload": "Upload a file", "example": "Example file from data/examples", "generated": "Last generated grid"}
 

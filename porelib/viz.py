@@ -1,8 +1,9 @@
 """Figures, meshes and tables the app draws; no streamlit here.
 
 3D
-    :func:`pore_mesh` (pyvista surface of the pores) and :func:`pore_plotter`
-    (an off-screen plotter of that surface inside the grid's bounding box).
+    :func:`pore_mesh` (pyvista surface of the pores), :func:`pore_plotter`
+    (an off-screen plotter of that surface inside the grid's bounding box) and
+    :func:`scene_html` (that view as a self-contained vtk.js page).
 Slices
     :func:`slice_view`: an orthogonal section of a grid as an RGB image.
 Numbers beside their baselines
@@ -49,6 +50,9 @@ VERDICTS = ((1.5, "like the dataset"), (3.0, "close"), (math.inf, "off"))
 
 # ----------------------------------------------------------------------------- 3D
 
+#: Size in pixels of the 3D view (width, height).
+WINDOW_SIZE = (560, 440)
+
 
 def _use_egl_without_display() -> None:
     """Off-screen VTK without an X server renders through EGL."""
@@ -72,7 +76,7 @@ def pore_mesh(grid):
     return pv.PolyData(vertices, cells)
 
 
-def pore_plotter(grid, *, window_size: tuple[int, int] = (560, 440)):
+def pore_plotter(grid, *, window_size: tuple[int, int] = WINDOW_SIZE):
     """An off-screen ``pyvista.Plotter`` of the pores of ``grid`` inside its bounding box.
 
     Pores are smooth-shaded surfaces; the grey box is the grid's outer boundary
@@ -97,6 +101,25 @@ def pore_plotter(grid, *, window_size: tuple[int, int] = (560, 440)):
     plotter.add_mesh(pv.Box(bounds=(-0.5, upper) * 3).outline(), color=DATASET_COLOUR, line_width=1.5)
     plotter.view_isometric()
     return plotter
+
+
+def scene_html(grid, *, window_size: tuple[int, int] = WINDOW_SIZE) -> str:
+    """The 3D view of :func:`pore_plotter` as one self-contained HTML page (vtk.js).
+
+    This is the page stpyvista's trame backend embeds. The export starts a trame
+    server in this process on first use, so call it from a process's main thread
+    (the app runs it in a worker process, where the server stays warm).
+
+    Raises
+    ------
+    ValueError
+        If ``grid`` is not a cubic 0/1 grid.
+    """
+    plotter = pore_plotter(grid, window_size=window_size)
+    try:
+        return plotter.trame.export_html(filename=None).read()
+    finally:
+        plotter.close()
 
 
 # ----------------------------------------------------------------------------- slices
