@@ -69,5 +69,5 @@ with model_column:
     for status in (model_status(name) for name in MODELS):
         icon = ":material/check_circle:" if status.ready else ":material/cancel:"
         st.markdown(
-            f"{icon} **{ui.model_label(status.name)}**: {'ready' if status.ready else 'missing'}. {status.detail}"
+            f"{icon} **{ui.model_label(status.name)}**: {'ready' if status.ready else 'missing'} — {status.detail}"
         )

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from porelib.inference import MODELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Generate page.
 MODEL = "model"
@@ -71,7 +74,7 @@ DEFAULTS = {
     N_SAMPLES: 1,
     VIEW_SAMPLE: 0,
     COMPARE_PICK: PICK_BY[0],
-    COMPARE_INDEX: 0,
+    COMPARE_INDEX: 9,  # the first grid of the test split (index % 10 == 9)
     COMPARE_DENSITY: 0.6,
     COMPARE_N_FRESH: 4,
     COMPARE_VIEW: COMPARE_VIEWS[0],
@@ -120,6 +123,14 @@ class ModelStatus:
     detail: str
 
 
+def _relative(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it (shorter to read)."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT)
+    except ValueError:
+        return path
+
+
 def model_status(name: str, *, checkpoint=None) -> ModelStatus:
     """Report whether ``name`` is ready: the simulator always is, a trained model needs its checkpoint.
 
@@ -133,13 +144,14 @@ def model_status(name: str, *, checkpoint=None) -> ModelStatus:
     from porelib.inference import checkpoint_dir
 
     folder = checkpoint_dir(name, checkpoint)
-    train = f"train one with `python -m porelib train {name} --out {folder}`"
+    shown = _relative(folder)
+    train = f"train one with `python -m porelib train {name} --out {shown}`"
     if not (folder / WEIGHTS_FILE).is_file():
-        return ModelStatus(name, False, f"no weights at {folder / WEIGHTS_FILE}; {train}")
+        return ModelStatus(name, False, f"no weights at {shown}/{WEIGHTS_FILE}; {train}")
     try:
         card = read_card(folder)
     except ValueError as exc:
         return ModelStatus(name, False, f"{exc}; {train}")
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
     quoted = ", ".join(f"{key} {value:.3g}" for key, value in metrics.items() if isinstance(value, (int, float)))
-    return ModelStatus(name, True, f"checkpoint {folder.name}/" + (f": {quoted}" if quoted else ""))
+    return ModelStatus(name, True, f"checkpoint {shown}/" + (f": {quoted}" if quoted else ""))

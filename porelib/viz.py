@@ -45,6 +45,9 @@ DATASET_COLOUR = "#6b7280"
 CURVE_COLOURS = (PORE_COLOUR, "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9", "#a16207", "#db2777")
 AXES = ("x", "y", "z")
 
+#: Porosity ticks of the porosity-density chart (its axis is symmetric-log).
+POROSITY_TICKS = (0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+
 #: Verdicts by noise-floor ratio: at most 1.5 is within the dataset's own spread.
 VERDICTS = ((1.5, "like the dataset"), (3.0, "close"), (math.inf, "off"))
 
@@ -333,7 +336,8 @@ def fidelity_table(stats: metrics.GridStats, fidelity: dict, band: dict | None) 
     pandas.DataFrame
         Columns ``statistic``, ``this grid``, ``dataset (mean ± sd)``, ``distance``,
         ``noise floor``, ``ratio``, ``verdict``; values are formatted strings except
-        ``distance``, ``noise floor`` and ``ratio``.
+        ``distance``, ``noise floor`` and ``ratio``. Distances are in the unit of the
+        statistic's label (e.g. Euler χ per 10³ voxels).
     """
     values = stats.to_dict()
     rows = []
@@ -346,8 +350,8 @@ def fidelity_table(stats: metrics.GridStats, fidelity: dict, band: dict | None) 
                 "statistic": _label(spec),
                 "this grid": "see chart" if spec.key is None else _format(spec, values[spec.key]),
                 "dataset (mean ± sd)": "see chart" if spec.key is None else _band_text(spec, band),
-                "distance": entry.distance,
-                "noise floor": entry.noise_floor,
+                "distance": entry.distance * _SCALE.get(spec.key, 1.0),
+                "noise floor": entry.noise_floor * _SCALE.get(spec.key, 1.0),
                 "ratio": entry.ratio,
                 "verdict": verdict(entry.ratio),
             }
@@ -546,12 +550,21 @@ def porosity_density_chart(
         legend=alt.Legend(orient="top", labelLimit=280),
     )
     x = alt.X("density:Q", title="density factor d")
-    y = alt.Y("porosity:Q", title="porosity φ (symmetric log scale)", scale=alt.Scale(type="symlog", constant=0.001))
+    y = alt.Y(
+        "porosity:Q",
+        title="porosity φ (symmetric log scale)",
+        scale=alt.Scale(type="symlog", constant=0.001),
+        axis=alt.Axis(values=list(POROSITY_TICKS), format="~g"),
+    )
     tooltip = [alt.Tooltip("density:Q", format=".3f"), alt.Tooltip("porosity:Q", format=".4f"), "series:N"]
-    chart = alt.Chart(layers_data[0]).mark_circle(size=18, opacity=0.5).encode(x=x, y=y, color=colour, tooltip=tooltip)
-    chart += alt.Chart(layers_data[1]).mark_line(strokeDash=[4, 3]).encode(x=x, y=y, color=colour)
+    chart = alt.Chart(layers_data[1]).mark_line(strokeDash=[4, 3]).encode(x=x, y=y, color=colour)
     if model_curve is not None:
-        chart += alt.Chart(layers_data[2]).mark_line(point=True).encode(x=x, y=y, color=colour, tooltip=tooltip)
+        chart += (
+            alt.Chart(layers_data[2])
+            .mark_line(point=True, strokeWidth=1.5)
+            .encode(x=x, y=y, color=colour, tooltip=tooltip)
+        )
+    chart += alt.Chart(layers_data[0]).mark_circle(size=22, opacity=0.6).encode(x=x, y=y, color=colour, tooltip=tooltip)
     if highlight is not None:
         mark = pd.DataFrame({"density": [float(highlight[0])], "porosity": [float(highlight[1])]})
         chart += (
@@ -559,7 +572,7 @@ def porosity_density_chart(
             .mark_point(size=160, shape="diamond", filled=True, color="#ef4444")
             .encode(x=x, y=y, tooltip=tooltip[:2])
         )
-    return chart.properties(height=320)
+    return chart.properties(height=380)
 
 
 # ----------------------------------------------------------------------------- downloads
