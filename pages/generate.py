@@ -66,11 +66,11 @@ st.caption(
     f"{len(reference.stats)} dataset grids nearest d = {density:.2f}."
 )
 
-labels = {f"sample #{i + 1}": ui.summary(g) for i, g in enumerate(grids)}
+sample_stats = {f"sample #{i + 1}": ui.summary(g) for i, g in enumerate(grids)}
 s2_column, size_column = st.columns(2)
 with s2_column:
     st.markdown("**Two-point correlation S2(r)**")
-    st.altair_chart(viz.s2_chart(band["s2"], {label: s.s2 for label, s in labels.items()}), width="stretch")
+    st.altair_chart(viz.s2_chart(band["s2"], {label: s.s2 for label, s in sample_stats.items()}), width="stretch")
     st.caption(
         "Grey: the dataset's mean ± sd at this density. S2(0) is the porosity; S2 falls to φ² "
         "over about one pore diameter."
@@ -78,7 +78,7 @@ with s2_column:
 with size_column:
     st.markdown("**Pore sizes**")
     chart = viz.pore_size_chart(
-        [s.pore_radii for s in reference.stats], {label: s.pore_radii for label, s in labels.items()}
+        [s.pore_radii for s in reference.stats], {label: s.pore_radii for label, s in sample_stats.items()}
     )
     st.altair_chart(chart, width="stretch")
     st.caption("Share of pores per 0.5-voxel bin of equivalent radius (3V/4π)^(1/3); grey: dataset mean ± sd.")
