@@ -101,6 +101,116 @@ def _format_score(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _dataclass_flags(parser: argparse.ArgumentParser, group: str, cls, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--field-name`` for every int/float/str field of a config dataclass (dest ``group.field``)."""
+    import dataclasses
+
+    section = parser.add_argument_group(f"{group} options")
+    for item in dataclasses.fields(cls):
+        default = item.default
+        if item.name in skip or type(default) not in (int, float, str):
+            continue
+        section.add_argument(f"--{item.name.replace('_', '-')}", dest=f"{group}.{item.name}", type=type(default),
+                             default=None, metavar=type(default).__name__.upper(), help=f"default {default}")
+
+
+def _train_parser(model: str) -> argparse.ArgumentParser:
+    """The flags of ``python -m porelib train MODEL``: the engine's, then the model's own."""
+    from porelib.training import DEVICES, TrainConfig, task_class
+
+    task = task_class(model)
+    defaults = TrainConfig(out="-")
+    parser = _Parser(prog=f"porelib train {model}", description=f"Train the {model} model (porelib.training.fit).")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: metrics.jsonl, status.json, model.safetensors, card.json")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N training grids only")
+    parser.add_argument("--device", choices=DEVICES, default=defaults.device, help="auto = cuda when available")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr})")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help=f"CPU threads (default {defaults.threads})")
+    parser.add_argument("--data", type=Path, default=None, help="dataset file or folder (default data/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for group, cls in task.option_classes.items():
+        _dataclass_flags(parser, group, cls, skip=task.derived_options.get(group, ()))
+    return parser
+
+
+def _cmd_train(args) -> int:
+    from porelib.training import TrainConfig, fit, make_task
+
+    flags = _train_parser(args.model).parse_args(args.train_args)
+    options: dict = {}
+    for dest, value in vars(flags).items():
+        group, dot, name = dest.partition(".")
+        if dot and value is not None:
+            options.setdefault(group, {})[name] = value
+    config = TrainConfig(out=flags.out, epochs=flags.epochs, batch_size=flags.batch_size, lr=flags.lr, seed=flags.seed,
+                         device=flags.device, threads=flags.threads, limit=flags.limit, data=flags.data)
+    task = make_task(args.model, options, data=flags.data, limit=flags.limit)
+    result = fit(task, config, progress=not flags.no_progress, command=["python", "-m", "porelib", *args.argv])
+    shown = ", ".join(f"{key} {value:.4g}" for key, value in result.best_metrics.items() if isinstance(value, float))
+    print(f"trained {args.model} for {result.epochs} epoch(s) in {result.duration_s / 60:.1f} min; best epoch "
+          f"{result.best_epoch} ({shown}); wrote {flags.out}")
+    return 0
+
+
+def _progress_bar(description: str):
+    """A ``progress(done, total)`` callback drawing a tqdm bar on a terminal (silent otherwise)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, disable=not sys.stderr.isatty(), leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def _dose_arg(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _cmd_ct_simulate(args) -> int:
+    from porelib import ct, io
+
+    if args.grid is not None:
+        scan = ct.simulate_scan(io.load_grid(args.grid), contrast=args.contrast, dose=args.dose, seed=args.seed,
+                                progress=_progress_bar("simulating"))
+    else:
+        scan = ct.simulate(args.size, volume_fraction=args.volume_fraction, contrast=args.contrast, dose=args.dose,
+                           seed=args.seed, progress=_progress_bar("simulating"))
+    path = ct.save_scan(args.out, scan)
+    print(f"wrote a {'×'.join(map(str, scan.image.shape))} scan to {path} "
+          f"(inclusions {scan.label.mean():.3f} of the volume, {args.contrast} contrast, dose {args.dose})")
+    return 0
+
+
+def _cmd_segment(args) -> int:
+    from porelib import ct, metrics
+    from porelib.segmentation import segment
+
+    if args.out.suffix != ".npy":
+        raise ValueError(f"--out must be a .npy file; got {args.out}")
+    scan = ct.load_scan(args.scan)
+    mask = segment(scan.image, args.method, contrast=args.contrast, clahe=args.clahe, checkpoint=args.checkpoint,
+                   progress=_progress_bar(f"segmenting ({args.method})"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, mask)
+    line = f"wrote the {args.method} mask to {args.out} (inclusions {mask.mean():.4f} of the volume"
+    if scan.label is not None:
+        line += f"; against the scan's label: Dice {metrics.dice(mask, scan.label):.4f}, IoU {metrics.iou(mask, scan.label):.4f}"
+    print(line + ")")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     module = import_module(f"porelib.bench.{args.name}")
     from porelib.bench._report import markdown_table
@@ -135,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--density", type=float, required=True, help="density factor in [0, 1]")
     gen.add_argument("--n", type=int, default=1, help="number of grids (default 1)")
     gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--size", type=int, default=30, help="edge length for the simulator (default 30)")
+    gen.add_argument("--size", type=int, default=None,
+                     help="edge length (default 30 for the simulator, the checkpoint's for a trained model)")
     gen.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder of a trained model")
     gen.add_argument("--out", type=Path, required=True,
                      help="output file: .npz (grids, densities), .npy, .rows.npy (original row format), .tif, .vti, .stl")
@@ -151,6 +262,35 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(func=_cmd_score)
 
+    train = commands.add_parser("train", help="train a model; `python -m porelib train MODEL --help` lists its flags")
+    train.add_argument("model", help="model to train, e.g. cvae")
+    train.add_argument("train_args", nargs=argparse.REMAINDER, help="--out DIR [--epochs E] ... (see MODEL --help)")
+    train.set_defaults(func=_cmd_train)
+
+    ct = commands.add_parser("ct", help="simulate X-ray CT scans with exact labels")
+    ct_commands = ct.add_subparsers(dest="ct_command", required=True, parser_class=_Parser)
+    simulate = ct_commands.add_parser("simulate", help="simulate a scan of glass spheres, or of a given grid")
+    simulate.add_argument("--size", type=int, default=128, help="edge length of a new sphere phantom (default 128)")
+    simulate.add_argument("--volume-fraction", type=float, default=0.2, help="of the spheres (default 0.2)")
+    simulate.add_argument("--grid", type=Path, default=None, help="scan this grid (pores) instead of a sphere phantom")
+    simulate.add_argument("--contrast", choices=("bright", "dark"), default="bright",
+                          help="bright: glass in polymer; dark: pores in a solid")
+    simulate.add_argument("--dose", type=_dose_arg, default="default",
+                          help="high, default, low, or photons per detector pixel")
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument("--out", type=Path, required=True, help="output .npz (image float32, label bool)")
+    simulate.set_defaults(func=_cmd_ct_simulate)
+
+    seg = commands.add_parser("segment", help="segment the inclusions (spheres or pores) of a CT scan")
+    seg.add_argument("scan", type=Path, help=".npz (image[, label]), .npy or .tif")
+    seg.add_argument("--method", choices=("unet", "otsu", "kmeans", "depthmap"), default="otsu")
+    seg.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
+                     help="which phase is the inclusion for otsu/kmeans (auto: the minority phase)")
+    seg.add_argument("--clahe", action="store_true", help="otsu after local histogram equalisation (as seed 001)")
+    seg.add_argument("--checkpoint", type=Path, default=None, help="U-Net checkpoint folder (default checkpoints/unet)")
+    seg.add_argument("--out", type=Path, required=True, help="output mask .npy (bool)")
+    seg.set_defaults(func=_cmd_segment)
+
     bench = commands.add_parser("bench", help="run a benchmark; prints a table, writes Markdown and JSON")
     bench.add_argument("name", choices=BENCHMARKS)
     bench.add_argument("--out", type=Path, default=Path("docs/bench"), help="output folder (default docs/bench)")
@@ -165,6 +305,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad flag already reported on one line
         return exc.code
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (ValueError, TypeError) as exc:

@@ -3,9 +3,17 @@
 :func:`generate` is the one entry point for every generator: the simulator
 (:mod:`porelib.synth`) and the trained models, loaded once per checkpoint
 folder and cached.
+
+A trained generator is any checkpoint (:mod:`porelib.checkpoint`) whose model has
+``latent_shape`` (the shape of one grid's latent) and ``sample(densities, noise)``
+returning bool grids ``(N, S, S, S)`` for standard normal ``noise``; the noise is drawn
+here with ``np.random.default_rng(seed)``, so the same seed gives the same grids.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 
@@ -13,10 +21,57 @@ from porelib._validate import check_choice, check_density, check_positive_int
 from porelib.synth import pore_grids
 
 #: Generators offered by :func:`generate`, the CLI and the app.
-MODELS = ("simulator",)
+MODELS = ("simulator", "cvae")
+
+#: Folder of the shipped checkpoints, ``CHECKPOINTS_DIR / <model>``.
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+#: Grids decoded per forward pass (bounds memory for large ``n``).
+_CHUNK = 64
+
+#: Default edge length of the simulator.
+_SIMULATOR_SIZE = 30
 
 
-def generate(model: str, density, n: int = 1, seed=None, *, size: int = 30, checkpoint=None) -> np.ndarray:
+def checkpoint_dir(model: str, checkpoint=None) -> Path:
+    """The checkpoint folder used for ``model``: ``checkpoint`` or ``checkpoints/<model>``."""
+    return Path(checkpoint) if checkpoint is not None else CHECKPOINTS_DIR / model
+
+
+def load_generator(model: str, checkpoint=None):
+    """The trained generator ``model`` from its checkpoint folder, loaded once and cached.
+
+    The cache is keyed by the resolved folder and the weights' modification time, so a
+    retrained checkpoint is picked up. The returned model is shared: treat it as read-only.
+
+    Raises
+    ------
+    ValueError
+        If the folder holds no checkpoint, or a checkpoint of another model.
+    """
+    folder = checkpoint_dir(model, checkpoint).resolve()
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ValueError(
+            f"no {model} checkpoint at {folder} (model.safetensors is missing); "
+            f"train one with `python -m porelib train {model} --out {folder}`"
+        )
+    return _load_cached(model, str(folder), weights.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(model: str, folder: str, _mtime_ns: int):
+    from porelib.checkpoint import load_checkpoint
+
+    network, card = load_checkpoint(folder)
+    if card["model"] != model:
+        raise ValueError(f"the checkpoint at {folder} holds a {card['model']} model, not {model}")
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    return network
+
+
+def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = None, checkpoint=None) -> np.ndarray:
     """Generate ``n`` pore grids for a density factor.
 
     Parameters
@@ -28,22 +83,52 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int = 30, chec
     n : int
         Number of grids.
     seed : int, optional
-        The same seed gives the same grids.
-    size : int
-        Edge length for the simulator; trained models use their checkpoint's size.
+        The same seed gives the same grids; different seeds give different grids.
+    size : int, optional
+        Edge length. The simulator uses it (default 30); a trained model generates
+        its checkpoint's size, and a different ``size`` is an error.
     checkpoint : str or Path, optional
         Checkpoint folder of a trained model (default ``checkpoints/<model>``).
 
     Returns
     -------
     ndarray of bool, shape (n, S, S, S)
+        For trained models the number of pore voxels of each grid is exactly
+        ``round(expected_pore_voxels(density, size=S))``.
 
     Raises
     ------
     ValueError
-        For an unknown model, a density outside [0, 1] or ``n < 1``.
+        For an unknown model, a density outside [0, 1], ``n < 1``, a missing
+        checkpoint or a size the checkpoint was not trained for.
     """
     check_choice(model, MODELS, "model")
     density = check_density(density)
     n = check_positive_int(n, "n", maximum=10_000)
-    return pore_grids(np.full(n, density), size=size, seed=seed)
+    if model == "simulator":
+        return pore_grids(np.full(n, density), size=_SIMULATOR_SIZE if size is None else size, seed=seed)
+    network = load_generator(model, checkpoint)
+    trained_size = int(network.config.size)
+    if size is not None and size != trained_size:
+        raise ValueError(f"the {model} checkpoint generates {trained_size}³ grids; got size={size}. Omit size or pass {trained_size}")
+    return sample_from(network, np.full(n, density), seed=seed)
+
+
+def sample_from(network, densities, *, seed=None) -> np.ndarray:
+    """Prior samples of a trained generator at ``densities`` ``(N,)``; bool ``(N, S, S, S)``.
+
+    The standard normal noise is drawn as one ``(N, *latent_shape)`` float32 array
+    from ``np.random.default_rng(seed)``.
+    """
+    import torch
+
+    densities = np.asarray(densities, dtype=np.float32).reshape(-1)
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((len(densities), *network.latent_shape), dtype=np.float32)
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(densities), _CHUNK):
+            stop = start + _CHUNK
+            grids = network.sample(torch.from_numpy(densities[start:stop]), torch.from_numpy(noise[start:stop]))
+            chunks.append(grids.cpu().numpy())
+    return np.concatenate(chunks)

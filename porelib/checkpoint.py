@@ -1,0 +1,225 @@
+"""Save and load trained models: weights in safetensors, everything else in a JSON card.
+
+A checkpoint is a folder (``checkpoints/<name>/``) holding
+
+* ``model.safetensors``: the model's ``state_dict`` (tensors only, nothing executable);
+* ``card.json``: ``{"model": NAME, "config": {...}, ...}``, where ``NAME`` is a key of
+  :data:`MODEL_CLASSES` and ``config`` the plain values of the model's config
+  dataclass, plus whatever the trainer recorded (command, data, metrics, ...).
+
+Loading rebuilds the model from plain values, nanoGPT style:
+``Model(Config(**card["config"]))``, then loads the weights strictly. Nothing is
+unpickled, ever. A model class qualifies if its ``__init__`` takes its config
+dataclass as the one argument and stores it as ``model.config``; register it in
+:data:`MODEL_CLASSES` (a string, so nothing is imported until it is loaded)::
+
+    MODEL_CLASSES["unet"] = ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig")
+
+Files are written atomically (a temporary file in the same folder, then
+:func:`os.replace`), so a run killed at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from importlib import import_module
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "card.json"
+
+
+class ModelSpec(NamedTuple):
+    """Where a registered model's class and config class live, as ``"module:Name"``."""
+
+    model: str
+    config: str
+
+
+#: Registered models: card name -> classes. Add yours here.
+MODEL_CLASSES: dict[str, ModelSpec] = {
+    "cvae": ModelSpec("porelib.models.cvae:CVAE", "porelib.models.cvae:CVAEConfig"),
+    "unet": ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig"),
+}
+
+
+def _resolve(path: str):
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def model_name(model: torch.nn.Module) -> str:
+    """The :data:`MODEL_CLASSES` key of ``model``'s class.
+
+    Raises
+    ------
+    ValueError
+        If the class is not registered.
+    """
+    path = f"{type(model).__module__}:{type(model).__qualname__}"
+    for name, spec in MODEL_CLASSES.items():
+        if spec.model == path:
+            return name
+    raise ValueError(f"model class {path} is not registered in porelib.checkpoint.MODEL_CLASSES; add a ModelSpec for it")
+
+
+def config_dict(config) -> dict:
+    """Plain JSON-ready values of a config dataclass (its ``to_dict()`` if it has one)."""
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if dataclasses.is_dataclass(config):
+        return json.loads(json.dumps(dataclasses.asdict(config)))
+    raise TypeError(f"model.config must be a dataclass; got {type(config).__name__}")
+
+
+def write_atomic(path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON, atomically."""
+    return write_atomic(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
+
+
+def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None) -> Path:
+    """Write ``out_dir/model.safetensors`` and ``out_dir/card.json`` atomically.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Checkpoint folder (created if missing).
+    model : torch.nn.Module
+        A registered model (see :data:`MODEL_CLASSES`) with a ``config`` dataclass.
+    card : dict, optional
+        Extra JSON-ready metadata (command, data, metrics, ...). Its ``model`` and
+        ``config`` keys are set from the model.
+
+    Returns
+    -------
+    Path
+        The checkpoint folder.
+
+    Raises
+    ------
+    ValueError
+        If the model's class is not registered.
+    """
+    out_dir = Path(out_dir)
+    full_card = {**(card or {}), "model": model_name(model), "config": config_dict(model.config)}
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"model": full_card["model"]})
+        os.replace(tmp, out_dir / WEIGHTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    write_json(out_dir / CARD_FILE, full_card)
+    return out_dir
+
+
+def read_card(path) -> dict:
+    """The card of a checkpoint folder (or of the folder holding ``path``).
+
+    Raises
+    ------
+    ValueError
+        If there is no readable ``card.json``.
+    """
+    folder = Path(path)
+    folder = folder if folder.is_dir() else folder.parent
+    card_path = folder / CARD_FILE
+    try:
+        card = json.loads(card_path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no checkpoint at {folder}: {CARD_FILE} is missing; train one with `python -m porelib train`") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"could not read {card_path}: {exc}") from exc
+    if not isinstance(card, dict) or "model" not in card or "config" not in card:
+        raise ValueError(f"{card_path} is not a checkpoint card: it needs the keys 'model' and 'config'")
+    return card
+
+
+def load_checkpoint(path, *, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from its card and load its weights.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint folder (or its ``card.json`` / ``model.safetensors``).
+    device : str or torch.device
+        Where to put the weights.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In eval mode.
+    card : dict
+        The card.
+
+    Raises
+    ------
+    ValueError
+        If the folder holds no card or weights, the model name is unknown, the
+        config does not fit the model, or the weights do not match it.
+    """
+    card = read_card(path)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    name = card["model"]
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"{folder / CARD_FILE} names model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
+    spec = MODEL_CLASSES[name]
+    config_class, model_class = _resolve(spec.config), _resolve(spec.model)
+    try:
+        model = model_class(config_class(**card["config"]))
+    except TypeError as exc:
+        raise ValueError(f"the config in {folder / CARD_FILE} does not fit {spec.config}: {exc}") from exc
+    try:
+        state = load_file(folder / WEIGHTS_FILE, device=str(device))
+    except FileNotFoundError:
+        raise ValueError(f"no weights at {folder / WEIGHTS_FILE}") from None
+    except (OSError, SafetensorError) as exc:
+        raise ValueError(f"could not read {folder / WEIGHTS_FILE}: {exc}") from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"the weights in {folder} do not match the {name} model of its card: {exc}") from exc
+    return model.to(device).eval(), card
+
+
+__all__ = [
+    "CARD_FILE",
+    "MODEL_CLASSES",
+    "ModelSpec",
+    "WEIGHTS_FILE",
+    "config_dict",
+    "load_checkpoint",
+    "model_name",
+    "read_card",
+    "save_checkpoint",
+    "write_atomic",
+    "write_json",
+]

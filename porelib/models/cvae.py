@@ -1,0 +1,337 @@
+"""Conditional variational autoencoder of pore grids, conditioned on the density factor.
+
+Layout (S = 30 by default; any S ≥ 4 works):
+
+* The grid ``(N, 1, S, S, S)`` is folded into its 2×2×2 blocks (space-to-depth,
+  padding an odd S by one empty voxel): ``(N, 8, H1, H1, H1)`` with ``H1 = ceil(S / 2)``.
+  Every convolution then runs at ``H1`` or at ``H2 = ceil(H1 / 2)`` (15³ and 8³ for
+  S = 30), never at full resolution: 3D convolutions of few channels are slow on a CPU.
+* Encoder: a 3³ convolution to ``width`` channels and a residual block at ``H1``, a
+  strided convolution to ``2 * width`` channels at ``H2`` and a residual block, then a
+  1³ convolution to the posterior mean and log-variance of a *spatial* latent
+  ``z`` of shape ``(latent_channels, H2, H2, H2)``. A spatial latent suits a grid of
+  nearly independent pores: each latent cell describes the pores around it.
+* Decoder: the mirror image, ending in a 1³ convolution to ``8 * fine_channels``
+  features per block that are unfolded (depth-to-space) to full resolution and mixed by
+  one 3³ convolution into the ``S³`` logits of "this voxel is a pore", plus a learned
+  logit per voxel position (the dataset's pores never touch the faces).
+* Every convolution after the first is preceded by GroupNorm and SiLU.
+* The density conditions *both* halves: every residual block is modulated by FiLM
+  (a per-channel scale and shift computed from the density by a small MLP).
+
+Generation (:meth:`CVAE.sample`) decodes ``z ~ N(0, I)`` and keeps the
+``k = round(expected_pore_voxels(density))`` voxels of highest logit
+(:func:`keep_top_k`), so the porosity of every generated grid is exactly the
+dataset's at that density. The weights are the config (:class:`CVAEConfig`, plain
+values in the checkpoint's card) plus a safetensors file; see :mod:`porelib.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from porelib._validate import check_positive_int
+from porelib.synth import expected_pore_voxels
+
+
+@dataclass
+class CVAEConfig:
+    """Hyperparameters of :class:`CVAE` (plain values, so they fit in a JSON card).
+
+    Attributes
+    ----------
+    size : int
+        Edge length S of the grids, in voxels (at least 4).
+    latent_channels : int
+        Channels of the spatial latent; the latent has
+        ``latent_channels * ceil(ceil(S / 2) / 2) ** 3`` dimensions.
+    width : int
+        Feature channels at half resolution; ``2 * width`` at quarter resolution.
+    encoder_blocks, decoder_blocks : int
+        Residual blocks per resolution level in the encoder and the decoder.
+    film_hidden : int
+        Hidden units of the MLP that maps the density to the FiLM scales and shifts.
+    groups : int
+        Groups of the GroupNorm before every convolution; must divide ``width``.
+    fine_channels : int
+        Channels at full resolution, unfolded from the last half-resolution features and
+        mixed by one 3³ convolution into the logits (removes 2×2×2 block artefacts).
+    """
+
+    size: int = 30
+    latent_channels: int = 4
+    width: int = 32
+    encoder_blocks: int = 1
+    decoder_blocks: int = 1
+    film_hidden: int = 32
+    groups: int = 8
+    fine_channels: int = 4
+
+    def to_dict(self) -> dict:
+        """The config as plain JSON-ready values."""
+        return asdict(self)
+
+
+def _check_config(config) -> CVAEConfig:
+    if not isinstance(config, CVAEConfig):
+        raise TypeError(f"config must be a CVAEConfig; got {type(config).__name__}")
+    limits = {
+        "size": (4, 512),
+        "latent_channels": (1, 256),
+        "width": (4, 1024),
+        "encoder_blocks": (0, 16),
+        "decoder_blocks": (0, 16),
+        "film_hidden": (1, 4096),
+        "groups": (1, 1024),
+        "fine_channels": (1, 64),
+    }
+    for name, (low, high) in limits.items():
+        check_positive_int(getattr(config, name), f"CVAEConfig.{name}", minimum=low, maximum=high)
+    if config.width % config.groups:
+        raise ValueError(f"CVAEConfig.groups must divide width; got groups={config.groups}, width={config.width}")
+    return config
+
+
+def _half(size: int) -> int:
+    return (size + 1) // 2
+
+
+class FiLM(nn.Module):
+    """Per-channel affine modulation ``h * (1 + scale(d)) + shift(d)`` by the density."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, h: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.mlp(density[:, None]).chunk(2, dim=1)
+        return h * (1 + scale[:, :, None, None, None]) + shift[:, :, None, None, None]
+
+
+class NormAct(nn.Sequential):
+    """GroupNorm then SiLU: what precedes every convolution after the first."""
+
+    def __init__(self, channels: int, groups: int):
+        super().__init__(nn.GroupNorm(groups, channels), nn.SiLU())
+
+
+class ResBlock(nn.Module):
+    """``h + conv(act(FiLM(conv(act(norm(h))))))``; the last convolution starts at zero."""
+
+    def __init__(self, channels: int, film_hidden: int, groups: int):
+        super().__init__()
+        self.pre = NormAct(channels, groups)
+        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
+        self.film = FiLM(channels, film_hidden)
+        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, h: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+        inner = self.film(self.conv1(self.pre(h)), density)
+        return h + self.conv2(F.silu(inner))
+
+
+def space_to_depth(volumes: torch.Tensor) -> torch.Tensor:
+    """Fold ``(N, C, S, S, S)`` into 2×2×2 blocks ``(N, 8 C, H, H, H)``, ``H = ceil(S / 2)``.
+
+    An odd S is padded with one empty voxel at the high end of each axis.
+    """
+    n, c, size = volumes.shape[:3]
+    pad = 2 * _half(size) - size
+    if pad:
+        volumes = F.pad(volumes, (0, pad, 0, pad, 0, pad))
+    h = _half(size)
+    blocks = volumes.reshape(n, c, h, 2, h, 2, h, 2).permute(0, 1, 3, 5, 7, 2, 4, 6)
+    return blocks.reshape(n, 8 * c, h, h, h)
+
+
+def depth_to_space(blocks: torch.Tensor, size: int) -> torch.Tensor:
+    """Inverse of :func:`space_to_depth`: ``(N, 8 C, H, H, H)`` to ``(N, C, S, S, S)`` (cropped to S)."""
+    n, c8, h = blocks.shape[:3]
+    c = c8 // 8
+    volumes = blocks.reshape(n, c, 2, 2, 2, h, h, h).permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(n, c, 2 * h, 2 * h, 2 * h)
+    return volumes[:, :, :size, :size, :size]
+
+
+class CVAE(nn.Module):
+    """Density-conditioned VAE of pore grids; see the module docstring for the layout.
+
+    Parameters
+    ----------
+    config : CVAEConfig
+        Checked here.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`CVAEConfig` or a field is not an integer.
+    ValueError
+        If a field is out of range.
+    """
+
+    def __init__(self, config: CVAEConfig):
+        super().__init__()
+        self.config = _check_config(config)
+        w, c, hidden, g = config.width, config.latent_channels, config.film_hidden, config.groups
+        self.half_size = _half(config.size)
+        self.latent_size = _half(self.half_size)
+        # Encoder
+        self.enc_in = nn.Conv3d(8, w, 3, padding=1)
+        self.enc_fine = nn.ModuleList(ResBlock(w, hidden, g) for _ in range(config.encoder_blocks))
+        self.enc_down = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 2 * w, 3, stride=2, padding=1))
+        self.enc_coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.encoder_blocks))
+        self.enc_out = nn.Sequential(NormAct(2 * w, g), nn.Conv3d(2 * w, 2 * c, 1))
+        # Decoder
+        self.dec_in = nn.Conv3d(c, 2 * w, 3, padding=1)
+        self.dec_film = FiLM(2 * w, hidden)
+        self.dec_coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.decoder_blocks))
+        output_padding = self.half_size - (2 * self.latent_size - 1)
+        self.dec_up = nn.Sequential(
+            NormAct(2 * w, g), nn.ConvTranspose3d(2 * w, w, 3, stride=2, padding=1, output_padding=output_padding)
+        )
+        self.dec_fine = nn.ModuleList(ResBlock(w, hidden, g) for _ in range(config.decoder_blocks))
+        self.dec_unfold = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 8 * config.fine_channels, 1))
+        self.dec_out = nn.Conv3d(config.fine_channels, 1, 3, padding=1)
+        #: A learned logit per voxel position (e.g. "pores never touch the faces").
+        self.position_logit = nn.Parameter(torch.zeros(config.size, config.size, config.size))
+        nn.init.zeros_(self.enc_out[-1].weight)
+        nn.init.zeros_(self.enc_out[-1].bias)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """Shape ``(C, L, L, L)`` of one grid's latent."""
+        return (self.config.latent_channels, self.latent_size, self.latent_size, self.latent_size)
+
+    def _check_input(self, grids: torch.Tensor, densities: torch.Tensor) -> None:
+        size = self.config.size
+        if grids.ndim != 4 or tuple(grids.shape[1:]) != (size, size, size):
+            raise ValueError(f"grids must have shape (N, {size}, {size}, {size}); got {tuple(grids.shape)}")
+        if densities.shape != (grids.shape[0],):
+            raise ValueError(f"densities must have shape ({grids.shape[0]},); got {tuple(densities.shape)}")
+
+    def encode(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior ``q(z | x, d)`` of grids ``(N, S, S, S)`` (0/1 or probabilities) at densities ``(N,)``.
+
+        Returns
+        -------
+        mean, logvar : Tensor, (N, C, L, L, L)
+        """
+        self._check_input(grids, densities)
+        density = densities.to(self.enc_in.weight.dtype)
+        h = self.enc_in(space_to_depth(grids[:, None].to(density.dtype)))
+        for block in self.enc_fine:
+            h = block(h, density)
+        h = self.enc_down(h)
+        for block in self.enc_coarse:
+            h = block(h, density)
+        mean, logvar = self.enc_out(h).chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 6.0)
+
+    def decode(self, z: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, S, S, S)`` of "pore" for latents ``(N, C, L, L, L)`` at densities ``(N,)``."""
+        if tuple(z.shape[1:]) != self.latent_shape or densities.shape != (z.shape[0],):
+            raise ValueError(
+                f"z must have shape (N, {', '.join(map(str, self.latent_shape))}) and densities (N,); "
+                f"got {tuple(z.shape)} and {tuple(densities.shape)}"
+            )
+        density = densities.to(z.dtype)
+        h = self.dec_film(self.dec_in(z), density)
+        for block in self.dec_coarse:
+            h = block(h, density)
+        h = self.dec_up(h)
+        for block in self.dec_fine:
+            h = block(h, density)
+        fine = depth_to_space(self.dec_unfold(h), self.config.size)
+        return self.dec_out(F.silu(fine))[:, 0] + self.position_logit
+
+    def forward(self, grids: torch.Tensor, densities: torch.Tensor, prior_noise: torch.Tensor | None = None):
+        """Encode, sample ``z = mean + σ ε`` (the mean in eval mode), decode.
+
+        Parameters
+        ----------
+        grids : Tensor, (N, S, S, S)
+        densities : Tensor, (N,)
+        prior_noise : Tensor, (N, C, L, L, L), optional
+            If given, it is decoded too (a sample from the prior at the same densities),
+            in the same call, so that data-parallel training sees one forward pass.
+
+        Returns
+        -------
+        logits : Tensor, (N, S, S, S)
+        mean, logvar : Tensor, (N, C, L, L, L)
+        prior_logits : Tensor, (N, S, S, S), or None without ``prior_noise``
+        """
+        mean, logvar = self.encode(grids, densities)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean) if self.training else mean
+        if prior_noise is None:
+            return self.decode(z, densities), mean, logvar, None
+        logits = self.decode(torch.cat([z, prior_noise.to(z.dtype)]), torch.cat([densities, densities]))
+        reconstruction, prior_logits = logits.chunk(2)
+        return reconstruction, mean, logvar, prior_logits
+
+    def pore_counts(self, densities) -> torch.Tensor:
+        """Number of pore voxels kept at each density: ``round(expected_pore_voxels(d, size=S))``."""
+        d = np.asarray(torch.as_tensor(densities).detach().cpu(), dtype=float)
+        return torch.as_tensor(np.rint(expected_pore_voxels(d, size=self.config.size)), dtype=torch.long).reshape(-1)
+
+    @torch.no_grad()
+    def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Grids from the prior: decode ``z = noise`` and keep the top-k voxels.
+
+        Parameters
+        ----------
+        densities : Tensor, (N,)
+            Density factors in [0, 1].
+        noise : Tensor, (N, C, L, L, L)
+            Standard normal draws (the caller owns the randomness).
+
+        Returns
+        -------
+        Tensor of bool, (N, S, S, S)
+        """
+        return keep_top_k(self.decode(noise, densities), self.pore_counts(densities))
+
+    @torch.no_grad()
+    def reconstruct(self, grids: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """Bool grids ``(N, S, S, S)``: decode the posterior mean and keep the top-k voxels."""
+        mean, _ = self.encode(grids, densities)
+        return keep_top_k(self.decode(mean, densities), self.pore_counts(densities))
+
+
+def keep_top_k(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Keep the ``counts[i]`` highest-scoring voxels of each grid.
+
+    Ties are broken deterministically in favour of the lower flat (C-order) index.
+
+    Parameters
+    ----------
+    scores : Tensor, (N, S, S, S)
+    counts : Tensor of int, (N,)
+        Voxels to keep per grid, clipped to [0, S³].
+
+    Returns
+    -------
+    Tensor of bool, (N, S, S, S)
+    """
+    flat = scores.detach().reshape(scores.shape[0], -1).float()
+    counts = counts.reshape(-1).clamp(0, flat.shape[1]).to(flat.device)
+    order = torch.argsort(-flat, dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    return (ranks < counts[:, None]).reshape(scores.shape)
+
+
+def latent_numel(config: CVAEConfig) -> int:
+    """Number of latent dimensions of one grid for ``config``."""
+    return config.latent_channels * _half(_half(config.size)) ** 3
+
+
+__all__ = ["CVAE", "CVAEConfig", "keep_top_k", "latent_numel", "space_to_depth", "depth_to_space"]

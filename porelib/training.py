@@ -1,0 +1,731 @@
+"""The one training engine of porelib: :func:`fit` trains any registered :class:`Task`.
+
+``python -m porelib train MODEL ... --out DIR`` is a thin wrapper over
+``fit(make_task(MODEL, options, data=..., limit=...), TrainConfig(...))``.
+
+What the engine owns, for every model:
+
+* the device (``auto`` = CUDA when present, with mixed precision there; else CPU with
+  at most ``threads`` threads), seeding, the optimiser (AdamW) and the learning-rate
+  schedule (linear warm-up, then cosine decay), gradient clipping;
+* the epoch loop with a progress bar (off when stderr is not a terminal);
+* evaluation on the validation split only, under :func:`torch.no_grad`, after every epoch;
+* the run folder ``DIR``:
+
+  - ``metrics.jsonl``: one JSON object per epoch (``epoch``, ``lr``, ``time_s``, the
+    training means ``train_*`` and the held-out metrics ``val_*``);
+  - ``model.safetensors`` + ``card.json``: the best weights so far, by the task's
+    ``monitor`` metric, written atomically (:mod:`porelib.checkpoint`); the card holds
+    the model name and config, the exact command, the data source and fingerprint,
+    start, end, duration, epochs, the held-out metrics of the best epoch, the code
+    version (git commit), torch version and device;
+  - ``status.json``: ``state`` (``running``, ``finished``, ``failed``), PID, command,
+    start/end, current epoch and, for a failed run, the tail of the error.
+
+What a task owns (:class:`Task`): building its model from its config dataclass, its
+train and validation data, the loss of one batch (a scalar tensor plus a dict of floats
+for the log) and the held-out metrics, including the one that picks the best checkpoint.
+Register a task by adding it to :data:`TASKS`.
+
+Data parallelism: only the process of rank 0 writes files or shows progress, and the
+training data goes through a sampler hook (:func:`_train_loader`) where a
+``DistributedSampler`` plugs in. Running under ``torchrun`` (several processes) is not
+implemented yet and is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import math
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import import_module
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from porelib import checkpoint, metrics
+from porelib.data import load_dataset
+from porelib._validate import check_choice, check_number, check_positive_int
+from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
+from porelib.models.cvae import CVAE, CVAEConfig, keep_top_k
+
+DEVICES = ("auto", "cpu", "cuda")
+METRICS_FILE = "metrics.jsonl"
+STATUS_FILE = "status.json"
+#: Lines of the traceback kept in ``status.json`` of a failed run.
+ERROR_TAIL_LINES = 20
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run that do not depend on the model.
+
+    Attributes
+    ----------
+    out : str or Path
+        Run folder: metrics, status, best checkpoint and card.
+    epochs : int
+        Number of passes over the training data (at least 1).
+    batch_size : int
+        Grids per optimiser step.
+    lr : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+        AdamW weight decay.
+    lr_warmup_epochs : float
+        Epochs of linear learning-rate warm-up before the cosine decay.
+    min_lr_fraction : float
+        Learning rate at the end of the cosine decay, as a fraction of ``lr``.
+    grad_clip : float
+        Largest gradient norm (0 disables clipping).
+    seed : int
+        Seeds torch (weights, noise, augmentation) and the data order.
+    device : {"auto", "cpu", "cuda"}
+        ``auto`` is CUDA when available, else CPU.
+    threads : int
+        Torch threads on the CPU.
+    limit : int, optional
+        Train on the first ``limit`` training grids only (tiny runs).
+    data : str or Path, optional
+        Dataset file or folder (default: the repository's ``data/``).
+    """
+
+    out: str | Path
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    lr_warmup_epochs: float = 1.0
+    min_lr_fraction: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 2
+    limit: int | None = None
+    data: str | Path | None = None
+
+    def __post_init__(self):
+        self.epochs = check_positive_int(self.epochs, "epochs", maximum=100_000)
+        self.batch_size = check_positive_int(self.batch_size, "batch_size", maximum=65_536)
+        self.threads = check_positive_int(self.threads, "threads", maximum=1024)
+        self.seed = check_positive_int(self.seed, "seed", minimum=0)
+        if self.limit is not None:
+            self.limit = check_positive_int(self.limit, "limit")
+        check_choice(self.device, DEVICES, "device")
+        for name in ("lr", "weight_decay", "lr_warmup_epochs", "grad_clip"):
+            setattr(self, name, check_number(getattr(self, name), name, minimum=0.0))
+        self.min_lr_fraction = check_number(self.min_lr_fraction, "min_lr_fraction", minimum=0.0, maximum=1.0)
+        if self.lr == 0:
+            raise ValueError("lr must be positive; got 0")
+        if not str(self.out):
+            raise ValueError("out must name a run folder, e.g. runs/cvae")
+
+    def to_dict(self) -> dict:
+        """JSON-ready values (paths as strings)."""
+        return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training is: ``epoch`` counts from 0; ``fraction`` is the fractional epoch."""
+
+    epoch: int
+    epochs: int
+    fraction: float
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+class Task(abc.ABC):
+    """One trainable model: its data, loss and held-out metrics.
+
+    Subclasses set :attr:`name`, :attr:`option_classes` (config dataclasses whose
+    fields become command-line flags, grouped by key), :attr:`derived_options` (fields
+    set from the data, not by the user), :attr:`monitor` and :attr:`monitor_mode`.
+
+    Parameters
+    ----------
+    options : dict, optional
+        ``{group: {field: value}}`` for the groups of :attr:`option_classes`;
+        missing fields keep their defaults.
+    data : str or Path, optional
+        Dataset file or folder.
+    limit : int, optional
+        Use only the first ``limit`` training items.
+    """
+
+    name: ClassVar[str]
+    option_classes: ClassVar[dict[str, type]] = {}
+    derived_options: ClassVar[dict[str, tuple[str, ...]]] = {}
+    monitor: ClassVar[str] = "loss"
+    monitor_mode: ClassVar[str] = "min"
+
+    def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
+        options = dict(options or {})
+        unknown = set(options) - set(self.option_classes)
+        if unknown:
+            raise ValueError(f"unknown option group(s) {sorted(unknown)} for {self.name}; expected {list(self.option_classes)}")
+        for group, values in options.items():
+            known = {f.name for f in dataclasses.fields(self.option_classes[group])}
+            known -= set(self.derived_options.get(group, ()))
+            bad = set(values) - known
+            if bad:
+                raise ValueError(f"unknown {group} option(s) {sorted(bad)} for {self.name}; expected some of {sorted(known)}")
+        self.options = options
+        self.data = data
+        self.limit = limit
+
+    @abc.abstractmethod
+    def build_model(self) -> torch.nn.Module:
+        """A fresh model with a registered class (:data:`porelib.checkpoint.MODEL_CLASSES`)."""
+
+    @abc.abstractmethod
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        """The training and validation datasets (map-style torch datasets)."""
+
+    @abc.abstractmethod
+    def data_card(self) -> dict:
+        """JSON-ready description of the data: at least ``source`` and ``fingerprint``."""
+
+    @abc.abstractmethod
+    def training_step(self, model: torch.nn.Module, batch, progress: Progress) -> tuple[torch.Tensor, dict]:
+        """Loss of one (already device-placed) batch and a dict of floats to log."""
+
+    @abc.abstractmethod
+    def evaluate(self, model: torch.nn.Module, loader, device: torch.device) -> dict[str, float]:
+        """Held-out metrics over the validation loader; must contain :attr:`monitor`."""
+
+    def card(self) -> dict:
+        """Task-specific values recorded in the card (the resolved options by default)."""
+        return {"options": self.resolved_options()}
+
+    def resolved_options(self) -> dict:
+        """All option values in use, defaults included."""
+        return {}
+
+
+#: Registered tasks: ``train`` name -> ``"module:Class"`` (imported when used).
+TASKS: dict[str, str] = {
+    "cvae": "porelib.training:CVAETask",
+}
+
+
+def task_class(name: str) -> type[Task]:
+    """The :class:`Task` subclass registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not in :data:`TASKS`.
+    """
+    check_choice(name, tuple(TASKS), "model")
+    module, _, cls = TASKS[name].partition(":")
+    return getattr(import_module(module), cls)
+
+
+def make_task(name: str, options: dict | None = None, *, data=None, limit: int | None = None) -> Task:
+    """Instantiate the task registered as ``name`` (see :class:`Task` for the arguments)."""
+    return task_class(name)(options, data=data, limit=limit)
+
+
+def batch_to(batch, device: torch.device):
+    """Move a tensor, or a tuple/list of tensors, to ``device``."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(batch_to(item, device) for item in batch)
+    return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
+
+
+#: The 6 orders of the three axes; with the 8 combinations of flips, the 48 symmetries of the cube.
+_AXIS_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def random_cube_symmetry(grids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Apply one of the 48 symmetries of the cube, drawn independently per grid.
+
+    Parameters
+    ----------
+    grids : Tensor, (N, S, S, S)
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor, (N, S, S, S)
+        Each grid with its axes permuted (6 ways) and flipped (8 ways).
+    """
+    picks = torch.randint(0, len(_AXIS_ORDERS), (grids.shape[0],), generator=generator)
+    flips = torch.randint(0, 2, (grids.shape[0], 3), generator=generator).bool()
+    out = []
+    for grid, pick, flip in zip(grids, picks, flips):
+        grid = grid.permute(*_AXIS_ORDERS[pick])
+        dims = [axis for axis in range(3) if flip[axis]]
+        out.append(grid.flip(dims) if dims else grid)
+    return torch.stack(out)
+
+
+# ----------------------------------------------------------------------------- the cVAE task
+
+
+class CVAETask(Task):
+    """The conditional VAE of :mod:`porelib.models.cvae` with the loss of :mod:`porelib.losses`.
+
+    Data: the dataset's ``train`` split (augmented by the 48 cube symmetries) and its
+    ``val`` split. Held-out metrics (all on the validation split):
+
+    * ``loss``: the loss with the final KL weight, with the posterior mean and a fixed
+      prior sample (deterministic); picks the best checkpoint;
+    * ``bce``, ``kl`` (nats per grid);
+    * ``iou``, ``dice`` of the reconstructions (posterior mean, top-k voxels) and the
+      same per density band, ``iou_0.3-0.6``, ``iou_0.6-1.0``, ...;
+    * ``active_units``: latent dimensions whose posterior mean varies across the
+      validation grids with variance above 0.01, and ``active_fraction``;
+    * ``prior_s2``: RMS over r of ``(S2_gen − S2_grid) / φ`` between one prior sample at each
+      validation grid's density and that grid, averaged (lower is better; a quick proxy of
+      the full fidelity benchmark).
+    """
+
+    name = "cvae"
+    option_classes = {"model": CVAEConfig, "loss": CVAELossConfig}
+    derived_options = {"model": ("size",)}
+    monitor = "loss"
+    monitor_mode = "min"
+    #: Density bands of the reconstruction metrics, ``[low, high)`` (the last one closed).
+    BANDS = ((0.3, 0.6), (0.6, 1.0))
+    #: Posterior-mean variance above which a latent dimension counts as active.
+    ACTIVE_VARIANCE = 0.01
+
+    def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
+        super().__init__(options, data=data, limit=limit)
+        dataset = load_dataset(data)
+        self.dataset = dataset
+        self.train_split = dataset.split("train")
+        if limit is not None:
+            self.train_split = self.train_split.subset(slice(0, check_positive_int(limit, "limit")))
+        self.val_split = dataset.split("val")
+        if len(self.train_split) == 0 or len(self.val_split) == 0:
+            raise ValueError(f"the dataset at {dataset.source} needs grids in both the train and the val split")
+        self.model_config = CVAEConfig(size=dataset.size, **self.options.get("model", {}))
+        self.loss_config = CVAELossConfig(**self.options.get("loss", {}))
+
+    def resolved_options(self) -> dict:
+        return {"model": self.model_config.to_dict(), "loss": asdict(self.loss_config)}
+
+    def build_model(self) -> torch.nn.Module:
+        return CVAE(self.model_config)
+
+    @staticmethod
+    def _tensors(split) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(split.grids.astype(np.uint8)), torch.from_numpy(split.densities.astype(np.float32)))
+
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        return self._tensors(self.train_split), self._tensors(self.val_split)
+
+    def data_card(self) -> dict:
+        return {
+            "source": _display_path(self.dataset.source),
+            "fingerprint": self.dataset.fingerprint,
+            "grids": len(self.dataset),
+            "size": self.dataset.size,
+            "train": len(self.train_split),
+            "val": len(self.val_split),
+            "limit": self.limit,
+        }
+
+    def _prior_noise(self, model, n: int, device, generator=None) -> torch.Tensor | None:
+        if not self.loss_config.prior_weight:
+            return None
+        return torch.randn((n, *_unwrap(model).latent_shape), generator=generator).to(device)
+
+    def training_step(self, model, batch, progress: Progress):
+        grids, densities = batch
+        grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
+        noise = self._prior_noise(model, len(grids), densities.device)
+        logits, mean, logvar, prior_logits = model(grids, densities, noise)
+        return cvae_loss(
+            logits, grids, mean, logvar, self.loss_config,
+            warmup=self.loss_config.warmup(progress.fraction), prior_logits=prior_logits,
+        )
+
+    def evaluate(self, model, loader, device) -> dict[str, float]:
+        generator = torch.Generator().manual_seed(1234)
+        sums: dict[str, float] = {}
+        means, all_densities, ious, dices, s2_errors = [], [], [], [], []
+        for batch in loader:
+            grids, densities = batch_to(batch, device)
+            grids = grids.float()
+            noise = self._prior_noise(model, len(grids), device, generator)
+            logits, mean, logvar, prior_logits = model(grids, densities, noise)
+            _, parts = cvae_loss(
+                logits, grids, mean, logvar, self.loss_config, prior_logits=prior_logits
+            )
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value * len(grids)
+            counts = model.pore_counts(densities)
+            recon = keep_top_k(logits, counts).cpu().numpy()
+            truth = grids.bool().cpu().numpy()
+            ious += [metrics.iou(r, t) for r, t in zip(recon, truth)]
+            dices += [metrics.dice(r, t) for r, t in zip(recon, truth)]
+            if noise is None:
+                noise = torch.randn((len(grids), *model.latent_shape), generator=generator).to(device)
+                prior_logits = model.decode(noise, densities)
+            sampled = keep_top_k(prior_logits, counts).float()
+            s2_gen, s2_true = soft_two_point_correlation(sampled), soft_two_point_correlation(grids)
+            scale = s2_true[:, :1].clamp(min=1e-3)
+            s2_errors += (((s2_gen - s2_true) / scale) ** 2).mean(1).sqrt().tolist()
+            means.append(mean.flatten(1).float().cpu())
+            all_densities.append(densities.cpu())
+        n = sum(len(m) for m in means)
+        result = {key: value / n for key, value in sums.items()}
+        densities = torch.cat(all_densities).numpy()
+        ious, dices = np.array(ious), np.array(dices)
+        result["iou"], result["dice"] = float(ious.mean()), float(dices.mean())
+        for low, high in self.BANDS:
+            inside = (densities >= low) & ((densities < high) if high < 1 else (densities <= high))
+            if inside.any():
+                result[f"iou_{low:.1f}-{high:.1f}"] = float(ious[inside].mean())
+                result[f"dice_{low:.1f}-{high:.1f}"] = float(dices[inside].mean())
+        variance = torch.cat(means).var(dim=0) if n > 1 else torch.zeros(1)
+        result["active_units"] = int((variance > self.ACTIVE_VARIANCE).sum())
+        result["active_fraction"] = result["active_units"] / variance.numel()
+        result["prior_s2"] = float(np.mean(s2_errors))
+        return result
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    out : Path
+        Run folder.
+    best_epoch : int
+        1-based epoch whose weights were kept.
+    best_metrics : dict
+        Held-out metrics of that epoch.
+    epochs : int
+        Epochs run.
+    duration_s : float
+        Wall time of the run, in seconds.
+    history : list of dict
+        The rows of ``metrics.jsonl``.
+    """
+
+    out: Path
+    best_epoch: int
+    best_metrics: dict
+    epochs: int
+    duration_s: float
+    history: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Distributed:
+    """Rank information; a single process is rank 0 of 1."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed_context() -> _Distributed:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        raise ValueError(
+            f"this run was started with {world_size} processes (torchrun), but data-parallel training "
+            "is not implemented yet; run a single process"
+        )
+    return _Distributed()
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``cuda`` on a machine without CUDA.
+    """
+    check_choice(name, DEVICES, "device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _autocast(device: torch.device):
+    """Mixed precision on CUDA (bfloat16 where supported, else float16); nothing on CPU."""
+    if device.type != "cuda":
+        return torch.autocast("cpu", enabled=False)
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_fraction: float) -> float:
+    """Linear warm-up to 1, then cosine decay to ``min_fraction`` at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _train_loader(dataset: Dataset, config: TrainConfig, dist: _Distributed) -> DataLoader:
+    """The shuffled training loader; the hook where a ``DistributedSampler`` goes for torchrun."""
+    generator = torch.Generator().manual_seed(config.seed)
+    batch_size = min(config.batch_size, len(dataset))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= 2 * batch_size, generator=generator)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _display_path(path) -> str:
+    """``path`` relative to the repository when inside it, else absolute."""
+    path = Path(path).resolve()
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def code_version() -> dict:
+    """The git commit of the repository and whether porelib has uncommitted changes (``None`` outside git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "porelib"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "porelib_modified": None}
+    if commit.returncode != 0:
+        return {"commit": None, "porelib_modified": None}
+    return {"commit": commit.stdout.strip(), "porelib_modified": bool(dirty.stdout.strip())}
+
+
+def _is_better(value: float, best: float | None, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+class _RunFolder:
+    """The files of a run; every write happens on rank 0 only."""
+
+    def __init__(self, out: Path, dist: _Distributed, command: list[str]):
+        self.out, self.dist, self.command = out, dist, command
+        self.status: dict[str, Any] = {}
+
+    def start(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / METRICS_FILE).write_text("")
+        self.status = {
+            "state": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": shlex.join(self.command),
+            "args": self.command,
+            "started": _now(),
+            "ended": None,
+            "epoch": 0,
+            "epochs": None,
+            "error": None,
+        }
+        checkpoint.write_json(self.out / STATUS_FILE, self.status)
+
+    def update(self, **values) -> None:
+        if not self.dist.is_main:
+            return
+        self.status.update(values)
+        checkpoint.write_json(self.out / STATUS_FILE, self.status)
+
+    def log(self, row: dict) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.out / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+
+
+def _default_command() -> list[str]:
+    return [Path(sys.executable).name, *sys.argv] if sys.argv and sys.argv[0] else ["python"]
+
+
+def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command: list[str] | None = None) -> FitResult:
+    """Train ``task`` with ``config``; write metrics, status and the best checkpoint into ``config.out``.
+
+    Parameters
+    ----------
+    task : Task or str
+        A task, or the name of a registered one (built with default options).
+    config : TrainConfig
+    progress : bool
+        Show a progress bar (only when stderr is a terminal).
+    command : list of str, optional
+        The command line recorded in the card and status (default: this process's).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    ValueError
+        For a bad configuration or data (before anything is written).
+    """
+    if isinstance(task, str):
+        task = make_task(task, data=config.data, limit=config.limit)
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a Task or a registered name; got {type(task).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    dist = _distributed_context()
+    device = select_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    command = list(command) if command is not None else _default_command()
+    run = _RunFolder(Path(config.out), dist, command)
+    train_set, val_set = task.datasets()
+    model = task.build_model().to(device)
+    train_loader = _train_loader(train_set, config, dist)
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
+    steps_per_epoch = len(train_loader)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = max(1, round(config.lr_warmup_epochs * steps_per_epoch))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: _lr_factor(step, warmup_steps=warmup_steps, total_steps=total_steps, min_fraction=config.min_lr_fraction),
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    started, clock = _now(), time.perf_counter()
+    base_card = {
+        "task": task.name,
+        "command": shlex.join(command),
+        "code": code_version(),
+        "data": task.data_card(),
+        "training": config.to_dict(),
+        **task.card(),
+        "started": started,
+        "torch": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "world_size": dist.world_size,
+        "monitor": {"metric": f"val_{task.monitor}", "mode": task.monitor_mode},
+    }
+    run.start()
+    run.update(epochs=config.epochs)
+    history: list[dict] = []
+    best_value, best_epoch, best_metrics = None, 0, {}
+    show = progress and dist.is_main and sys.stderr.isatty()
+    try:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, disable=not show, desc=task.name, unit="step", dynamic_ncols=True)
+        for epoch in range(config.epochs):
+            model.train()
+            epoch_start = time.perf_counter()
+            sums: dict[str, float] = {}
+            for step, batch in enumerate(train_loader):
+                batch = batch_to(batch, device)
+                with _autocast(device):
+                    loss, parts = task.training_step(
+                        model, batch, Progress(epoch, config.epochs, epoch + step / steps_per_epoch)
+                    )
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                bar.update(1)
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{parts.get('loss', loss.item()):.4g}")
+            model.eval()
+            with torch.no_grad(), _autocast(device):
+                held_out = task.evaluate(_unwrap(model), val_loader, device)
+            if task.monitor not in held_out:
+                raise KeyError(f"{type(task).__name__}.evaluate did not return its monitor metric {task.monitor!r}")
+            row = {
+                "epoch": epoch + 1,
+                "lr": optimizer.param_groups[0]["lr"],
+                "time_s": round(time.perf_counter() - epoch_start, 3),
+                **{f"train_{key}": value / steps_per_epoch for key, value in sums.items()},
+                **{f"val_{key}": value for key, value in held_out.items()},
+            }
+            history.append(row)
+            run.log(row)
+            if _is_better(held_out[task.monitor], best_value, task.monitor_mode):
+                best_value, best_epoch, best_metrics = held_out[task.monitor], epoch + 1, held_out
+                if dist.is_main:
+                    checkpoint.save_checkpoint(
+                        config.out, _unwrap(model),
+                        card={**base_card, "best_epoch": best_epoch, "epochs": epoch + 1, "metrics": best_metrics},
+                    )
+            run.update(epoch=epoch + 1)
+        bar.close()
+        duration = time.perf_counter() - clock
+        if dist.is_main and best_epoch:
+            card = checkpoint.read_card(config.out)
+            card.update(finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
+            checkpoint.write_json(Path(config.out) / checkpoint.CARD_FILE, card)
+        run.update(state="finished", ended=_now())
+    except BaseException as exc:
+        tail = traceback.format_exc().strip().splitlines()[-ERROR_TAIL_LINES:]
+        run.update(state="failed", ended=_now(), error="\n".join(tail) or repr(exc))
+        raise
+    return FitResult(Path(config.out), best_epoch, best_metrics, config.epochs, duration, history)
+
+
+__all__ = [
+    "CVAETask",
+    "DEVICES",
+    "FitResult",
+    "Progress",
+    "TASKS",
+    "Task",
+    "TrainConfig",
+    "fit",
+    "make_task",
+    "random_cube_symmetry",
+    "select_device",
+    "task_class",
+]

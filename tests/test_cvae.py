@@ -1,0 +1,243 @@
+"""The conditional VAE: shapes, configs, loss, checkpoints, generation, and the shipped model's quality."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from porelib import metrics
+from porelib.bench.generators import held_out_ensemble
+from porelib.checkpoint import CARD_FILE, load_checkpoint, save_checkpoint
+from porelib.inference import CHECKPOINTS_DIR, generate
+from porelib.losses import CVAELossConfig, cvae_loss, s2_error, soft_two_point_correlation
+from porelib.models.cvae import CVAE, CVAEConfig, depth_to_space, keep_top_k, latent_numel, space_to_depth
+from porelib.synth import expected_pore_voxels, pore_grids
+
+TINY = dict(width=8, latent_channels=2, film_hidden=8)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_single_thread():
+    """Seeded torch on one thread: tiny 3D convolutions only slow down on more (shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- model shapes and configs
+
+SHAPES = [
+    # config, latent edge L
+    (dict(size=30, **TINY), 8),
+    (dict(size=17, **TINY), 5),
+    (dict(size=8, latent_channels=3, width=4, groups=2, encoder_blocks=0, decoder_blocks=2, film_hidden=4, fine_channels=2), 2),
+]
+
+
+@pytest.mark.parametrize("options, latent", SHAPES)
+def test_shapes(options, latent):
+    config = CVAEConfig(**options)
+    model = CVAE(config).eval()
+    size, channels = config.size, config.latent_channels
+    grids = torch.rand(3, size, size, size).round()
+    densities = torch.tensor([0.2, 0.5, 0.9])
+    mean, logvar = model.encode(grids, densities)
+    assert mean.shape == logvar.shape == (3, channels, latent, latent, latent) == (3, *model.latent_shape)
+    assert latent_numel(config) == channels * latent**3
+    logits, _, _, prior = model(grids, densities, torch.randn(3, *model.latent_shape))
+    assert logits.shape == prior.shape == (3, size, size, size)
+    sampled = model.sample(densities, torch.randn(3, *model.latent_shape))
+    assert sampled.dtype == torch.bool and sampled.shape == (3, size, size, size)
+    assert model.reconstruct(grids, densities).shape == (3, size, size, size)
+
+
+@pytest.mark.parametrize("size, channels", [(6, 1), (7, 3), (30, 2)])
+def test_space_to_depth_round_trip(size, channels):
+    volumes = torch.rand(2, channels, size, size, size)
+    blocks = space_to_depth(volumes)
+    assert blocks.shape == (2, 8 * channels, (size + 1) // 2, (size + 1) // 2, (size + 1) // 2)
+    assert torch.equal(depth_to_space(blocks, size), volumes)
+
+
+INVALID_CONFIGS = [
+    (dict(size=3), ValueError, "size"),
+    (dict(latent_channels=0), ValueError, "latent_channels"),
+    (dict(width=2), ValueError, "width"),
+    (dict(encoder_blocks=-1), ValueError, "encoder_blocks"),
+    (dict(width=8.5), TypeError, "width"),
+    (dict(decoder_blocks=True), TypeError, "decoder_blocks"),
+    (dict(width=12, groups=8), ValueError, "groups must divide width"),
+    (dict(fine_channels=0), ValueError, "fine_channels"),
+]
+
+
+@pytest.mark.parametrize("options, error, match", INVALID_CONFIGS)
+def test_invalid_configs(options, error, match):
+    with pytest.raises(error, match=match):
+        CVAE(CVAEConfig(**options))
+
+
+def test_model_refuses_bad_inputs():
+    model = CVAE(CVAEConfig(size=8, **TINY))
+    with pytest.raises(TypeError, match="CVAEConfig"):
+        CVAE({"size": 8})
+    with pytest.raises(ValueError, match="grids must have shape"):
+        model.encode(torch.zeros(2, 9, 9, 9), torch.zeros(2))
+    with pytest.raises(ValueError, match="densities must have shape"):
+        model.encode(torch.zeros(2, 8, 8, 8), torch.zeros(3))
+    with pytest.raises(ValueError, match="z must have shape"):
+        model.decode(torch.zeros(2, 5, 2, 2, 2), torch.zeros(2))
+
+
+def test_keep_top_k_is_exact_and_breaks_ties_by_index():
+    scores = torch.zeros(2, 4, 4, 4)
+    scores[1, 3, 3, 3] = 1.0
+    kept = keep_top_k(scores, torch.tensor([5, 3]))
+    assert kept.reshape(2, -1).sum(1).tolist() == [5, 3]
+    assert kept[0].reshape(-1)[:5].all()  # all tied: the first five flat indices
+    assert kept[1, 3, 3, 3] and kept[1].reshape(-1)[:2].all()
+
+
+def test_pore_counts_follow_the_calibration():
+    model = CVAE(CVAEConfig(size=30, **TINY))
+    densities = [0.3, 0.5, 1.0]
+    assert model.pore_counts(torch.tensor(densities)).tolist() == np.rint(expected_pore_voxels(densities)).tolist()
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_soft_two_point_correlation_matches_metrics():
+    grids = pore_grids([0.5, 0.9], size=20, seed=3)
+    soft = soft_two_point_correlation(torch.from_numpy(grids).float()).numpy()
+    for grid, values in zip(grids, soft):
+        np.testing.assert_allclose(values, metrics.two_point_correlation(grid), atol=1e-6)
+
+
+def test_s2_error_is_zero_for_equal_grids_and_bounded():
+    grids = torch.from_numpy(pore_grids([0.7, 0.9], size=16, seed=1)).float()
+    target = soft_two_point_correlation(grids)
+    assert torch.allclose(s2_error(grids, target), torch.zeros(2), atol=1e-8)
+    error = s2_error(torch.rand(2, 16, 16, 16), soft_two_point_correlation(torch.zeros(2, 16, 16, 16)))
+    assert torch.all((error > 0.5) & (error <= 1.0))
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(beta=-1.0), ValueError, "beta"),
+        (dict(s2_weight=float("nan")), ValueError, "s2_weight"),
+        (dict(warmup_epochs="5"), TypeError, "warmup_epochs"),
+    ],
+)
+def test_invalid_loss_configs(options, error, match):
+    with pytest.raises(error, match=match):
+        CVAELossConfig(**options)
+
+
+def test_warmup_grows_linearly():
+    config = CVAELossConfig(warmup_epochs=4)
+    assert [config.warmup(t) for t in (0, 2, 4, 10)] == [0.0, 0.5, 1.0, 1.0]
+    assert CVAELossConfig(warmup_epochs=0).warmup(0) == 1.0
+
+
+def test_loss_is_finite_and_decreases_on_a_tiny_batch():
+    model = CVAE(CVAEConfig(size=12, **TINY))
+    grids = torch.from_numpy(pore_grids([0.6, 0.8, 0.9, 1.0], size=12, seed=2)).float()
+    densities = torch.tensor([0.6, 0.8, 0.9, 1.0])
+    config = CVAELossConfig()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    noise = torch.randn(4, *model.latent_shape)
+    losses = []
+    for _ in range(20):
+        logits, mean, logvar, prior = model(grids, densities, noise)
+        loss, parts = cvae_loss(logits, grids, mean, logvar, config, prior_logits=prior)
+        assert torch.isfinite(loss) and all(np.isfinite(v) for v in parts.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+# ----------------------------------------------------------------------------- checkpoint and generation
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(1)
+    model = CVAE(CVAEConfig(size=30, **TINY)).eval()
+    folder = tmp_path_factory.mktemp("cvae")
+    save_checkpoint(folder, model, card={"note": "untrained"})
+    return folder, model
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tiny_checkpoint):
+    folder, model = tiny_checkpoint
+    loaded, card = load_checkpoint(folder)
+    assert card["model"] == "cvae" and card["note"] == "untrained" and card["config"]["width"] == TINY["width"]
+    grids, densities = torch.rand(2, 30, 30, 30).round(), torch.tensor([0.4, 0.8])
+    with torch.no_grad():
+        assert torch.equal(model(grids, densities)[0], loaded(grids, densities)[0])
+
+
+def test_load_checkpoint_refuses_bad_folders(tmp_path, tiny_checkpoint):
+    with pytest.raises(ValueError, match="card.json is missing"):
+        load_checkpoint(tmp_path)
+    folder, _ = tiny_checkpoint
+    card = json.loads((folder / CARD_FILE).read_text())
+    for name, change in [("unknown", {"model": "nope"}), ("mismatch", {"config": {**card["config"], "width": 16}})]:
+        bad = tmp_path / name
+        bad.mkdir()
+        (bad / CARD_FILE).write_text(json.dumps({**card, **change}))
+        (bad / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+        with pytest.raises(ValueError, match="known models|do not match"):
+            load_checkpoint(bad)
+
+
+def test_generate_is_deterministic_and_exact(tiny_checkpoint):
+    folder, _ = tiny_checkpoint
+    a = generate("cvae", 0.7, n=3, seed=5, checkpoint=folder)
+    b = generate("cvae", 0.7, n=3, seed=5, checkpoint=folder)
+    c = generate("cvae", 0.7, n=3, seed=6, checkpoint=folder)
+    assert a.shape == (3, 30, 30, 30) and a.dtype == bool
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])
+    assert np.all(a.reshape(3, -1).sum(1) == round(expected_pore_voxels(0.7)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(size=20), "generates 30³ grids"), (dict(density=1.5), "density"), (dict(n=0), "n must be")],
+)
+def test_generate_refuses_bad_requests(tiny_checkpoint, kwargs, match):
+    folder, _ = tiny_checkpoint
+    arguments = {"density": 0.5, "n": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        generate("cvae", arguments.pop("density"), checkpoint=folder, **arguments)
+
+
+def test_generate_without_a_checkpoint_says_how_to_train(tmp_path):
+    with pytest.raises(ValueError, match="porelib train cvae"):
+        generate("cvae", 0.5, checkpoint=tmp_path)
+
+
+# ----------------------------------------------------------------------------- the shipped checkpoint
+
+GATE_DENSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def test_shipped_checkpoint_meets_the_quality_floor():
+    """Prior samples of checkpoints/cvae: porosity exact, S2 and pore-size ratios ≤ 2 at 0.5–1.0."""
+    assert (Path(CHECKPOINTS_DIR) / "cvae" / "model.safetensors").is_file(), "checkpoints/cvae is missing"
+    for density in GATE_DENSITIES:
+        grids = generate("cvae", density, n=8, seed=2024)
+        target = expected_pore_voxels(density) / 30**3
+        assert np.abs(grids.reshape(8, -1).mean(1) - target).max() <= 0.002
+        fidelity = metrics.Reference(held_out_ensemble(density, 12)).fidelity(grids)
+        assert fidelity["s2"].ratio <= 2.0, (density, fidelity["s2"])
+        assert fidelity["pore_size"].ratio <= 2.0, (density, fidelity["pore_size"])

@@ -1,0 +1,146 @@
+"""The training engine: configuration checks, the cVAE task, and a tiny run through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from porelib.checkpoint import load_checkpoint
+from porelib.cli import main
+from porelib.data import load_dataset
+from porelib.training import (
+    TASKS,
+    CVAETask,
+    TrainConfig,
+    _lr_factor,
+    fit,
+    make_task,
+    random_cube_symmetry,
+    select_device,
+)
+
+TINY_FLAGS = ["--width", "8", "--latent-channels", "2", "--film-hidden", "8", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(epochs=0), "epochs must be at least 1"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(device="tpu"), "device must be one of"),
+        (dict(lr=0.0), "lr must be positive"),
+        (dict(grad_clip=-1.0), "grad_clip"),
+        (dict(limit=0), "limit"),
+        (dict(min_lr_fraction=2.0), "min_lr_fraction"),
+    ],
+)
+def test_invalid_train_configs(tmp_path, options, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(out=tmp_path, **options)
+
+
+def test_unknown_tasks_and_options_are_refused():
+    assert "cvae" in TASKS
+    with pytest.raises(ValueError, match="model must be one of"):
+        make_task("nope")
+    with pytest.raises(ValueError, match="unknown model option"):
+        make_task("cvae", {"model": {"depth": 3}})
+    with pytest.raises(ValueError, match="unknown model option"):  # the size comes from the data
+        make_task("cvae", {"model": {"size": 20}})
+    with pytest.raises(ValueError, match="unknown option group"):
+        make_task("cvae", {"optimizer": {}})
+
+
+def test_select_device():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            select_device("cuda")
+
+
+def test_learning_rate_warms_up_then_decays():
+    factors = [_lr_factor(step, warmup_steps=4, total_steps=20, min_fraction=0.1) for step in range(21)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(factors[3:], factors[4:]))
+    assert factors[-1] == pytest.approx(0.1)
+
+
+def test_random_cube_symmetry_draws_all_48_symmetries():
+    grid = torch.arange(27).reshape(1, 3, 3, 3)
+    generator = torch.Generator().manual_seed(0)
+    seen = {tuple(random_cube_symmetry(grid, generator).reshape(-1).tolist()) for _ in range(1000)}
+    assert len(seen) == 48
+    assert all(sorted(values) == list(range(27)) for values in seen)
+
+
+def test_cvae_task_data_and_limit():
+    task = make_task("cvae", {"model": {"width": 8}}, limit=8)
+    train, val = task.datasets()
+    grids, densities = train[0]
+    assert len(train) == 8 and len(val) == len(load_dataset().split("val"))
+    assert grids.shape == (30, 30, 30) and densities.dtype == torch.float32
+    assert task.data_card()["fingerprint"] == load_dataset().fingerprint
+    assert task.resolved_options()["model"]["width"] == 8
+
+
+def test_train_through_the_cli_writes_a_loadable_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "cvae", "--epochs", "1", "--limit", "8", "--out", str(out), *TINY_FLAGS]
+    assert main(argv) == 0
+    assert "trained cvae for 1 epoch" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["epoch"] == 1
+    assert {"train_loss", "val_loss", "val_iou", "val_active_units", "val_prior_s2"} <= set(rows[0])
+    card = json.loads((out / "card.json").read_text())
+    assert card["command"] == "python -m porelib train cvae " + " ".join(argv[2:])
+    assert card["data"]["fingerprint"] == load_dataset().fingerprint and card["data"]["train"] == 8
+    assert card["best_epoch"] == 1 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
+    assert card["metrics"]["loss"] == rows[0]["val_loss"]
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "finished" and status["epoch"] == 1 and status["error"] is None
+    model, _ = load_checkpoint(out)
+    assert model.config.width == 8
+    grids = tmp_path / "grids.npz"
+    assert main(["generate", "--model", "cvae", "--checkpoint", str(out), "--density", "0.8", "--n", "2",
+                 "--seed", "1", "--out", str(grids)]) == 0
+    with np.load(grids, allow_pickle=False) as archive:
+        assert archive["grids"].shape == (2, 30, 30, 30)
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "cvae", "--epochs", "0"], "epochs must be at least 1"),
+        (["train", "gan9000"], "model must be one of"),
+        (["train", "cvae", "--data", "/nonexistent/data"], "no dataset at"),
+        (["train", "cvae", "--beta", "-1"], "beta"),
+    ],
+)
+def test_train_cli_errors_are_one_line(tmp_path, capsys, argv, match):
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+class _FailingTask(CVAETask):
+    def training_step(self, model, batch, progress):
+        raise RuntimeError("boom")
+
+
+def test_a_failed_run_records_its_error(tmp_path):
+    task = _FailingTask({"model": {"width": 8, "latent_channels": 2}}, limit=4)
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(task, TrainConfig(out=tmp_path, epochs=1, threads=1), progress=False, command=["test"])
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["state"] == "failed" and "RuntimeError: boom" in status["error"] and status["ended"]
