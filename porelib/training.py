@@ -224,6 +224,7 @@ class Task(abc.ABC):
 #: Registered tasks: ``train`` name -> ``"module:Class"`` (imported when used).
 TASKS: dict[str, str] = {
     "cvae": "porelib.training:CVAETask",
+    "unet": "porelib.tasks.unet:UNetTask",
 }
 
 

@@ -1,0 +1,10 @@
+"""Training tasks of :mod:`porelib.training` that live in their own module.
+
+Each module defines one :class:`porelib.training.Task` subclass and is registered
+by name in :data:`porelib.training.TASKS` as ``"porelib.tasks.<module>:<Class>"``,
+so it is imported only when that model is trained:
+
+``unet``
+    :class:`porelib.tasks.unet.UNetTask`: the 3D U-Net of
+    :mod:`porelib.models.unet3d` on simulated CT scans (:mod:`porelib.ct`).
+"""

@@ -1,0 +1,336 @@
+"""Training task of the 3D U-Net (:mod:`porelib.models.unet3d`): simulated CT scans with exact labels.
+
+``python -m porelib train unet --out checkpoints/unet ...`` trains it through
+:func:`porelib.training.fit`.
+
+Data. Every scan is simulated by :func:`porelib.ct.simulate` from its seed, so a run
+reads no files and the same options give the same scans (:func:`training_scan`,
+:func:`validation_scan`):
+
+* training scan ``i`` has seed ``TRAIN_SEEDS[i]`` (0 upwards), contrast
+  ``ct.CONTRASTS[i % 2]`` and the named dose ``list(ct.DOSES)[(i // 2) % 3]`` scaled by
+  a factor in ``[exp(-DOSE_JITTER), exp(DOSE_JITTER)]``; from its seed it draws a volume
+  fraction in ``[min_fraction, max_fraction]``, a sphere-radius range inside
+  ``[min_radius, max_radius]``, and ring strength and cupping between 0 and twice the
+  simulator's defaults;
+* validation scan ``k`` has seed ``VAL_SEEDS[k]`` (9 000 upwards): ``val_scans`` scans
+  per contrast × named dose, at exactly that dose and the default artefacts.
+
+Both seed ranges lie inside :data:`porelib.ct.TRAINING_SEEDS` (below 10 000) and do not
+overlap; the benchmark's scans start at :data:`porelib.ct.BENCHMARK_SEED_START`
+(1 000 000), so no validation or benchmark scan is ever trained on.
+
+Training samples are random cubic crops of ``crop`` voxels of the scans normalised as
+a whole by :func:`porelib.segmentation.normalize` (as at inference), each under one of
+the 48 symmetries of the cube (the same one for image and label). The loss is
+:func:`porelib.models.unet3d.dice_bce_loss`.
+
+Validation runs the inference path itself, :func:`porelib.segmentation.unet_probability`
+(normalisation, windows of :data:`porelib.segmentation.UNET_WINDOW` voxels, Gaussian
+blending, threshold 0.5). A network trained on crops is thus checked with the GroupNorm
+statistics of the windows it meets in use, not of its training crops. Held-out metrics:
+``dice`` and ``iou`` (means over the validation scans; ``dice`` picks the checkpoint),
+``dice_<dose>`` and ``iou_<dose>`` per named dose, and ``dice_worst``. The card
+records Otsu's threshold on the same scans as the baseline (``baseline``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from porelib import ct, segmentation
+from porelib._validate import check_number, check_positive_int
+from porelib.metrics import dice, iou
+from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
+from porelib.training import Progress, Task, random_cube_symmetry
+
+#: Seeds of the training scans and of the validation scans; both inside ``ct.TRAINING_SEEDS``.
+TRAIN_SEEDS = range(0, 9_000)
+VAL_SEEDS = range(9_000, 10_000)
+
+#: Named doses of the training scans are scaled by a factor in [exp(-DOSE_JITTER), exp(DOSE_JITTER)].
+DOSE_JITTER = 0.3
+
+#: Ring strength and cupping of the training scans reach this multiple of the simulator's defaults.
+ARTEFACT_RANGE = 2.0
+
+
+@dataclass
+class UNetDataConfig:
+    """The simulated scans of a U-Net run (see the module notes).
+
+    Attributes
+    ----------
+    scan_size : int
+        Edge length of the training scans, in voxels.
+    train_scans : int
+        Number of training scans (simulated once per run and kept in memory).
+    crop : int
+        Edge length of the training crops, in voxels (at most ``scan_size``).
+    crops_per_epoch : int
+        Training crops per epoch.
+    val_size : int
+        Edge length of the validation scans, in voxels.
+    val_scans : int
+        Validation scans per contrast × named dose.
+    min_fraction, max_fraction : float
+        Range of the inclusions' volume fraction, within (0, 0.5].
+    min_radius, max_radius : float
+        Range of the sphere radii, in voxels; ``max_radius`` below half of both scan sizes.
+    """
+
+    scan_size: int = 96
+    train_scans: int = 48
+    crop: int = 48
+    crops_per_epoch: int = 256
+    val_size: int = 96
+    val_scans: int = 1
+    min_fraction: float = 0.05
+    max_fraction: float = 0.45
+    min_radius: float = 2.0
+    max_radius: float = 12.0
+
+    def __post_init__(self):
+        self.scan_size = check_positive_int(self.scan_size, "scan_size", minimum=8, maximum=512)
+        self.val_size = check_positive_int(self.val_size, "val_size", minimum=8, maximum=512)
+        self.train_scans = check_positive_int(self.train_scans, "train_scans", maximum=len(TRAIN_SEEDS))
+        self.crop = check_positive_int(self.crop, "crop", minimum=8, maximum=self.scan_size)
+        self.crops_per_epoch = check_positive_int(self.crops_per_epoch, "crops_per_epoch")
+        n_settings = len(ct.CONTRASTS) * len(ct.DOSES)
+        self.val_scans = check_positive_int(self.val_scans, "val_scans", maximum=len(VAL_SEEDS) // n_settings)
+        self.min_fraction = check_number(self.min_fraction, "min_fraction", minimum=1e-3, maximum=ct.MAX_VOLUME_FRACTION)
+        self.max_fraction = check_number(
+            self.max_fraction, "max_fraction", minimum=self.min_fraction, maximum=ct.MAX_VOLUME_FRACTION
+        )
+        self.min_radius = check_number(self.min_radius, "min_radius", minimum=1.0)
+        largest = min(self.scan_size, self.val_size) / 2
+        if not self.min_radius <= self.max_radius < largest:
+            raise ValueError(
+                f"max_radius must be at least min_radius ({self.min_radius:g}) and below half the smaller scan "
+                f"size ({largest:g} voxels); got {self.max_radius!r}"
+            )
+
+
+@dataclass
+class UNetLossConfig:
+    """Weights of :func:`porelib.models.unet3d.dice_bce_loss`."""
+
+    dice_weight: float = 1.0
+    bce_weight: float = 1.0
+
+    def __post_init__(self):
+        self.dice_weight = check_number(self.dice_weight, "dice_weight", minimum=0.0)
+        self.bce_weight = check_number(self.bce_weight, "bce_weight", minimum=0.0)
+        if self.dice_weight + self.bce_weight == 0:
+            raise ValueError("dice_weight and bce_weight cannot both be 0")
+
+
+# ----------------------------------------------------------------------------- scans
+
+
+def training_scan(index: int, config: UNetDataConfig) -> ct.Scan:
+    """Training scan number ``index`` (seed ``TRAIN_SEEDS[index]``); see the module notes.
+
+    Returns
+    -------
+    porelib.ct.Scan
+        ``image`` float32 and ``label`` bool, both ``(scan_size,) * 3``.
+    """
+    rng = np.random.default_rng(TRAIN_SEEDS[index])
+    contrast, dose = _setting(index)
+    return ct.simulate(
+        config.scan_size,
+        **_phantom_settings(rng, config),
+        contrast=contrast,
+        dose=ct.DOSES[dose] * float(np.exp(rng.uniform(-DOSE_JITTER, DOSE_JITTER))),
+        ring_strength=rng.uniform(0, ARTEFACT_RANGE * ct.DEFAULT_RING_STRENGTH),
+        cupping=rng.uniform(0, ARTEFACT_RANGE * ct.DEFAULT_CUPPING),
+        seed=rng,
+    )
+
+
+def validation_scan(index: int, config: UNetDataConfig) -> tuple[ct.Scan, str]:
+    """Validation scan number ``index`` (seed ``VAL_SEEDS[index]``) and its named dose.
+
+    Scans cycle through contrast × dose like the training scans, at exactly the named
+    dose and the simulator's default artefacts; volume fraction and radii are drawn from
+    the seed as for training.
+    """
+    rng = np.random.default_rng(VAL_SEEDS[index])
+    contrast, dose = _setting(index)
+    scan = ct.simulate(config.val_size, **_phantom_settings(rng, config), contrast=contrast, dose=dose, seed=rng)
+    return scan, dose
+
+
+def _phantom_settings(rng: np.random.Generator, config: UNetDataConfig) -> dict:
+    """Volume fraction and sphere-radius range of a scan, drawn from ``rng`` within the config's ranges."""
+    low, high = config.min_radius, config.max_radius
+    r_min = rng.uniform(low, (low + high) / 2)
+    return {
+        "volume_fraction": rng.uniform(config.min_fraction, config.max_fraction),
+        "radius_range": (r_min, rng.uniform(r_min, high)),
+    }
+
+
+def _setting(index: int) -> tuple[str, str]:
+    """Contrast and named dose of scan ``index``: all 6 combinations in turn."""
+    doses = list(ct.DOSES)
+    return ct.CONTRASTS[index % len(ct.CONTRASTS)], doses[(index // len(ct.CONTRASTS)) % len(doses)]
+
+
+class RandomCrops(Dataset):
+    """Random cubic crops of a stack of volumes, ``crops_per_epoch`` of them per pass.
+
+    Each item is a crop of a random volume at a random corner, both drawn from torch's
+    generator (seeded by :func:`porelib.training.fit`): ``(image, label)``, both
+    ``(1, c, c, c)`` float32.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, *, crop: int, length: int):
+        self.images, self.labels, self.crop, self.length = images, labels, crop, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        volume = int(torch.randint(0, len(self.images), ()))
+        corner = [int(torch.randint(0, side - self.crop + 1, ())) for side in self.images.shape[1:]]
+        box = (volume, *(slice(c, c + self.crop) for c in corner))
+        image = torch.from_numpy(np.ascontiguousarray(self.images[box]))
+        label = torch.from_numpy(self.labels[box].astype(np.float32))
+        return image[None], label[None]
+
+
+# ----------------------------------------------------------------------------- the task
+
+
+class UNetTask(Task):
+    """The 3D U-Net segmenting simulated CT scans; data, loss and metrics in the module notes."""
+
+    name = "unet"
+    option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "loss": UNetLossConfig}
+    derived_options = {"model": ("in_channels", "out_channels")}
+    monitor = "dice"
+    monitor_mode = "max"
+
+    def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
+        super().__init__(options, data=data, limit=limit)
+        if data is not None:
+            raise ValueError("the unet task simulates its scans and reads no dataset; drop --data")
+        self.model_config = UNet3DConfig(**self.options.get("model", {}))
+        UNet3D(self.model_config)  # check the hyperparameters before simulating anything
+        self.data_config = UNetDataConfig(**self.options.get("data", {}))
+        if limit is not None:
+            self.data_config.train_scans = min(self.data_config.train_scans, check_positive_int(limit, "limit"))
+        self.loss_config = UNetLossConfig(**self.options.get("loss", {}))
+
+    def resolved_options(self) -> dict:
+        return {"model": self.model_config.to_dict(), "data": asdict(self.data_config), "loss": asdict(self.loss_config)}
+
+    def build_model(self) -> torch.nn.Module:
+        return UNet3D(self.model_config)
+
+    @cached_property
+    def _train_volumes(self) -> tuple[np.ndarray, np.ndarray]:
+        scans = [training_scan(i, self.data_config) for i in range(self.data_config.train_scans)]
+        images = np.stack([segmentation.normalize(scan.image) for scan in scans])
+        return images, np.stack([scan.label for scan in scans])
+
+    @cached_property
+    def _val_scans(self) -> list[tuple[ct.Scan, str]]:
+        n = self.data_config.val_scans * len(ct.CONTRASTS) * len(ct.DOSES)
+        return [validation_scan(k, self.data_config) for k in range(n)]
+
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        images, labels = self._train_volumes
+        train = RandomCrops(images, labels, crop=self.data_config.crop, length=self.data_config.crops_per_epoch)
+        doses = list(ct.DOSES)
+        val = TensorDataset(
+            torch.from_numpy(np.stack([scan.image for scan, _ in self._val_scans])),
+            torch.from_numpy(np.stack([scan.label for scan, _ in self._val_scans])),
+            torch.tensor([doses.index(dose) for _, dose in self._val_scans]),
+        )
+        return train, val
+
+    def data_card(self) -> dict:
+        images, labels = self._train_volumes
+        digest = hashlib.sha256(json.dumps(asdict(self.data_config), sort_keys=True).encode())
+        for array in (images, np.packbits(labels), *(scan.image for scan, _ in self._val_scans)):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        n_val = len(self._val_scans)
+        return {
+            "source": "porelib.ct.simulate (sphere phantoms; see porelib.tasks.unet)",
+            "fingerprint": digest.hexdigest()[:16],
+            "train_seeds": [TRAIN_SEEDS[0], TRAIN_SEEDS[len(images) - 1]],
+            "val_seeds": [VAL_SEEDS[0], VAL_SEEDS[n_val - 1]],
+            "train_scans": len(images),
+            "val_scans": n_val,
+            "limit": self.limit,
+        }
+
+    def card(self) -> dict:
+        return {**super().card(), "baseline": {"otsu": self.otsu_baseline()}}
+
+    def otsu_baseline(self) -> dict[str, float]:
+        """The held-out metrics of Otsu's threshold on the validation scans (same keys as :meth:`evaluate`)."""
+        return _segmentation_metrics(
+            [(segmentation.otsu(scan.image), scan.label, dose) for scan, dose in self._val_scans]
+        )
+
+    def training_step(self, model, batch, progress: Progress):
+        images, labels = batch
+        seed = int(torch.randint(0, 2**62, ()))
+        images = random_cube_symmetry(images[:, 0].cpu(), torch.Generator().manual_seed(seed))
+        labels = random_cube_symmetry(labels[:, 0].cpu(), torch.Generator().manual_seed(seed))
+        device = batch[0].device
+        logits = model(images[:, None].to(device))
+        loss = dice_bce_loss(
+            logits, labels[:, None].to(device),
+            dice_weight=self.loss_config.dice_weight, bce_weight=self.loss_config.bce_weight,
+        )
+        return loss, {"loss": loss.item()}
+
+    def evaluate(self, model, loader, device) -> dict[str, float]:
+        def forward(windows: torch.Tensor) -> torch.Tensor:
+            return model(windows.to(device)).float().cpu()
+
+        doses = list(ct.DOSES)
+        results = []
+        for images, labels, dose_indices in loader:
+            for image, label, dose_index in zip(images.numpy(), labels.numpy(), dose_indices.tolist()):
+                mask = segmentation.unet_probability(image, forward) > 0.5
+                results.append((mask, label, doses[dose_index]))
+        return _segmentation_metrics(results)
+
+
+def _segmentation_metrics(results: list[tuple[np.ndarray, np.ndarray, str]]) -> dict[str, float]:
+    """``dice``, ``iou``, ``dice_worst`` and per named dose ``dice_<dose>``, ``iou_<dose>`` of (mask, label, dose) triples."""
+    dices = np.array([dice(mask, label) for mask, label, _ in results])
+    ious = np.array([iou(mask, label) for mask, label, _ in results])
+    doses = np.array([dose for _, _, dose in results])
+    metrics = {"dice": float(dices.mean()), "iou": float(ious.mean()), "dice_worst": float(dices.min())}
+    for dose in ct.DOSES:
+        if np.any(doses == dose):
+            metrics[f"dice_{dose}"] = float(dices[doses == dose].mean())
+            metrics[f"iou_{dose}"] = float(ious[doses == dose].mean())
+    return metrics
+
+
+__all__ = [
+    "DOSE_JITTER",
+    "TRAIN_SEEDS",
+    "VAL_SEEDS",
+    "RandomCrops",
+    "UNetDataConfig",
+    "UNetLossConfig",
+    "UNetTask",
+    "training_scan",
+    "validation_scan",
+]
