@@ -19,7 +19,8 @@ dataset = ui.require_dataset()
 st.title("Score your grid")
 st.caption(
     "A pore grid (True/1 = pore) as .npy (the original (S³, 4) rows of x, y, z, occupancy, or a dense "
-    "(S, S, S) array), .npz (key `grids`), .tif stack or ParaView .vti. Its statistics are compared with "
+    "(S, S, S) array), .npz (key `grids`), .tif stack, ParaView .vti, or a closed .stl surface (voxelised into "
+    "a 30³ grid, or back into its own grid if Pore Studio exported it). Its statistics are compared with "
     "the dataset grids at the same density factor; a reference grid adds voxel-by-voxel scores."
 )
 

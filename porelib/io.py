@@ -25,7 +25,12 @@ the file extension (or ``fmt=`` for uploads and raw bytes):
     uint8 point data ``"pore"``; VTK point ``(ix, iy, iz)`` holds ``grid[ix, iy, iz]``.
     On reading, a file with a single point-data array of another name is accepted too.
 ``.stl``
-    Export only: the binary STL of :func:`grid_to_surface`.
+    Written as the binary STL of :func:`grid_to_surface` (vertices in voxel units,
+    the grid's edge length recorded in the 80-byte header). Read, binary or ASCII,
+    by :func:`load_stl`, which voxelises the closed surface (:func:`surface_to_grid`):
+    a file written here comes back in its own voxel units and size (the same grid
+    exactly); any other mesh is scaled into a ``STL_SIZE``³ grid (30³) with a
+    one-voxel margin. :func:`load_stl` takes ``size=`` and ``units=`` to change that.
 
 Every malformed input raises ``ValueError`` (``TypeError`` for an object that is
 neither a path, an array, bytes nor a binary file) with a one-line message
@@ -47,6 +52,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from porelib._validate import (
+    MAX_GRID_SIZE,
     check_binary,
     check_choice,
     check_cubic,
@@ -54,10 +60,11 @@ from porelib._validate import (
     check_grid,
     check_grids,
     check_numeric,
+    check_positive_int,
     describe,
 )
 
-SUPPORTED_LOAD = (".npy", ".npz", ".tif", ".tiff", ".vti")
+SUPPORTED_LOAD = (".npy", ".npz", ".tif", ".tiff", ".vti", ".stl")
 SUPPORTED_SAVE = (".npy", ".npz", ".tif", ".tiff", ".vti", ".stl")
 #: Formats that hold one grid, not a batch.
 ONE_GRID_FORMATS = (".tif", ".tiff", ".vti", ".stl")
@@ -71,6 +78,20 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _HEAD_BYTES = 8
 _STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
+#: Start of the header of the STL files written here; ``, grid S`` follows.
+_STL_HEADER = b"porelib binary STL, units: voxels"
+_STL_GRID = re.compile(rb"^porelib binary STL, units: voxels, grid (\d+)")
+_STL_ASCII_VERTEX = re.compile(rb"^\s*vertex\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
+#: Edge length of the grid a foreign mesh is voxelised into by default (the dataset's).
+STL_SIZE = 30
+#: How mesh coordinates map to voxels; see :func:`surface_to_grid` and :func:`load_stl`.
+STL_UNITS = ("auto", "voxels", "fit")
+#: Rays are cast this far (in voxels) beside the voxel centres, in an irrational
+#: direction, so that they never run exactly through a vertex or along an edge of a
+#: mesh whose coordinates are simple fractions, as marching-cubes meshes are.
+_RAY_OFFSET = np.array([np.sqrt(2.0), np.sqrt(3.0)]) * 1e-4
+#: Triangle-ray pairs tested at once (bounds the memory of :func:`surface_to_grid`).
+_RAY_PAIRS_PER_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -288,6 +309,100 @@ def grid_to_surface(grid, *, spacing: float = 1.0) -> tuple[np.ndarray, np.ndarr
     return vertices.astype(np.float32), faces
 
 
+def surface_to_grid(vertices, faces, *, size: int = STL_SIZE, units: str = "fit") -> np.ndarray:
+    """Voxelise a closed triangle surface: the inverse of :func:`grid_to_surface`.
+
+    A voxel is pore when its centre lies inside the surface, by the parity of the
+    number of times a ray along +z from the centre crosses the surface (so nested
+    shells give hollow pores and the triangles' orientation does not matter). Rays
+    run 1e-4 voxel beside the centres, in an irrational direction, so none passes
+    exactly through a vertex or along an edge of a mesh with simple-fraction
+    coordinates; only a centre closer than that to the surface could be classified
+    either way (marching-cubes surfaces of a grid stay at least 0.28 voxel away, so
+    :func:`grid_to_surface` followed by this function gives the grid back exactly).
+
+    Parameters
+    ----------
+    vertices : array_like, (V, 3)
+        Vertex positions ``(x, y, z)``; duplicated positions are merged, so a
+        triangle soup (three vertices per triangle, as in STL) is accepted.
+    faces : array_like of int, (F, 3)
+        Vertex indices of the triangles.
+    size : int
+        Edge length S of the grid, in voxels.
+    units : {"fit", "voxels"}
+        ``"fit"``: the bounding box is scaled isotropically so that its longest side
+        spans ``size - 2`` voxels, centred in the grid (a one-voxel margin on every
+        side of the longest axis). ``"voxels"``: coordinates are voxel units,
+        voxel ``(ix, iy, iz)`` centred at ``(ix, iy, iz)`` (as :func:`grid_to_surface`
+        writes them); the surface must lie within ``[-0.5, size - 0.5]³``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(S, S, S)`` bool, ``grid[ix, iy, iz]``, ``True`` = inside the surface.
+
+    Raises
+    ------
+    TypeError
+        If the arrays do not hold numbers.
+    ValueError
+        If the arrays are malformed, the surface has no triangles or no extent, is
+        not closed (some edge borders an odd number of triangles), or does not fit
+        the grid in voxel units.
+    """
+    size = check_positive_int(size, "size", minimum=2, maximum=MAX_GRID_SIZE)
+    check_choice(units, STL_UNITS[1:], "units")
+    vertices, faces = _check_surface(vertices, faces)
+    _check_closed(faces)
+    triangles = _to_voxel_units(vertices, size, units)[faces]
+    return _inside_by_ray_parity(triangles, size)
+
+
+def load_stl(source, *, size: int | None = None, units: str = "auto") -> np.ndarray:
+    """Read an STL surface (binary or ASCII) and voxelise it with :func:`surface_to_grid`.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        As :func:`load_batch`.
+    size : int, optional
+        Edge length of the grid. Default: the size recorded in the header of a file
+        written by :func:`save_grid`, else ``STL_SIZE`` (30, the dataset's).
+    units : {"auto", "voxels", "fit"}
+        ``"auto"``: ``"voxels"`` for a file written by :func:`save_grid` (its vertices
+        are voxel coordinates, so the grid comes back exactly), ``"fit"`` for any
+        other mesh (its bounding box scaled into the grid with a one-voxel margin).
+
+    Returns
+    -------
+    np.ndarray
+        ``(S, S, S)`` bool, ``True`` = inside the surface.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, is neither a binary nor an ASCII STL, holds no
+        triangles, or the surface is not closed or does not fit (see :func:`surface_to_grid`).
+    """
+    check_choice(units, STL_UNITS, "units")
+    if size is not None:
+        size = check_positive_int(size, "size", minimum=2, maximum=MAX_GRID_SIZE)
+    return _stl_grid(_resolve_source(source, ".stl"), size, units)
+
+
+def _stl_grid(file: "_Source", size: int | None, units: str) -> np.ndarray:
+    """:func:`load_stl` of a resolved source."""
+    triangles, recorded = _read_stl_triangles(file)
+    size = size if size is not None else recorded or STL_SIZE
+    units = units if units != "auto" else ("voxels" if recorded else "fit")
+    vertices = triangles.reshape(-1, 3)
+    try:
+        return surface_to_grid(vertices, np.arange(len(vertices)).reshape(-1, 3), size=size, units=units)
+    except ValueError as exc:
+        raise ValueError(f"cannot voxelise {file.label}: {exc}") from exc
+
+
 # ----------------------------------------------------------------------------- sources
 
 
@@ -375,13 +490,8 @@ def _normalise_fmt(fmt) -> str:
 
 
 def _check_load_suffix(suffix: str, label: str) -> None:
-    supported = ", ".join(SUPPORTED_LOAD)
-    if suffix == ".stl":
-        raise ValueError(
-            f"cannot load {label}: STL import (voxelisation) is not supported yet; load one of {supported}"
-        )
     if suffix not in SUPPORTED_LOAD:
-        raise ValueError(f"cannot load {label}: {_unsupported(suffix)}; use one of {supported}")
+        raise ValueError(f"cannot load {label}: {_unsupported(suffix)}; use one of {', '.join(SUPPORTED_LOAD)}")
 
 
 def _unsupported(suffix: str) -> str:
@@ -476,7 +586,18 @@ def _read_vti(file: _Source) -> GridBatch:
     return GridBatch(check_grid(grid, file.label)[None])
 
 
-_READERS = {".npy": _read_npy, ".npz": _read_npz, ".tif": _read_tif, ".tiff": _read_tif, ".vti": _read_vti}
+def _read_stl(file: _Source) -> GridBatch:
+    return GridBatch(_stl_grid(file, None, "auto")[None])
+
+
+_READERS = {
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    ".tif": _read_tif,
+    ".tiff": _read_tif,
+    ".vti": _read_vti,
+    ".stl": _read_stl,
+}
 
 
 @contextmanager
@@ -512,6 +633,133 @@ def _vtk_reason(exc: BaseException) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("ERROR: In ")]
     reason = re.sub(r"^\w+ \(0x[0-9a-fA-F]+\): ", "", lines[0]) if lines else str(exc)
     return _one_line(reason)
+
+
+# ----------------------------------------------------------------------------- meshes
+
+
+def _read_stl_triangles(file: _Source) -> tuple[np.ndarray, int | None]:
+    """The ``(F, 3, 3)`` float64 triangles of a binary or ASCII STL, and the grid size its header records.
+
+    A file is binary when its length is exactly 84 + 50 × (the count in bytes 80–84);
+    otherwise it must be ASCII (``solid`` ... ``vertex x y z`` ... ``endsolid``).
+    """
+    with _reading(file), file.open() as stream:
+        data = stream.read()
+    if len(data) >= 84 and len(data) == 84 + 50 * int(np.frombuffer(data, "<u4", 1, 80)[0]):
+        records = np.frombuffer(data, _STL_RECORD, offset=84)
+        triangles = records["vertices"].astype(np.float64)
+        recorded = _STL_GRID.match(data[:80])
+        return triangles, int(recorded.group(1)) if recorded else None
+    if not data.lstrip().startswith(b"solid"):
+        raise ValueError(
+            f"{file.label} is not an STL file: a binary STL is 84 + 50 × (triangle count) bytes long and an "
+            f"ASCII STL starts with 'solid'; it is {len(data)} bytes and starts with {data[:8]!r}"
+        )
+    try:
+        coordinates = np.array(_STL_ASCII_VERTEX.findall(data), dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"could not read {file.label} as an ASCII STL: {_one_line(exc)}") from exc
+    if len(coordinates) % 3:
+        raise ValueError(
+            f"{file.label} is a broken ASCII STL: it has {len(coordinates)} 'vertex' lines, not three per facet"
+        )
+    return coordinates.reshape(-1, 3, 3), None
+
+
+def _check_surface(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
+    """Return float64 vertices ``(V, 3)`` with duplicates merged and int faces ``(F, 3)`` indexing them."""
+    vertices, faces = np.asarray(vertices), np.asarray(faces)
+    check_numeric(vertices, "vertices")
+    check_numeric(faces, "faces")
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise ValueError(f"vertices must be (V, 3) positions x, y, z; got {describe(vertices)}")
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in "iu":
+        raise ValueError(f"faces must be (F, 3) integer vertex indices; got {describe(faces)}")
+    if len(faces) == 0:
+        raise ValueError("the surface has no triangles; there is nothing to voxelise")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise ValueError(f"faces index vertices 0 … {len(vertices) - 1}; found indices {faces.min()} to {faces.max()}")
+    check_finite(vertices, "vertices")
+    unique, inverse = np.unique(vertices.astype(np.float64), axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)[faces]
+
+
+def _check_closed(faces: np.ndarray) -> None:
+    """Raise ``ValueError`` unless every edge borders an even number of triangles (a closed surface)."""
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges = edges[edges[:, 0] != edges[:, 1]]  # edges of degenerate triangles collapse to a point
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    open_edges = int(np.count_nonzero(counts % 2))
+    if open_edges:
+        raise ValueError(
+            f"the surface is not closed: {open_edges} of its {len(counts)} edges border an odd number of "
+            "triangles (a hole or a loose sheet), so its inside is undefined; close the holes (e.g. with "
+            "MeshLab's or pyvista's fill_holes) and export it again"
+        )
+
+
+def _to_voxel_units(vertices: np.ndarray, size: int, units: str) -> np.ndarray:
+    """Vertices in voxel coordinates (voxel ``(ix, iy, iz)`` centred at ``(ix, iy, iz)``)."""
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    if units == "voxels":
+        if low.min() < -0.5 or high.max() > size - 0.5:
+            raise ValueError(
+                f"the surface spans {_point(low)} to {_point(high)} in voxel units, outside the {size}³ grid "
+                f"[-0.5, {size - 0.5}]³; pass a larger size, or units='fit' to scale it into the grid"
+            )
+        return vertices
+    extent = float((high - low).max())
+    if extent == 0.0:
+        raise ValueError("the surface has no extent (all its vertices coincide); there is nothing to voxelise")
+    return (vertices - (low + high) / 2) * ((size - 2) / extent) + (size - 1) / 2
+
+
+def _inside_by_ray_parity(triangles: np.ndarray, size: int) -> np.ndarray:
+    """``(S, S, S)`` bool: voxel centres with an odd number of surface crossings above them along z.
+
+    ``triangles`` ``(F, 3, 3)`` are in voxel units. For every triangle, the rays whose
+    (offset) ``(x, y)`` fall strictly inside its projection onto the xy-plane are found
+    from its bounding box; each crossing at height ``z`` flips the parity of the voxels
+    ``iz > z`` of that ray, which a cumulative sum along z turns into inside/outside.
+    """
+    xy = triangles[:, :, :2] - _RAY_OFFSET
+    low = np.clip(np.ceil(xy.min(axis=1)), 0, size).astype(np.int64)
+    high = np.clip(np.floor(xy.max(axis=1)), -1, size - 1).astype(np.int64)
+    spans = np.maximum(high - low + 1, 0)
+    rays_per_triangle = spans[:, 0] * spans[:, 1]
+    crossings = np.zeros((size, size, size + 1), dtype=np.int64)
+    ends = np.cumsum(rays_per_triangle)
+    start = 0
+    while start < len(triangles):
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - rays_per_triangle[start] + _RAY_PAIRS_PER_CHUNK)))
+        _add_crossings(crossings, xy[start:stop], triangles[start:stop, :, 2], low[start:stop],
+                       spans[start:stop], rays_per_triangle[start:stop])
+        start = stop
+    return (np.cumsum(crossings, axis=2)[:, :, :size] % 2).astype(bool)
+
+
+def _add_crossings(crossings, xy, z, low, spans, counts) -> None:
+    """Count the crossings of a chunk of triangles with the rays in their bounding boxes."""
+    which = np.repeat(np.arange(len(xy)), counts)
+    if which.size == 0:
+        return
+    local = np.arange(which.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    ix = low[which, 0] + local // spans[which, 1]
+    iy = low[which, 1] + local % spans[which, 1]
+    a, b, c = xy[which, 0], xy[which, 1], xy[which, 2]
+    point = np.stack([ix, iy], axis=1).astype(np.float64)
+    area = _cross(b - a, c - a)
+    weights = np.stack([_cross(c - b, point - b), _cross(a - c, point - c), _cross(b - a, point - a)], axis=1)
+    inside = (area != 0) & np.all(weights * np.sign(area)[:, None] > 0, axis=1)
+    height = np.einsum("nk,nk->n", weights[inside], z[which[inside]]) / area[inside]
+    level = np.clip(np.floor(height).astype(np.int64) + 1, 0, crossings.shape[2] - 1)
+    np.add.at(crossings, (ix[inside], iy[inside], level), 1)
+
+
+def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """z-component of the cross product of 2-D vectors ``(N, 2)``."""
+    return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
 
 
 # ----------------------------------------------------------------------------- writers
@@ -581,7 +829,7 @@ def _write_stl(target: Path, grid: np.ndarray) -> None:
     records["normal"] = normals / np.where(lengths > 0, lengths, 1.0)
     records["vertices"] = triangles
     with open(target, "wb") as stream:
-        stream.write(b"porelib binary STL, units: voxels".ljust(80, b" "))
+        stream.write(_STL_HEADER + f", grid {grid.shape[0]}".encode().ljust(80 - len(_STL_HEADER), b" "))
         stream.write(np.uint32(len(records)).tobytes())
         stream.write(records.tobytes())
 

@@ -235,7 +235,7 @@ def test_save_creates_folders_replaces_files_and_leaves_no_temporary(tmp_path):
 
 
 def test_supported_formats_are_listed():
-    assert SUPPORTED_LOAD == (".npy", ".npz", ".tif", ".tiff", ".vti")
+    assert SUPPORTED_LOAD == (".npy", ".npz", ".tif", ".tiff", ".vti", ".stl")
     assert set(SUPPORTED_SAVE) == set(SUPPORTED_LOAD) | {".stl"}
 
 
@@ -363,7 +363,7 @@ MALFORMED_LOADS = [
     pytest.param(raw_file(b"1,2,3", "grid.csv"), r"extension '\.csv' is not supported; use one of \.npy, \.npz, \.tif, \.tiff, \.vti", id="csv"),
     pytest.param(raw_file(b"\x89HDF", "grid.h5"), r"extension '\.h5' is not supported; use one of \.npy", id="h5"),
     pytest.param(raw_file(b"data", "grid"), r"the name has no extension; use one of", id="no-extension"),
-    pytest.param(raw_file(b"solid x", "part.stl"), r"STL import \(voxelisation\) is not supported yet; load one of \.npy", id="stl"),
+    pytest.param(raw_file(b"solid x", "part.stl"), r"cannot voxelise file '.*part\.stl': the surface has no triangles", id="stl-no-facets"),
     pytest.param(given("does/not/exist.npy"), r"no such file: 'does/not/exist\.npy'", id="missing-file"),
     pytest.param(folder("grids.npy"), r"grids\.npy' is a folder, not a file", id="folder"),
     pytest.param(given(b"\x93NUMPY"), r"cannot tell the format of bytes without a name; pass fmt=", id="bytes-without-name"),
