@@ -23,7 +23,8 @@ overlap; the benchmark's scans start at :data:`porelib.ct.BENCHMARK_SEED_START`
 Training samples are random cubic crops of ``crop`` voxels of the scans normalised as
 a whole by :func:`porelib.segmentation.normalize` (as at inference), each under one of
 the 48 symmetries of the cube (the same one for image and label). The loss is
-:func:`porelib.models.unet3d.dice_bce_loss`.
+:func:`porelib.models.unet3d.dice_bce_loss`, the forward pass on the CPU under bfloat16
+autocast by default (:class:`UNetStepConfig`).
 
 Validation runs the inference path itself, :func:`porelib.segmentation.unet_probability`
 (normalisation, windows of :data:`porelib.segmentation.UNET_WINDOW` voxels, Gaussian
@@ -46,7 +47,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from porelib import ct, segmentation
-from porelib._validate import check_number, check_positive_int
+from porelib._validate import check_choice, check_number, check_positive_int
 from porelib.metrics import dice, iou
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 from porelib.training import Progress, Task, random_cube_symmetry
@@ -118,18 +119,34 @@ class UNetDataConfig:
             )
 
 
+#: Precisions of the forward pass on the CPU (see :class:`UNetStepConfig`).
+CPU_PRECISIONS = ("bfloat16", "float32")
+
+
 @dataclass
-class UNetLossConfig:
-    """Weights of :func:`porelib.models.unet3d.dice_bce_loss`."""
+class UNetStepConfig:
+    """One training step: the weights of :func:`porelib.models.unet3d.dice_bce_loss` and the CPU precision.
+
+    Attributes
+    ----------
+    dice_weight, bce_weight : float
+        Weights of the soft-Dice and the BCE terms.
+    cpu_precision : {"bfloat16", "float32"}
+        On the CPU, ``"bfloat16"`` runs the forward pass under bfloat16 autocast (weights,
+        gradients and the loss stay float32); about 1.5 times faster here. On CUDA the
+        engine's mixed precision applies instead.
+    """
 
     dice_weight: float = 1.0
     bce_weight: float = 1.0
+    cpu_precision: str = "bfloat16"
 
     def __post_init__(self):
         self.dice_weight = check_number(self.dice_weight, "dice_weight", minimum=0.0)
         self.bce_weight = check_number(self.bce_weight, "bce_weight", minimum=0.0)
         if self.dice_weight + self.bce_weight == 0:
             raise ValueError("dice_weight and bce_weight cannot both be 0")
+        check_choice(self.cpu_precision, CPU_PRECISIONS, "cpu_precision")
 
 
 # ----------------------------------------------------------------------------- scans
@@ -215,7 +232,7 @@ class UNetTask(Task):
     """The 3D U-Net segmenting simulated CT scans; data, loss and metrics in the module notes."""
 
     name = "unet"
-    option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "loss": UNetLossConfig}
+    option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "step": UNetStepConfig}
     derived_options = {"model": ("in_channels", "out_channels")}
     monitor = "dice"
     monitor_mode = "max"
@@ -229,10 +246,10 @@ class UNetTask(Task):
         self.data_config = UNetDataConfig(**self.options.get("data", {}))
         if limit is not None:
             self.data_config.train_scans = min(self.data_config.train_scans, check_positive_int(limit, "limit"))
-        self.loss_config = UNetLossConfig(**self.options.get("loss", {}))
+        self.step_config = UNetStepConfig(**self.options.get("step", {}))
 
     def resolved_options(self) -> dict:
-        return {"model": self.model_config.to_dict(), "data": asdict(self.data_config), "loss": asdict(self.loss_config)}
+        return {"model": self.model_config.to_dict(), "data": asdict(self.data_config), "step": asdict(self.step_config)}
 
     def build_model(self) -> torch.nn.Module:
         return UNet3D(self.model_config)
@@ -290,10 +307,12 @@ class UNetTask(Task):
         images = random_cube_symmetry(images[:, 0].cpu(), torch.Generator().manual_seed(seed))
         labels = random_cube_symmetry(labels[:, 0].cpu(), torch.Generator().manual_seed(seed))
         device = batch[0].device
-        logits = model(images[:, None].to(device))
+        bfloat16 = device.type == "cpu" and self.step_config.cpu_precision == "bfloat16"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            logits = model(images[:, None].to(device))
         loss = dice_bce_loss(
-            logits, labels[:, None].to(device),
-            dice_weight=self.loss_config.dice_weight, bce_weight=self.loss_config.bce_weight,
+            logits.float(), labels[:, None].to(device),
+            dice_weight=self.step_config.dice_weight, bce_weight=self.step_config.bce_weight,
         )
         return loss, {"loss": loss.item()}
 
@@ -324,12 +343,13 @@ def _segmentation_metrics(results: list[tuple[np.ndarray, np.ndarray, str]]) -> 
 
 
 __all__ = [
+    "CPU_PRECISIONS",
     "DOSE_JITTER",
     "TRAIN_SEEDS",
     "VAL_SEEDS",
     "RandomCrops",
     "UNetDataConfig",
-    "UNetLossConfig",
+    "UNetStepConfig",
     "UNetTask",
     "training_scan",
     "validation_scan",
