@@ -48,6 +48,7 @@ class ModelSpec(NamedTuple):
 MODEL_CLASSES: dict[str, ModelSpec] = {
     "cvae": ModelSpec("porelib.models.cvae:CVAE", "porelib.models.cvae:CVAEConfig"),
     "unet": ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig"),
+    "img2vox": ModelSpec("porelib.models.img2vox:Img2Vox", "porelib.models.img2vox:Img2VoxConfig"),
 }
 
 

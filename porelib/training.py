@@ -225,6 +225,7 @@ class Task(abc.ABC):
 TASKS: dict[str, str] = {
     "cvae": "porelib.training:CVAETask",
     "unet": "porelib.tasks.unet:UNetTask",
+    "img2vox": "porelib.tasks.img2vox:Img2VoxTask",
 }
 
 

@@ -7,4 +7,7 @@ so it is imported only when that model is trained:
 ``unet``
     :class:`porelib.tasks.unet.UNetTask`: the 3D U-Net of
     :mod:`porelib.models.unet3d` on simulated CT scans (:mod:`porelib.ct`).
+``img2vox``
+    :class:`porelib.tasks.img2vox.Img2VoxTask`: the section-to-volume VAE of
+    :mod:`porelib.models.img2vox` on (central section, grid) pairs of the dataset.
 """
