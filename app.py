@@ -14,5 +14,6 @@ PAGES = [
     st.Page("pages/generate.py", title="Generate", icon=":material/view_in_ar:"),
     st.Page("pages/compare.py", title="Compare to dataset", icon=":material/compare:"),
     st.Page("pages/score.py", title="Score your grid", icon=":material/straighten:"),
+    st.Page("pages/from_image.py", title="From an image", icon=":material/layers:"),
 ]
 st.navigation(PAGES).run()

@@ -44,6 +44,14 @@ SCORE_DENSITY_MODE = "score_density_mode"
 SCORE_DENSITY = "score_density"
 #: Not a widget: the grids last made on the Generate page, ``(grids, density, model)``.
 LAST_GENERATED = "last_generated"
+# From an image page.
+FROM_IMAGE_SOURCE = "from_image_source"
+FROM_IMAGE_UPLOAD = "from_image_upload"
+FROM_IMAGE_CONTRAST = "from_image_contrast"
+FROM_IMAGE_INDEX = "from_image_index"
+FROM_IMAGE_DENSITY = "from_image_density"
+FROM_IMAGE_GRID_SEED = "from_image_grid_seed"
+FROM_IMAGE_SEED = "from_image_seed"
 
 #: How the Compare page picks a dataset grid.
 PICK_BY = ("index", "density")
@@ -51,12 +59,14 @@ PICK_BY = ("index", "density")
 SCORE_SOURCES = ("upload", "example", "generated")
 #: How the Score page chooses the density to compare at.
 DENSITY_MODES = ("estimate", "enter")
+#: Where the From-an-image page takes its section from.
+FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload")
 #: Which grid the Compare page shows in 3D.
 COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
 MAX_SAMPLES = 16
 #: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
-SLICE_PAGES = ("generate", "compare", "score")
+SLICE_PAGES = ("generate", "compare", "score", "from_image")
 
 
 def slice_keys(page: str) -> tuple[str, str]:
@@ -83,6 +93,12 @@ DEFAULTS = {
     SCORE_GRID_INDEX: 0,
     SCORE_DENSITY_MODE: DENSITY_MODES[0],
     SCORE_DENSITY: 0.6,
+    FROM_IMAGE_SOURCE: FROM_IMAGE_SOURCES[0],
+    FROM_IMAGE_CONTRAST: "auto",
+    FROM_IMAGE_INDEX: 5,
+    FROM_IMAGE_DENSITY: 0.7,
+    FROM_IMAGE_GRID_SEED: 1,
+    FROM_IMAGE_SEED: 0,
     **{slice_keys(page)[0]: AXES[2] for page in SLICE_PAGES},
     **{slice_keys(page)[1]: 15 for page in SLICE_PAGES},
 }

@@ -391,7 +391,7 @@ def load_stl(source, *, size: int | None = None, units: str = "auto") -> np.ndar
     return _stl_grid(_resolve_source(source, ".stl"), size, units)
 
 
-def _stl_grid(file: "_Source", size: int | None, units: str) -> np.ndarray:
+def _stl_grid(file: _Source, size: int | None, units: str) -> np.ndarray:
     """:func:`load_stl` of a resolved source."""
     triangles, recorded = _read_stl_triangles(file)
     size = size if size is not None else recorded or STL_SIZE

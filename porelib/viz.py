@@ -5,7 +5,8 @@
     (an off-screen plotter of that surface inside the grid's bounding box) and
     :func:`scene_html` (that view as a self-contained vtk.js page).
 Slices
-    :func:`slice_view`: an orthogonal section of a grid as an RGB image.
+    :func:`slice_view`: an orthogonal section of a grid as an RGB image;
+    :func:`section_picture`: a 2-D section drawn the same way.
 Numbers beside their baselines
     :func:`stat_cards` (a grid's statistics beside the dataset's mean and spread),
     :func:`verdict` (from a noise-floor ratio), :func:`fidelity_table`,
@@ -179,11 +180,21 @@ def slice_view(grid, axis: str, index: int, *, pixels: int = 360) -> SliceView:
     number = AXES.index(axis)
     horizontal, vertical = (name for name in AXES if name != axis)
     section = np.take(grid, index, axis=number)  # section[h, v]
-    scale = max(1, pixels // size)
-    picture = np.kron(section.T[::-1].astype(np.uint8), np.ones((scale, scale), dtype=np.uint8)).astype(bool)
-    image = np.where(picture[..., None], _hex_rgb(PORE_COLOUR), _hex_rgb(SOLID_COLOUR)).astype(np.uint8)
     geometry = f"Section {axis} = {index} of 0–{size - 1}: {horizontal} to the right, {vertical} upwards (voxels)."
-    return SliceView(image, geometry, float(section.mean()))
+    return SliceView(section_picture(section, pixels=pixels), geometry, float(section.mean()))
+
+
+def section_picture(section, *, pixels: int = 360) -> np.ndarray:
+    """A 2-D section ``section[h, v]`` (bool or 0/1) as an RGB picture about ``pixels`` wide.
+
+    ``h`` runs to the right and ``v`` upwards; each voxel is a square block of
+    ``max(1, pixels // width)`` pixels, pores in :data:`PORE_COLOUR`, solid in
+    :data:`SOLID_COLOUR`. Returns ``(H, W, 3)`` uint8.
+    """
+    section = np.asarray(section).astype(bool)
+    scale = max(1, pixels // section.shape[0])
+    picture = np.kron(section.T[::-1].astype(np.uint8), np.ones((scale, scale), dtype=np.uint8)).astype(bool)
+    return np.where(picture[..., None], _hex_rgb(PORE_COLOUR), _hex_rgb(SOLID_COLOUR)).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- numbers and baselines

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from porelib import metrics
-from porelib.io import STL_SIZE, grid_to_surface, load_batch, load_grid, load_stl, save_grid, surface_to_grid
+from porelib.io import (
+    STL_SIZE,
+    grid_to_surface,
+    load_batch,
+    load_grid,
+    load_stl,
+    save_grid,
+    surface_to_grid,
+)
 from porelib.synth import pore_grid
 
 #: The 12 triangles of the unit cube [0, 1]³ (outward winding).

@@ -54,7 +54,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_number, check_positive_int
-from porelib.models.cvae import FiLM, NormAct, ResBlock, depth_to_space, keep_top_k, space_to_depth
+from porelib.models.cvae import (
+    FiLM,
+    NormAct,
+    ResBlock,
+    depth_to_space,
+    keep_top_k,
+    space_to_depth,
+)
 from porelib.synth import CALIBRATION_EXPONENT, expected_pore_voxels
 
 

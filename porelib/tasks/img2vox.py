@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
 from porelib import metrics
-from porelib._validate import check_number, check_positive_int
+from porelib._validate import check_positive_int
 from porelib.data import load_dataset
 from porelib.losses import CVAELossConfig, cvae_loss
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig, fit_section_density
