@@ -15,5 +15,6 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare to dataset", icon=":material/compare:"),
     st.Page("pages/score.py", title="Score your grid", icon=":material/straighten:"),
     st.Page("pages/from_image.py", title="From an image", icon=":material/layers:"),
+    st.Page("pages/segment.py", title="Segment a scan", icon=":material/blur_on:"),
 ]
 st.navigation(PAGES).run()

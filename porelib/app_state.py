@@ -52,6 +52,17 @@ FROM_IMAGE_INDEX = "from_image_index"
 FROM_IMAGE_DENSITY = "from_image_density"
 FROM_IMAGE_GRID_SEED = "from_image_grid_seed"
 FROM_IMAGE_SEED = "from_image_seed"
+# Segment page.
+SEGMENT_SOURCE = "segment_source"
+SEGMENT_UPLOAD = "segment_upload"
+SEGMENT_SIZE = "segment_size"
+SEGMENT_FRACTION = "segment_fraction"
+SEGMENT_DOSE = "segment_dose"
+SEGMENT_CONTRAST = "segment_contrast"
+SEGMENT_SEED = "segment_seed"
+SEGMENT_METHODS = "segment_methods"
+#: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
+SEGMENT_RESULT = "segment_result"
 
 #: How the Compare page picks a dataset grid.
 PICK_BY = ("index", "density")
@@ -59,6 +70,9 @@ PICK_BY = ("index", "density")
 SCORE_SOURCES = ("upload", "example", "generated")
 #: How the Score page chooses the density to compare at.
 DENSITY_MODES = ("estimate", "enter")
+#: Where the Segment page takes its scan from, and the edge lengths it simulates.
+SEGMENT_SOURCES = ("simulate", "upload")
+SEGMENT_SIZES = (32, 48, 64, 96, 128, 192, 256)
 #: Where the From-an-image page takes its section from.
 FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload")
 #: Which grid the Compare page shows in 3D.
@@ -66,7 +80,7 @@ COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
 MAX_SAMPLES = 16
 #: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
-SLICE_PAGES = ("generate", "compare", "score", "from_image")
+SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image")
 
 
 def slice_keys(page: str) -> tuple[str, str]:
@@ -99,6 +113,13 @@ DEFAULTS = {
     FROM_IMAGE_DENSITY: 0.7,
     FROM_IMAGE_GRID_SEED: 1,
     FROM_IMAGE_SEED: 0,
+    SEGMENT_SOURCE: SEGMENT_SOURCES[0],
+    SEGMENT_SIZE: 64,
+    SEGMENT_FRACTION: 0.2,
+    SEGMENT_DOSE: "default",
+    SEGMENT_CONTRAST: "bright",
+    SEGMENT_SEED: 1,
+    SEGMENT_METHODS: ["unet", "otsu"],
     **{slice_keys(page)[0]: AXES[2] for page in SLICE_PAGES},
     **{slice_keys(page)[1]: 15 for page in SLICE_PAGES},
 }

@@ -53,7 +53,7 @@ from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 from porelib.training import Progress, Task, random_cube_symmetry
 
 #: Seeds of the training scans and of the validation scans; both inside ``ct.TRAINING_SEEDS``.
-TRAIN_SEEDS = range(0, 9_000)
+TRAIN_SEEDS = range(9_000)
 VAL_SEEDS = range(9_000, 10_000)
 
 #: Named doses of the training scans are scaled by a factor in [exp(-DOSE_JITTER), exp(DOSE_JITTER)].
@@ -106,7 +106,9 @@ class UNetDataConfig:
         self.crops_per_epoch = check_positive_int(self.crops_per_epoch, "crops_per_epoch")
         n_settings = len(ct.CONTRASTS) * len(ct.DOSES)
         self.val_scans = check_positive_int(self.val_scans, "val_scans", maximum=len(VAL_SEEDS) // n_settings)
-        self.min_fraction = check_number(self.min_fraction, "min_fraction", minimum=1e-3, maximum=ct.MAX_VOLUME_FRACTION)
+        self.min_fraction = check_number(
+            self.min_fraction, "min_fraction", minimum=1e-3, maximum=ct.MAX_VOLUME_FRACTION
+        )
         self.max_fraction = check_number(
             self.max_fraction, "max_fraction", minimum=self.min_fraction, maximum=ct.MAX_VOLUME_FRACTION
         )
@@ -249,7 +251,11 @@ class UNetTask(Task):
         self.step_config = UNetStepConfig(**self.options.get("step", {}))
 
     def resolved_options(self) -> dict:
-        return {"model": self.model_config.to_dict(), "data": asdict(self.data_config), "step": asdict(self.step_config)}
+        return {
+            "model": self.model_config.to_dict(),
+            "data": asdict(self.data_config),
+            "step": asdict(self.step_config),
+        }
 
     def build_model(self) -> torch.nn.Module:
         return UNet3D(self.model_config)
@@ -311,8 +317,10 @@ class UNetTask(Task):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             logits = model(images[:, None].to(device))
         loss = dice_bce_loss(
-            logits.float(), labels[:, None].to(device),
-            dice_weight=self.step_config.dice_weight, bce_weight=self.step_config.bce_weight,
+            logits.float(),
+            labels[:, None].to(device),
+            dice_weight=self.step_config.dice_weight,
+            bce_weight=self.step_config.bce_weight,
         )
         return loss, {"loss": loss.item()}
 

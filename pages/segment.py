@@ -1,0 +1,180 @@
+"""Segment a scan: simulate or upload a CT scan, segment it with the U-Net and the baselines, compare the masks."""
+
+import math
+
+import streamlit as st
+
+from pages import _common as ui
+from porelib import app_state as keys
+from porelib import ct, segmentation, viz_ct
+from porelib.app_state import model_status
+
+ui.route_through_app()
+
+SOURCES = {"simulate": "Simulate a scan", "upload": "Upload a scan"}
+CONTRASTS = {"bright": "glass spheres in a polymer (bright)", "dark": "pores in a solid (dark)"}
+METHOD_LABELS = {
+    "unet": "U-Net",
+    "otsu": "Otsu",
+    "kmeans": "k-means (intensity)",
+    "depthmap": "depth map (seed 001)",
+}
+
+st.title("Segment a scan")
+st.caption(
+    "Find the inclusions (glass spheres, or pores) of an X-ray CT volume with the 3D U-Net and the classical "
+    "methods. A simulated scan comes with its exact label, so each mask gets a Dice score against the truth."
+)
+
+st.radio(
+    "Scan", tuple(SOURCES), key=keys.SEGMENT_SOURCE, persist_state="session", format_func=SOURCES.get, horizontal=True
+)
+
+if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
+    columns = st.columns([2, 3, 2, 3, 1])
+    columns[0].select_slider(
+        "Size (voxels per side)", keys.SEGMENT_SIZES, key=keys.SEGMENT_SIZE, persist_state="session"
+    )
+    columns[1].slider(
+        "Volume fraction of inclusions", 0.05, 0.45, step=0.01, key=keys.SEGMENT_FRACTION, persist_state="session"
+    )
+    columns[2].selectbox("Dose", tuple(ct.DOSES), key=keys.SEGMENT_DOSE, persist_state="session")
+    columns[3].selectbox(
+        "Material", tuple(CONTRASTS), key=keys.SEGMENT_CONTRAST, persist_state="session", format_func=CONTRASTS.get
+    )
+    columns[4].number_input(
+        "Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEGMENT_SEED, persist_state="session"
+    )
+    settings = {
+        "size": int(st.session_state[keys.SEGMENT_SIZE]),
+        "volume_fraction": float(st.session_state[keys.SEGMENT_FRACTION]),
+        "dose": st.session_state[keys.SEGMENT_DOSE],
+        "contrast": st.session_state[keys.SEGMENT_CONTRAST],
+        "seed": int(st.session_state[keys.SEGMENT_SEED]),
+    }
+    scan_id = ("simulate", *settings.values())
+    name = f"simulated_{settings['size']}_{settings['contrast']}_{settings['dose']}_seed{settings['seed']}"
+    st.caption(
+        f"Photons per detector pixel at 128 px: {', '.join(f'{k} {v:,.0f}' for k, v in ct.DOSES.items())}. "
+        "Parallel-beam projections with Poisson noise, ring artefacts and cupping, filtered back-projection."
+    )
+else:
+    upload = st.file_uploader(
+        "CT volume: .npz (key `image`, optional `label`), .npy or .tif stack",
+        type=[suffix.lstrip(".") for suffix in ct.SCAN_SUFFIXES],
+        key=keys.SEGMENT_UPLOAD,
+    )
+    if upload is None:
+        st.info("Upload a scan, or simulate one above.")
+        st.stop()
+    scan_id, name = ("upload", upload.file_id, upload.name), upload.name.rsplit(".", 1)[0]
+
+result = st.session_state.get(keys.SEGMENT_RESULT)
+if result is None or result[0] != scan_id:
+    try:
+        if scan_id[0] == "simulate":
+            bar = st.progress(0.0, text="Simulating the scan…")
+            scan = ct.simulate(
+                **settings,
+                progress=lambda done, total: bar.progress(done / total, text=f"Reconstructing slice {done} of {total}"),
+            )
+            bar.empty()
+        else:
+            scan = ct.load_scan(upload)
+    except (ValueError, TypeError) as exc:
+        ui.show_error(exc)
+        st.stop()
+    result = (scan_id, scan, {})
+    st.session_state[keys.SEGMENT_RESULT] = result
+_, scan, masks = result
+image, label = scan.image, scan.label
+
+unet_status = model_status("unet")
+available = [method for method in segmentation.METHODS if method != "unet" or unet_status.ready]
+st.session_state[keys.SEGMENT_METHODS] = [m for m in st.session_state[keys.SEGMENT_METHODS] if m in available]
+st.multiselect("Methods", available, key=keys.SEGMENT_METHODS, persist_state="session", format_func=METHOD_LABELS.get)
+if not unet_status.ready:
+    st.caption(f"U-Net not available: {unet_status.detail}.")
+chosen = list(st.session_state[keys.SEGMENT_METHODS])
+if not chosen:
+    st.info("Choose at least one method.")
+    st.stop()
+
+todo = [method for method in chosen if method not in masks]
+if todo:
+    bar = st.progress(0.0, text="Segmenting…")
+    try:
+        masks.update(
+            viz_ct.segment_methods(image, todo, progress=lambda fraction, message: bar.progress(fraction, text=message))
+        )
+    except (ValueError, TypeError) as exc:
+        ui.show_error(exc)
+        st.stop()
+    bar.empty()
+masks = {method: masks[method] for method in chosen}
+
+shape = "×".join(map(str, image.shape))
+top = st.columns(4)
+top[0].metric("Volume", f"{shape} voxels")
+top[1].metric("True inclusion fraction", "unknown" if label is None else f"{label.mean():.3f}")
+if label is not None:
+    scores = viz_ct.score_masks(masks, label)
+    best = scores.loc[scores["dice"].idxmax()]
+    top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"{METHOD_LABELS[best['method']]}")
+    if "otsu" in masks:
+        otsu = float(scores.loc[scores["method"] == "otsu", "dice"].iloc[0])
+        top[3].metric("Otsu's Dice (baseline)", f"{otsu:.4f}")
+
+st.subheader("Slices")
+axis_key, index_key = keys.slice_keys("segment")
+axis = st.session_state[axis_key]
+keys.clamp_index(st.session_state, index_key, image.shape[keys.AXES.index(axis)] - 1)
+left, right = st.columns([2, 3])
+left.radio("Section axis", keys.AXES, key=axis_key, persist_state="session", horizontal=True)
+right.slider(
+    "Section index (voxels)", 0, image.shape[keys.AXES.index(axis)] - 1, key=index_key, persist_state="session"
+)
+index = st.session_state[index_key]
+panels = {"scan": viz_ct.overlay_view(image, axis=axis, index=index)}
+if label is not None:
+    panels["truth"] = viz_ct.overlay_view(image, label, axis=axis, index=index)
+for position, (method, mask) in enumerate(masks.items()):
+    panels[METHOD_LABELS[method]] = viz_ct.overlay_view(
+        image, mask, axis=axis, index=index, colour=viz_ct.method_colour(method, position)
+    )
+per_row = 3
+items = list(panels.items())
+for start in range(0, len(items), per_row):
+    for column, (title, view) in zip(st.columns(per_row), items[start : start + per_row]):
+        caption = title if math.isnan(view.fraction) else f"{title}: inclusions {view.fraction:.3f} of the section"
+        column.image(view.image, caption=caption, width="stretch")
+st.caption(f"{panels['scan'].geometry} Grey: the scan; colour: each mask, filled and outlined.")
+
+if label is not None:
+    st.subheader("Dice against the exact label")
+    chart_column, table_column = st.columns([3, 2])
+    chart_column.altair_chart(viz_ct.dice_chart(scores), width="stretch")
+    table_column.dataframe(
+        scores.assign(method=scores["method"].map(METHOD_LABELS)),
+        hide_index=True,
+        column_config={
+            "dice": st.column_config.NumberColumn("Dice", format="%.4f"),
+            "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
+            "fraction": st.column_config.NumberColumn("inclusion fraction", format="%.4f"),
+            "fraction_error": st.column_config.NumberColumn("minus the true fraction", format="%+.4f"),
+        },
+    )
+    st.caption("Dashed line: Otsu's threshold, the baseline to beat. Dice = 2|A∩B| / (|A| + |B|).")
+else:
+    st.caption("This scan has no label, so the masks cannot be scored; upload an .npz with a `label` to score them.")
+
+st.subheader("Download")
+for column, method in zip(st.columns(len(masks)), masks):
+    column.download_button(
+        f"{METHOD_LABELS[method]} mask (.npy)",
+        viz_ct.mask_npy(masks[method]),
+        file_name=f"{name}_{method}.npy",
+        key=f"segment_download_{method}",
+        on_click="ignore",
+    )
+st.caption("A bool array of the scan's shape, True = inclusion; load it with numpy.load(path).")

@@ -1,0 +1,93 @@
+"""AppTest of the "Segment a scan" page: simulate, segment, see Dice; uploads; errors as st.error."""
+
+from __future__ import annotations
+
+import io as stdio
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from porelib import app_state as keys
+from porelib import ct
+from porelib.app_state import model_status
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+UNET_READY = model_status("unet").ready
+
+
+def _segment_page(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page("pages/segment.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def _npz_bytes(**arrays) -> bytes:
+    buffer = stdio.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_simulated_scan_is_segmented_and_scored():
+    methods = ["otsu", "unet"] if UNET_READY else ["otsu"]
+    at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_METHODS: methods})
+    scan = ct.simulate(32, volume_fraction=0.2, contrast="bright", dose="default", seed=1)
+    shown = _metrics(at)
+    assert shown["Volume"] == "32×32×32 voxels"
+    assert shown["True inclusion fraction"] == f"{scan.label.mean():.3f}"
+    assert 0.8 < float(shown["Otsu's Dice (baseline)"]) <= 1.0
+    assert len(at.get("vega_lite_chart")) == 1  # the Dice chart
+    # scan, truth and one overlay per method
+    assert len(at.get("image")) == 2 + len(methods)
+    assert [button.proto.label for button in at.get("download_button")] == [
+        f"{label} mask (.npy)" for label in (["Otsu", "U-Net"] if UNET_READY else ["Otsu"])
+    ]
+    at.radio(key=keys.slice_keys("segment")[0]).set_value("x").run()
+    assert not at.exception
+    assert any(caption.value.startswith("Section x = 15 of 0–31") for caption in at.caption)
+
+
+def test_adding_a_method_keeps_the_scan_and_adds_its_mask():
+    at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_METHODS: ["otsu"]})
+    at.multiselect(key=keys.SEGMENT_METHODS).select("kmeans").run()
+    assert not at.exception
+    scan_id, _, masks = at.session_state[keys.SEGMENT_RESULT]
+    assert scan_id[0] == "simulate" and set(masks) == {"otsu", "kmeans"}
+    assert len(at.get("download_button")) == 2
+
+
+def test_uploaded_scan_without_label_is_segmented_without_scores():
+    scan = ct.simulate(24, volume_fraction=0.25, contrast="dark", dose="high", seed=4)
+    at = _segment_page(**{keys.SEGMENT_SOURCE: "upload", keys.SEGMENT_METHODS: ["otsu"]})
+    at.file_uploader(key=keys.SEGMENT_UPLOAD).set_value(
+        ("mine.npz", _npz_bytes(image=scan.image), "application/octet-stream")
+    ).run()
+    assert not at.exception and not at.error
+    assert _metrics(at)["True inclusion fraction"] == "unknown"
+    assert not at.get("vega_lite_chart")
+    assert len(at.get("download_button")) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "fragment"),
+    [
+        ("flat.npz", _npz_bytes(image=np.random.default_rng(0).random((8, 8))), "must be a 3-D volume"),
+        ("other.npz", _npz_bytes(volume=np.ones((8, 8, 8))), "has no 'image' array"),
+    ],
+)
+def test_malformed_upload_shows_the_library_message(name, payload, fragment):
+    at = _segment_page(**{keys.SEGMENT_SOURCE: "upload", keys.SEGMENT_METHODS: ["otsu"]})
+    at.file_uploader(key=keys.SEGMENT_UPLOAD).set_value((name, payload, "application/octet-stream")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and fragment in at.error[0].value

@@ -1,0 +1,134 @@
+"""The U-Net's training task: options, simulated data, one training step, a tiny CLI run, and the shipped checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from porelib import ct, segmentation
+from porelib.checkpoint import load_checkpoint
+from porelib.cli import main
+from porelib.metrics import dice
+from porelib.models.unet3d import UNet3D
+from porelib.tasks.unet import (
+    TRAIN_SEEDS,
+    VAL_SEEDS,
+    RandomCrops,
+    UNetDataConfig,
+    UNetTask,
+    training_scan,
+    validation_scan,
+)
+from porelib.training import TASKS, Progress, make_task
+
+#: A run small enough for a test: 24³ scans, 16³ crops.
+TINY_DATA = {"scan_size": 24, "train_scans": 2, "crop": 16, "crops_per_epoch": 2, "val_size": 16, "max_radius": 4.0}
+TINY_FLAGS = [
+    "--scan-size", "24", "--train-scans", "2", "--crop", "16", "--crops-per-epoch", "2", "--val-size", "16",
+    "--max-radius", "4", "--batch-size", "2", "--threads", "1", "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"data": {"crop": 32, "scan_size": 24}}, "crop must be at least 8 and at most 24"),
+        ({"data": {"max_radius": 48.0}}, "max_radius must be at least min_radius"),
+        ({"data": {"min_fraction": 0.3, "max_fraction": 0.2}}, "max_fraction must be a finite number >= 0.3"),
+        ({"data": {"val_scans": 0}}, "val_scans must be at least 1"),
+        ({"step": {"cpu_precision": "float16"}}, "cpu_precision must be one of bfloat16, float32"),
+        ({"step": {"dice_weight": 0.0, "bce_weight": 0.0}}, "cannot both be 0"),
+        ({"model": {"in_channels": 2}}, "unknown model option"),  # set by the task, not the user
+        ({"model": {"groups": 3}}, "groups .3. must divide"),
+    ],
+)
+def test_invalid_options_are_refused_before_simulating(options, match):
+    with pytest.raises(ValueError, match=match):
+        make_task("unet", options)
+
+
+def test_registered_and_refuses_a_dataset():
+    assert TASKS["unet"] == "porelib.tasks.unet:UNetTask"
+    with pytest.raises(ValueError, match="simulates its scans and reads no dataset"):
+        make_task("unet", data="data/")
+
+
+def test_seed_ranges_are_disjoint_and_never_the_benchmark():
+    assert not set(TRAIN_SEEDS) & set(VAL_SEEDS)
+    for seeds in (TRAIN_SEEDS, VAL_SEEDS):
+        assert seeds[0] >= ct.TRAINING_SEEDS[0] and seeds[-1] <= ct.TRAINING_SEEDS[-1] < ct.BENCHMARK_SEED_START
+
+
+def test_scans_are_deterministic_and_cycle_through_contrasts_and_doses():
+    config = UNetDataConfig(**TINY_DATA)
+    first, again = training_scan(0, config), training_scan(0, config)
+    assert np.array_equal(first.image, again.image) and np.array_equal(first.label, again.label)
+    assert first.image.shape == (24, 24, 24) and first.label.dtype == bool
+    settings = [(scan.contrast, dose) for scan, dose in (validation_scan(k, config) for k in range(6))]
+    assert sorted(settings) == sorted((c, d) for c in ct.CONTRASTS for d in ct.DOSES)
+    scan, dose = validation_scan(0, config)
+    assert scan.dose == ct.DOSES[dose] and scan.image.shape == (16, 16, 16)
+    assert config.min_fraction <= scan.label.mean() <= config.max_fraction + 0.05
+
+
+def test_random_crops_cut_image_and_label_at_the_same_place():
+    images = np.arange(2 * 10**3, dtype=np.float32).reshape(2, 10, 10, 10)
+    labels = images.astype(int) % 3 == 0
+    crops = RandomCrops(images, labels, crop=4, length=5)
+    torch.manual_seed(0)
+    assert len(crops) == 5
+    for image, label in crops:
+        assert image.shape == label.shape == (1, 4, 4, 4)
+        assert torch.equal(label, (image.long() % 3 == 0).float())
+
+
+def test_training_step_transforms_image_and_label_alike():
+    # An "identity" network: its loss is near zero only if image and label got the same symmetry.
+    task = UNetTask({"data": TINY_DATA})
+    label = torch.from_numpy(training_scan(0, task.data_config).label[:16, :16, :16]).float()[None, None]
+    torch.manual_seed(1)
+    loss, logged = task.training_step(lambda x: (x - 0.5) * 40, (label.clone(), label), Progress(0, 1, 0.0))
+    assert loss.item() < 0.01 and logged["loss"] == pytest.approx(loss.item())
+
+
+def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, capsys):
+    out = tmp_path / "unet"
+    assert main(["train", "unet", "--out", str(out), "--epochs", "1", *TINY_FLAGS]) == 0
+    assert "trained unet for 1 epoch(s)" in capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    assert card["task"] == "unet" and card["monitor"] == {"metric": "val_dice", "mode": "max"}
+    assert card["data"]["train_seeds"] == [0, 1] and card["data"]["val_seeds"] == [9000, 9005]
+    for metrics in (card["metrics"], card["baseline"]["otsu"]):
+        assert {"dice", "iou", "dice_worst", "dice_high", "dice_default", "dice_low"} <= set(metrics)
+    assert json.loads((out / "status.json").read_text())["state"] == "finished"
+    model, _ = load_checkpoint(out)
+    assert isinstance(model, UNet3D)
+
+    scan_path = ct.save_scan(tmp_path / "scan.npz", ct.simulate(16, seed=3))
+    assert (
+        main(
+            ["segment", str(scan_path), "--method", "unet", "--checkpoint", str(out), "--out", str(tmp_path / "m.npy")]
+        )
+        == 0
+    )
+    mask = np.load(tmp_path / "m.npy", allow_pickle=False)
+    assert mask.shape == (16, 16, 16) and mask.dtype == bool
+
+
+def test_shipped_checkpoint_beats_otsu_on_a_held_out_scan():
+    # Benchmark seed range (never trained on), default dose.
+    scan = ct.simulate(64, volume_fraction=0.25, contrast="bright", dose="default", seed=ct.BENCHMARK_SEED_START + 500)
+    unet_dice = dice(segmentation.segment(scan.image, "unet"), scan.label)
+    otsu_dice = dice(segmentation.segment(scan.image, "otsu"), scan.label)
+    assert unet_dice >= max(otsu_dice, 0.95), (unet_dice, otsu_dice)
