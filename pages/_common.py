@@ -24,6 +24,7 @@ HOME = "pages/home.py"
 GENERATE = "pages/generate.py"
 COMPARE = "pages/compare.py"
 SCORE = "pages/score.py"
+FROM_IMAGE = "pages/from_image.py"
 
 #: Densities are rounded to this many decimals before the dataset ensemble is looked up,
 #: so the slider's 101 positions share at most 101 cached references.

@@ -37,8 +37,15 @@ PAGES = (
         ui.SCORE,
         "Score your grid",
         ":material/straighten:",
-        "Upload .npy (row or 3-D), .npz, .tif or .vti: "
+        "Upload .npy (row or 3-D), .npz, .tif, .vti or .stl: "
         "statistics against the dataset with a verdict per statistic, voxel scores against an optional reference.",
+    ),
+    (
+        ui.FROM_IMAGE,
+        "From an image",
+        ":material/layers:",
+        "A 2-D section (from the dataset, simulated or uploaded) grown into a 3-D grid whose central section "
+        "matches it; statistics against the dataset at the implied density.",
     ),
 )
 for column, (path, title, icon, description) in zip(st.columns(len(PAGES)), PAGES, strict=True):

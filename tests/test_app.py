@@ -77,7 +77,7 @@ def test_home_reports_dataset_and_models(dataset):
     assert dataset.fingerprint in text
     for name in MODELS:
         assert f"**{model_label(name)}**" in text
-    assert _links(at) == ["generate", "compare", "score"]
+    assert _links(at) == ["generate", "compare", "score", "from_image"]
 
 
 def test_missing_dataset_says_so_and_links_home(monkeypatch, tmp_path):
