@@ -10,11 +10,7 @@ st.set_page_config(page_title="Pore Studio", page_icon=":material/bubble_chart:"
 app_state.init_state(st.session_state)
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/generate.py", title="Generate", icon=":material/view_in_ar:"),
-    st.Page("pages/compare.py", title="Compare to dataset", icon=":material/compare:"),
-    st.Page("pages/score.py", title="Score your grid", icon=":material/straighten:"),
-    st.Page("pages/from_image.py", title="From an image", icon=":material/layers:"),
-    st.Page("pages/segment.py", title="Segment a scan", icon=":material/blur_on:"),
+    st.Page(page.path, title=page.title, icon=page.icon, default=number == 0)
+    for number, page in enumerate(app_state.PAGES)
 ]
 st.navigation(PAGES).run()

@@ -29,6 +29,14 @@ FROM_IMAGE = "pages/from_image.py"
 #: Densities are rounded to this many decimals before the dataset ensemble is looked up,
 #: so the slider's 101 positions share at most 101 cached references.
 DENSITY_DECIMALS = 2
+#: Display names of the models; others are shown by their name.
+MODEL_LABELS = {
+    "simulator": "Simulator (calibrated spheres)",
+    "cvae": "cVAE",
+    "cgan": "cGAN",
+    "unet": "3D U-Net (segmentation)",
+    "img2vox": "Section → volume VAE",
+}
 #: Largest grid drawn in 3D; bigger uploads are shown as slices only.
 MAX_3D_SIZE = 160
 
@@ -138,7 +146,7 @@ def require_model(name: str) -> None:
 
 def model_label(name: str) -> str:
     """How a model is named in select boxes."""
-    return {"simulator": "Simulator (calibrated spheres)", "cvae": "cVAE", "cgan": "cGAN"}.get(name, name)
+    return MODEL_LABELS.get(name, name)
 
 
 @st.cache_resource(show_spinner="Starting the 3D viewer…")

@@ -64,6 +64,68 @@ SEGMENT_METHODS = "segment_methods"
 #: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
 SEGMENT_RESULT = "segment_result"
 
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page of the app: ``app.py`` routes to it and Home describes it.
+
+    Attributes
+    ----------
+    path : str
+        Script path relative to the repository, e.g. ``"pages/generate.py"``.
+    title, icon : str
+        Navigation title and Material icon (``":material/name:"``).
+    description : str
+        One or two sentences for Home; empty for Home itself.
+    """
+
+    path: str
+    title: str
+    icon: str
+    description: str = ""
+
+
+#: Every page, in navigation order; the first is the default (Home).
+PAGES = (
+    PageInfo("pages/home.py", "Home", ":material/home:"),
+    PageInfo(
+        "pages/generate.py",
+        "Generate",
+        ":material/view_in_ar:",
+        "A density slider regenerates the structure: 3D view, sections, statistics against the dataset, "
+        "downloads (.npy rows, .npz, .vti, .stl).",
+    ),
+    PageInfo(
+        "pages/compare.py",
+        "Compare to dataset",
+        ":material/compare:",
+        "A dataset grid beside the model's reconstruction (IoU, Dice, AAD, AVAR) and fresh samples at its "
+        "density; porosity against density over the whole dataset.",
+    ),
+    PageInfo(
+        "pages/score.py",
+        "Score your grid",
+        ":material/straighten:",
+        "Upload .npy (row or 3-D), .npz, .tif, .vti or .stl: statistics against the dataset with a verdict per "
+        "statistic, voxel scores against an optional reference.",
+    ),
+    PageInfo(
+        "pages/from_image.py",
+        "From an image",
+        ":material/layers:",
+        "A 2-D section (from the dataset, simulated or uploaded) grown into a 3-D grid whose central section "
+        "matches it; statistics against the dataset at the implied density.",
+    ),
+    PageInfo(
+        "pages/segment.py",
+        "Segment a scan",
+        ":material/blur_on:",
+        "Simulate or upload a CT scan; the 3D U-Net beside Otsu, k-means and the depth map, with overlays and "
+        "Dice against the exact label.",
+    ),
+)
+
+
 #: How the Compare page picks a dataset grid.
 PICK_BY = ("index", "density")
 #: Where the Score page takes its grid from.
@@ -160,6 +222,10 @@ class ModelStatus:
     detail: str
 
 
+#: How many of a checkpoint card's metrics :func:`model_status` quotes.
+QUOTED_METRICS = 3
+
+
 def _relative(path: Path) -> Path:
     """``path`` relative to the repository when it lies inside it (shorter to read)."""
     try:
@@ -172,8 +238,8 @@ def model_status(name: str, *, checkpoint=None) -> ModelStatus:
     """Report whether ``name`` is ready: the simulator always is, a trained model needs its checkpoint.
 
     A trained model is ready when its checkpoint folder (``checkpoint``, default
-    ``checkpoints/<name>``) holds a card and weights; the card's scalar ``metrics``,
-    if any, are quoted in ``detail``.
+    ``checkpoints/<name>``) holds a card and weights; the first
+    :data:`QUOTED_METRICS` scalar ``metrics`` of the card, if any, are quoted in ``detail``.
     """
     if name == "simulator":
         return ModelStatus(name, True, "calibrated sphere-packing simulator of the dataset (no weights)")
@@ -190,5 +256,6 @@ def model_status(name: str, *, checkpoint=None) -> ModelStatus:
     except ValueError as exc:
         return ModelStatus(name, False, f"{exc}; {train}")
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    quoted = ", ".join(f"{key} {value:.3g}" for key, value in metrics.items() if isinstance(value, (int, float)))
+    scalars = [(key, value) for key, value in metrics.items() if isinstance(value, (int, float))]
+    quoted = ", ".join(f"{key} {value:.3g}" for key, value in scalars[:QUOTED_METRICS])
     return ModelStatus(name, True, f"checkpoint {shown}/" + (f": {quoted}" if quoted else ""))

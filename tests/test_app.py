@@ -21,6 +21,7 @@ from porelib.app_state import model_status
 from porelib.data import load_dataset
 from porelib.inference import MODELS
 from porelib.synth import COUNT_TOLERANCE, expected_pore_voxels, pore_grid
+from porelib.training import TASKS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
@@ -75,9 +76,9 @@ def test_home_reports_dataset_and_models(dataset):
     assert _metrics(at)["Grids"] == str(len(dataset))
     text = " ".join(m.value for m in at.markdown)
     assert dataset.fingerprint in text
-    for name in MODELS:
+    for name in ("simulator", *TASKS):
         assert f"**{model_label(name)}**" in text
-    assert _links(at) == ["generate", "compare", "score", "from_image"]
+    assert _links(at) == [Path(page.path).stem for page in keys.PAGES[1:]]
 
 
 def test_missing_dataset_says_so_and_links_home(monkeypatch, tmp_path):

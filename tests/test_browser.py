@@ -281,11 +281,15 @@ def test_score_upload_reads_back_the_porosity(server, page, tmp_path):
     page.screenshot(path=ARTIFACTS / "score_bad_file.png", full_page=True)
 
 
-@pytest.mark.parametrize("name", ["", "compare", "from_image"], ids=["home", "compare", "from_image"])
+#: Pages walked without interaction (Generate and Score are exercised above); "" is Home.
+WALKED = ["", "compare", "from_image", "segment"]
+
+
+@pytest.mark.parametrize("name", WALKED, ids=[name or "home" for name in WALKED])
 def test_page_renders_without_exception(server, page, name):
     _open(page, f"{server}/{name}", name or "home")
     _expect()(page.locator('[data-testid="stHeading"]').first).to_be_visible()
-    if name != "":  # pages with a 3D view: its frame loads (what it shows depends on the page's defaults)
+    if name in ("compare", "from_image"):  # pages with a 3D view: its frame loads (content depends on defaults)
         _canvas(page).wait_for(state="attached", timeout=STARTUP_TIMEOUT_S * 1000)
         _wait_script_done(page)
         _assert_no_exception(page, name)
