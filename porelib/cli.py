@@ -20,7 +20,7 @@ import numpy as np
 EXIT_USAGE = 2
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)``.
-BENCHMARKS = ("speed", "generators", "segmentation")
+BENCHMARKS = ("speed", "generators", "segmentation", "section")
 
 
 class _Parser(argparse.ArgumentParser):
