@@ -158,7 +158,9 @@ def _scene_exporter() -> ProcessPoolExecutor:
     so an export takes about 0.1 s. The worker is spawned, not forked: the trame
     server needs the main thread of its process.
     """
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    executor = ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=viz.scene_worker_init
+    )
     warm_up = np.zeros((4, 4, 4), dtype=bool)
     warm_up[1:3, 1:3, 1:3] = True
     executor.submit(viz.scene_html, warm_up).result()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,16 @@ def pore_plotter(grid, *, window_size: tuple[int, int] = WINDOW_SIZE):
     plotter.add_mesh(pv.Box(bounds=(-0.5, upper) * 3).outline(), color=DATASET_COLOUR, line_width=1.5)
     plotter.view_isometric()
     return plotter
+
+
+def scene_worker_init() -> None:
+    """Initialise a process that runs :func:`scene_html`: forget the parent's command line.
+
+    A spawned worker inherits the parent's ``sys.argv`` (e.g. pytest's or streamlit's
+    flags), and the trame server parses it, failing on flags it does not know (``-p``
+    is its ``--port``). The worker needs none of them.
+    """
+    sys.argv = sys.argv[:1]
 
 
 def scene_html(grid, *, window_size: tuple[int, int] = WINDOW_SIZE) -> str:
