@@ -51,6 +51,7 @@ def _single_thread():
         ({"step": {"dice_weight": 0.0, "bce_weight": 0.0}}, "cannot both be 0"),
         ({"model": {"in_channels": 2}}, "unknown model option"),  # set by the task, not the user
         ({"model": {"groups": 3}}, "groups .3. must divide"),
+        ({"init": {"init_from": "nowhere"}}, "init_from must be a U-Net checkpoint folder"),
     ],
 )
 def test_invalid_options_are_refused_before_simulating(options, match):
@@ -114,6 +115,15 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
     assert json.loads((out / "status.json").read_text())["state"] == "finished"
     model, _ = load_checkpoint(out)
     assert isinstance(model, UNet3D)
+
+    # Fine-tuning from it keeps its card; model options then come from the checkpoint only.
+    with pytest.raises(ValueError, match="init_from takes the model options from its checkpoint"):
+        make_task("unet", {"init": {"init_from": str(out)}, "model": {"groups": 2}})
+    tuned = tmp_path / "tuned"
+    assert main(["train", "unet", "--out", str(tuned), "--epochs", "1", "--init-from", str(out), *TINY_FLAGS]) == 0
+    tuned_card = json.loads((tuned / "card.json").read_text())
+    assert tuned_card["init"]["card"]["command"] == card["command"]
+    assert tuned_card["config"] == card["config"]
 
     scan_path = ct.save_scan(tmp_path / "scan.npz", ct.simulate(16, seed=3))
     assert (

@@ -33,6 +33,9 @@ statistics of the windows it meets in use, not of its training crops. Held-out m
 ``dice`` and ``iou`` (means over the validation scans; ``dice`` picks the checkpoint),
 ``dice_<dose>`` and ``iou_<dose>`` per named dose, and ``dice_worst``. The card
 records Otsu's threshold on the same scans as the baseline (``baseline``).
+
+Fine-tuning: ``--init-from DIR`` starts from the weights (and model config) of the U-Net
+checkpoint in ``DIR``; its card is kept whole in the new card under ``init``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,6 +52,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from porelib import ct, segmentation
 from porelib._validate import check_choice, check_number, check_positive_int
+from porelib.checkpoint import load_checkpoint, read_card
 from porelib.metrics import dice, iou
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 from porelib.training import Progress, Task, random_cube_symmetry
@@ -151,6 +156,21 @@ class UNetStepConfig:
         check_choice(self.cpu_precision, CPU_PRECISIONS, "cpu_precision")
 
 
+@dataclass
+class UNetInitConfig:
+    """Where the weights start.
+
+    Attributes
+    ----------
+    init_from : str
+        A U-Net checkpoint folder to continue from (fine-tuning): the model is rebuilt
+        from its card and its weights are loaded, and its card is kept in the new card
+        under ``init`` so the whole history stays on record. Empty: random weights.
+    """
+
+    init_from: str = ""
+
+
 # ----------------------------------------------------------------------------- scans
 
 
@@ -234,7 +254,7 @@ class UNetTask(Task):
     """The 3D U-Net segmenting simulated CT scans; data, loss and metrics in the module notes."""
 
     name = "unet"
-    option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "step": UNetStepConfig}
+    option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "step": UNetStepConfig, "init": UNetInitConfig}
     derived_options = {"model": ("in_channels", "out_channels")}
     monitor = "dice"
     monitor_mode = "max"
@@ -243,7 +263,21 @@ class UNetTask(Task):
         super().__init__(options, data=data, limit=limit)
         if data is not None:
             raise ValueError("the unet task simulates its scans and reads no dataset; drop --data")
-        self.model_config = UNet3DConfig(**self.options.get("model", {}))
+        self.init_config = UNetInitConfig(**self.options.get("init", {}))
+        self.init_card = None
+        if self.init_config.init_from:
+            if self.options.get("model"):
+                raise ValueError("init_from takes the model options from its checkpoint; drop the model options")
+            if not Path(self.init_config.init_from).is_dir():
+                raise ValueError(f"init_from must be a U-Net checkpoint folder; got '{self.init_config.init_from}'")
+            self.init_card = read_card(self.init_config.init_from)
+            if self.init_card["model"] != "unet":
+                raise ValueError(
+                    f"init_from must be a U-Net checkpoint; {self.init_config.init_from} holds a {self.init_card['model']!r} model"
+                )
+            self.model_config = UNet3DConfig(**self.init_card["config"])
+        else:
+            self.model_config = UNet3DConfig(**self.options.get("model", {}))
         UNet3D(self.model_config)  # check the hyperparameters before simulating anything
         self.data_config = UNetDataConfig(**self.options.get("data", {}))
         if limit is not None:
@@ -255,10 +289,14 @@ class UNetTask(Task):
             "model": self.model_config.to_dict(),
             "data": asdict(self.data_config),
             "step": asdict(self.step_config),
+            "init": asdict(self.init_config),
         }
 
     def build_model(self) -> torch.nn.Module:
-        return UNet3D(self.model_config)
+        if self.init_card is None:
+            return UNet3D(self.model_config)
+        model, _ = load_checkpoint(self.init_config.init_from)
+        return model
 
     @cached_property
     def _train_volumes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +337,10 @@ class UNetTask(Task):
         }
 
     def card(self) -> dict:
-        return {**super().card(), "baseline": {"otsu": self.otsu_baseline()}}
+        card = {**super().card(), "baseline": {"otsu": self.otsu_baseline()}}
+        if self.init_card is not None:
+            card["init"] = {"checkpoint": self.init_config.init_from, "card": self.init_card}
+        return card
 
     def otsu_baseline(self) -> dict[str, float]:
         """The held-out metrics of Otsu's threshold on the validation scans (same keys as :meth:`evaluate`)."""
@@ -357,6 +398,7 @@ __all__ = [
     "VAL_SEEDS",
     "RandomCrops",
     "UNetDataConfig",
+    "UNetInitConfig",
     "UNetStepConfig",
     "UNetTask",
     "training_scan",
