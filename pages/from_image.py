@@ -22,7 +22,10 @@ SOURCES = {
     "dataset": "Section of a held-out dataset grid",
     "simulate": "Section of a new simulated grid",
     "upload": "Upload a section (.png or .npy)",
+    "draw": "Draw one",
 }
+#: Side of the drawing canvas, in pixels.
+CANVAS_PIXELS = 300
 CONTRAST_LABELS = {"auto": "auto (minority phase)", "bright": "bright", "dark": "dark"}
 
 dataset = ui.require_dataset()
@@ -67,7 +70,7 @@ elif source == "simulate":
     right.number_input("Grid seed", 0, 2**31 - 1, key=keys.FROM_IMAGE_GRID_SEED, persist_state="session")
     density, grid_seed = st.session_state[keys.FROM_IMAGE_DENSITY], int(st.session_state[keys.FROM_IMAGE_GRID_SEED])
     original, label = simulated(density, grid_seed), f"simulated grid (d = {density:.2f}, seed {grid_seed})"
-else:
+elif source == "upload":
     upload = st.file_uploader("Section image", type=[suffix.lstrip(".") for suffix in SECTION_FORMATS],
                               key=keys.FROM_IMAGE_UPLOAD)
     st.radio("Pore phase of a grey image", CONTRASTS, key=keys.FROM_IMAGE_CONTRAST, persist_state="session",
@@ -81,8 +84,30 @@ else:
         st.info("Upload a section image, or pick a dataset or simulated section above.")
         st.stop()
     contrast, label = st.session_state[keys.FROM_IMAGE_CONTRAST], upload.name
+else:
+    from streamlit_drawable_canvas import st_canvas
+
+    tool, stroke = st.columns(2)
+    tool.radio("Tool", keys.FROM_IMAGE_TOOLS, key=keys.FROM_IMAGE_TOOL, persist_state="session", horizontal=True)
+    stroke.slider("Pen width (pixels)", 2, 60, key=keys.FROM_IMAGE_STROKE, persist_state="session")
+    drawing = st_canvas(
+        fill_color="#000000", stroke_width=st.session_state[keys.FROM_IMAGE_STROKE], stroke_color="#000000",
+        background_color="#ffffff", height=CANVAS_PIXELS, width=CANVAS_PIXELS,
+        drawing_mode=st.session_state[keys.FROM_IMAGE_TOOL], key="from_image_canvas", return_image_data=True,
+    )
+    st.caption(
+        f"Black = pore. The {CANVAS_PIXELS}-pixel canvas becomes the model's {dataset.size}×{dataset.size} section "
+        f"({CANVAS_PIXELS // dataset.size} pixels per voxel); the dataset's pores are balls of radius 1 to 6 voxels."
+    )
+    if drawing is None or drawing.image_bytes is None or not (drawing.json_data or {}).get("objects"):
+        st.info("Draw pores on the canvas (circles or free strokes), or pick another source above.")
+        st.stop()
+    upload, label, contrast = drawing.image_bytes, "your drawing", "dark"
 try:
-    image = read_section(upload) if original is None else original[:, :, original.shape[-1] // 2]
+    if original is not None:
+        image = original[:, :, original.shape[-1] // 2]
+    else:
+        image = read_section(upload, fmt=".png" if source == "draw" else None)
 except (ValueError, TypeError) as exc:
     ui.show_error(exc)
     st.stop()

@@ -52,6 +52,8 @@ FROM_IMAGE_INDEX = "from_image_index"
 FROM_IMAGE_DENSITY = "from_image_density"
 FROM_IMAGE_GRID_SEED = "from_image_grid_seed"
 FROM_IMAGE_SEED = "from_image_seed"
+FROM_IMAGE_TOOL = "from_image_tool"
+FROM_IMAGE_STROKE = "from_image_stroke"
 # Segment page.
 SEGMENT_SOURCE = "segment_source"
 SEGMENT_UPLOAD = "segment_upload"
@@ -136,7 +138,9 @@ DENSITY_MODES = ("estimate", "enter")
 SEGMENT_SOURCES = ("simulate", "upload")
 SEGMENT_SIZES = (32, 48, 64, 96, 128, 192, 256)
 #: Where the From-an-image page takes its section from.
-FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload")
+FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload", "draw")
+#: Drawing tools of the From-an-image page's canvas.
+FROM_IMAGE_TOOLS = ("circle", "freedraw")
 #: Which grid the Compare page shows in 3D.
 COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
@@ -175,6 +179,8 @@ DEFAULTS = {
     FROM_IMAGE_DENSITY: 0.7,
     FROM_IMAGE_GRID_SEED: 1,
     FROM_IMAGE_SEED: 0,
+    FROM_IMAGE_TOOL: FROM_IMAGE_TOOLS[0],
+    FROM_IMAGE_STROKE: 10,
     SEGMENT_SOURCE: SEGMENT_SOURCES[0],
     SEGMENT_SIZE: 64,
     SEGMENT_FRACTION: 0.2,

@@ -9,8 +9,8 @@ imposed at the central plane.
 
 Inputs
     ``.png`` (any PIL mode: bilevel, grey, palette, RGB(A), 16-bit; colours become grey
-    levels) is a *picture*: x runs to the right and y upwards, as the app draws sections,
-    so ``section = picture[::-1].T``. ``.npy`` (or an array) is indexed like the grid,
+    levels, transparent pixels count as white) is a *picture*: x runs to the right and y
+    upwards, as the app draws sections, so ``section = picture[::-1].T``. ``.npy`` (or an array) is indexed like the grid,
     ``array[ix, iy]``, and may be bool, 0/1 or grey levels.
 
 Which phase is pore (``contrast``)
@@ -122,6 +122,9 @@ def read_section(source, *, fmt: str | None = None) -> np.ndarray:
         with Image.open(stdio.BytesIO(data)) as picture:
             if picture.format != "PNG":
                 raise ValueError(f"{label} is a {picture.format} image, not a PNG; save it as .png")
+            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+                white = Image.new("RGBA", picture.size, "white")
+                picture = Image.alpha_composite(white, picture.convert("RGBA"))
             array = np.asarray(picture.convert("F"), dtype=np.float64)
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"could not read {label} as a PNG image: {exc}") from exc

@@ -91,3 +91,12 @@ def test_uploaded_png_and_bad_upload(untrained_img2vox):
     at.file_uploader(key=keys.FROM_IMAGE_UPLOAD).set_value(("bad.png", b"not a png", "image/png")).run()
     _assert_clean(at)
     assert len(at.error) == 1 and "could not read file 'bad.png' as a PNG image" in at.error[0].value
+
+
+def test_draw_asks_for_a_drawing_first(untrained_img2vox):
+    at = _page(**{keys.FROM_IMAGE_SOURCE: "draw"})
+    assert any("Draw pores on the canvas" in info.value for info in at.info)
+    at.radio(key=keys.FROM_IMAGE_TOOL).set_value("freedraw").run()
+    at.slider(key=keys.FROM_IMAGE_STROKE).set_value(20).run()
+    _assert_clean(at)
+    assert not at.metric  # nothing drawn yet: the page waits

@@ -250,6 +250,11 @@ def test_grid_from_section_is_deterministic_and_keeps_the_section(tiny_checkpoin
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     np.testing.assert_array_equal(first[:, :, 6], SECTION)
+    result = section_to_volume(SECTION, checkpoint=tiny_checkpoint, seed=4)
+    np.testing.assert_array_equal(result.grid, first)
+    np.testing.assert_array_equal(result.section, SECTION)
+    assert result.raw_section.shape == (12, 12) and 0.0 <= result.section_iou_raw <= 1.0
+    assert result.section_iou_raw == metrics.iou(result.raw_section, SECTION) and 0.0 <= result.density <= 1.0
 
 
 def test_from_image_cli_writes_the_grid(tiny_checkpoint, tmp_path, capsys):
@@ -290,9 +295,19 @@ def test_section_benchmark_table(monkeypatch, tmp_path):
     from porelib.bench import section as bench
 
     monkeypatch.setattr(bench, "QUICK_GRIDS", 1)
+    monkeypatch.setattr(bench, "ENSEMBLE_SIZE", 4)
     rows = bench.run(out_dir=tmp_path, quick=True)
     overall = {row["method"]: row for row in rows if row["true d"] == "all"}
     assert list(overall) == ["img2vox", "img2vox, not imposed", "simulator at d̂", "simulator at d̂ + section"]
     assert overall["img2vox"]["section_iou"] == overall["simulator at d̂ + section"]["section_iou"] == 1.0
     assert all(np.isfinite(row["fidelity"]) for row in rows)
     assert (tmp_path / "section.md").is_file() and (tmp_path / "section.json").is_file()
+
+
+def test_transparent_png_pixels_count_as_white():
+    picture = np.zeros((12, 12, 4), dtype=np.uint8)  # transparent black everywhere ...
+    picture[3:6, 4:8] = (0, 0, 0, 255)  # ... except an opaque black pore
+    buffer = stdio.BytesIO()
+    Image.fromarray(picture, "RGBA").save(buffer, format="PNG")
+    section = binarize_section(read_section(Upload("drawing.png", buffer.getvalue())), size=12)
+    assert section.sum() == 12 and section.T[::-1][3:6, 4:8].all()  # back to the picture
