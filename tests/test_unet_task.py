@@ -139,6 +139,12 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
 def test_shipped_checkpoint_beats_otsu_on_a_held_out_scan():
     # Benchmark seed range (never trained on), default dose.
     scan = ct.simulate(64, volume_fraction=0.25, contrast="bright", dose="default", seed=ct.BENCHMARK_SEED_START + 500)
+    model = segmentation.load_unet()
+    fast = segmentation.unet_probability(scan.image, model) > 0.5  # bfloat16, as segment() runs it
+    exact = segmentation.unet_probability(scan.image, model, precision="float32") > 0.5
+    assert np.mean(fast != exact) < 1e-3
     unet_dice = dice(segmentation.segment(scan.image, "unet"), scan.label)
     otsu_dice = dice(segmentation.segment(scan.image, "otsu"), scan.label)
     assert unet_dice >= max(otsu_dice, 0.95), (unet_dice, otsu_dice)
+    with pytest.raises(ValueError, match="precision must be one of bfloat16, float32"):
+        segmentation.unet_probability(scan.image, model, precision="float16")
