@@ -239,6 +239,8 @@ class RandomCrops(Dataset):
         return self.length
 
     def __getitem__(self, index: int):
+        if not 0 <= index < self.length:  # ends plain iteration, which stops at IndexError
+            raise IndexError(f"crop index {index} out of range for {self.length} crops per epoch")
         volume = int(torch.randint(0, len(self.images), ()))
         corner = [int(torch.randint(0, side - self.crop + 1, ())) for side in self.images.shape[1:]]
         box = (volume, *(slice(c, c + self.crop) for c in corner))
