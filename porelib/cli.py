@@ -20,7 +20,7 @@ import numpy as np
 EXIT_USAGE = 2
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)``.
-BENCHMARKS = ("speed", "generators", "segmentation", "section")
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -225,6 +225,35 @@ def _cmd_from_image(args) -> int:
     return 0
 
 
+def _cmd_compress(args) -> int:
+    from porelib.compress import compress, decompress, quality, read_volume, save_compressed
+
+    volume = read_volume(args.input)
+    threads = {"threads": args.threads} if args.threads is not None else {}
+    options = {name: getattr(args, name) for name in ("steps", "bits") if getattr(args, name) is not None}
+    compressed = compress(volume, ratio=args.ratio, kind=args.kind, seed=args.seed, device=args.device,
+                          progress=_progress_bar("fitting"), **options, **threads)
+    path = save_compressed(args.out, compressed)
+    decoded = decompress(compressed, device=args.device, **threads)
+    scores = quality(volume, decoded, kind=compressed.kind)
+    print(f"wrote {path}: {compressed.nbytes} bytes, ratio {compressed.ratio:.1f}:1 against the raw "
+          f"{'float32' if compressed.kind == 'scan' else 'bit-packed'} size ({compressed.raw_nbytes} bytes), "
+          f"{compressed.ratio_vs_dtype:.1f}:1 against {volume.dtype}; "
+          + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()))
+    return 0
+
+
+def _cmd_decompress(args) -> int:
+    from porelib.compress import decompress, load_compressed, write_volume
+
+    compressed = load_compressed(args.file)
+    threads = {"threads": args.threads} if args.threads is not None else {}
+    volume = decompress(compressed, device=args.device, **threads)
+    path = write_volume(args.out, volume)
+    print(f"wrote the {'×'.join(map(str, volume.shape))} {compressed.kind} ({volume.dtype}) to {path}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     module = import_module(f"porelib.bench.{args.name}")
     from porelib.bench._report import markdown_table
@@ -313,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
                        help="which phase of a grey image is pore (auto: the minority phase; 0/1 data: 1 = pore)")
     image.set_defaults(func=_cmd_from_image)
+
+    pack = commands.add_parser("compress", help="fit a neural field to a scan or grid and write it as .pnc")
+    pack.add_argument("input", type=Path, help="scan (.npz with image, .npy, .tif) or grid (.npy, .npz, .tif, .vti)")
+    pack.add_argument("--ratio", type=float, required=True, help="target ratio: raw size (float32 or bit-packed) / file size")
+    pack.add_argument("--out", type=Path, required=True, help="output file (.pnc)")
+    pack.add_argument("--kind", choices=("auto", "scan", "binary"), default="auto",
+                      help="auto: bool or 0/1 integer arrays are grids (thresholded on decoding), others scans")
+    pack.add_argument("--steps", type=int, default=None, help="optimisation steps (default 2000)")
+    pack.add_argument("--bits", type=int, default=None, help="bits per quantised weight (default 8)")
+    pack.add_argument("--seed", type=int, default=None, help="same seed, same file")
+    pack.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    pack.add_argument("--threads", type=int, default=None, help="CPU threads, 1 or 2 (default 1: faster on a busy machine)")
+    pack.set_defaults(func=_cmd_compress)
+
+    unpack = commands.add_parser("decompress", help="rebuild the volume of a .pnc file")
+    unpack.add_argument("file", type=Path, help="a .pnc file written by `compress`")
+    unpack.add_argument("--out", type=Path, required=True, help="output .npy (grids also .npz, .tif, .vti, .stl)")
+    unpack.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    unpack.add_argument("--threads", type=int, default=None, help="CPU threads, 1 or 2 (default 1)")
+    unpack.set_defaults(func=_cmd_decompress)
 
     bench = commands.add_parser("bench", help="run a benchmark; prints a table, writes Markdown and JSON")
     bench.add_argument("name", choices=BENCHMARKS)
