@@ -171,6 +171,14 @@ def test_round_trip_through_a_file(scan_file, tmp_path):
     assert volume.min() <= decoded.min() and decoded.max() <= volume.max()
 
 
+def test_summary_describes_the_file(scan_file):
+    _, compressed, _ = scan_file
+    summary = compressed.summary()
+    assert summary["bytes"] == compressed.nbytes and summary["raw_bytes"] == 20 * 12 * 17 * 4
+    assert summary["parameters"] == n_parameters(compressed.config)
+    assert summary["network"]["tiles"] == list(compressed.config.tiles)
+
+
 def test_header_layout(scan_file):
     _, compressed, _ = scan_file
     data = compressed.data
