@@ -5,8 +5,8 @@
 folder and cached.
 
 A trained generator is any checkpoint (:mod:`porelib.checkpoint`) whose model has
-``latent_shape`` (the shape of one grid's latent) and ``sample(densities, noise)``
-returning bool grids ``(N, S, S, S)`` for standard normal ``noise``; the noise is drawn
+``noise_shape`` (the shape of the standard normal noise behind one grid) and
+``sample(densities, noise)`` returning bool grids ``(N, S, S, S)``; the noise is drawn
 here with ``np.random.default_rng(seed)``, so the same seed gives the same grids.
 """
 
@@ -117,14 +117,14 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = N
 def sample_from(network, densities, *, seed=None) -> np.ndarray:
     """Prior samples of a trained generator at ``densities`` ``(N,)``; bool ``(N, S, S, S)``.
 
-    The standard normal noise is drawn as one ``(N, *latent_shape)`` float32 array
+    The standard normal noise is drawn as one ``(N, *noise_shape)`` float32 array
     from ``np.random.default_rng(seed)``.
     """
     import torch
 
     densities = np.asarray(densities, dtype=np.float32).reshape(-1)
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((len(densities), *network.latent_shape), dtype=np.float32)
+    noise = rng.standard_normal((len(densities), *network.noise_shape), dtype=np.float32)
     chunks = []
     with torch.inference_mode():
         for start in range(0, len(densities), _CHUNK):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -52,15 +53,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
-from porelib import checkpoint, metrics
-from porelib.data import load_dataset
+from porelib import checkpoint
 from porelib._validate import check_choice, check_number, check_positive_int
-from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
-from porelib.models.cvae import CVAE, CVAEConfig, keep_top_k
 
 DEVICES = ("auto", "cpu", "cuda")
 METRICS_FILE = "metrics.jsonl"
@@ -212,6 +209,15 @@ class Task(abc.ABC):
     def evaluate(self, model: torch.nn.Module, loader, device: torch.device) -> dict[str, float]:
         """Held-out metrics over the validation loader; must contain :attr:`monitor`."""
 
+    def finalize(self, model: torch.nn.Module, device: torch.device) -> dict | None:
+        """Called once after training, on the best weights, before the final checkpoint.
+
+        A task may complete the model here (the cVAE fits its generation prior) and
+        return JSON-ready values for the card (key ``finalize``); ``None`` (the default)
+        leaves the checkpoint as it is.
+        """
+        return None
+
     def card(self) -> dict:
         """Task-specific values recorded in the card (the resolved options by default)."""
         return {"options": self.resolved_options()}
@@ -223,7 +229,7 @@ class Task(abc.ABC):
 
 #: Registered tasks: ``train`` name -> ``"module:Class"`` (imported when used).
 TASKS: dict[str, str] = {
-    "cvae": "porelib.training:CVAETask",
+    "cvae": "porelib.tasks.cvae:CVAETask",
     "unet": "porelib.tasks.unet:UNetTask",
     "img2vox": "porelib.tasks.img2vox:Img2VoxTask",
 }
@@ -281,132 +287,13 @@ def random_cube_symmetry(grids: torch.Tensor, generator: torch.Generator | None 
     return torch.stack(out)
 
 
-# ----------------------------------------------------------------------------- the cVAE task
-
-
-class CVAETask(Task):
-    """The conditional VAE of :mod:`porelib.models.cvae` with the loss of :mod:`porelib.losses`.
-
-    Data: the dataset's ``train`` split (augmented by the 48 cube symmetries) and its
-    ``val`` split. Held-out metrics (all on the validation split):
-
-    * ``loss``: the loss with the final KL weight, with the posterior mean and a fixed
-      prior sample (deterministic); picks the best checkpoint;
-    * ``bce``, ``kl`` (nats per grid);
-    * ``iou``, ``dice`` of the reconstructions (posterior mean, top-k voxels) and the
-      same per density band, ``iou_0.3-0.6``, ``iou_0.6-1.0``, ...;
-    * ``active_units``: latent dimensions whose posterior mean varies across the
-      validation grids with variance above 0.01, and ``active_fraction``;
-    * ``prior_s2``: RMS over r of ``(S2_gen − S2_grid) / φ`` between one prior sample at each
-      validation grid's density and that grid, averaged (lower is better; a quick proxy of
-      the full fidelity benchmark).
-    """
-
-    name = "cvae"
-    option_classes = {"model": CVAEConfig, "loss": CVAELossConfig}
-    derived_options = {"model": ("size",)}
-    monitor = "loss"
-    monitor_mode = "min"
-    #: Density bands of the reconstruction metrics, ``[low, high)`` (the last one closed).
-    BANDS = ((0.3, 0.6), (0.6, 1.0))
-    #: Posterior-mean variance above which a latent dimension counts as active.
-    ACTIVE_VARIANCE = 0.01
-
-    def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
-        super().__init__(options, data=data, limit=limit)
-        dataset = load_dataset(data)
-        self.dataset = dataset
-        self.train_split = dataset.split("train")
-        if limit is not None:
-            self.train_split = self.train_split.subset(slice(0, check_positive_int(limit, "limit")))
-        self.val_split = dataset.split("val")
-        if len(self.train_split) == 0 or len(self.val_split) == 0:
-            raise ValueError(f"the dataset at {dataset.source} needs grids in both the train and the val split")
-        self.model_config = CVAEConfig(size=dataset.size, **self.options.get("model", {}))
-        self.loss_config = CVAELossConfig(**self.options.get("loss", {}))
-
-    def resolved_options(self) -> dict:
-        return {"model": self.model_config.to_dict(), "loss": asdict(self.loss_config)}
-
-    def build_model(self) -> torch.nn.Module:
-        return CVAE(self.model_config)
-
-    @staticmethod
-    def _tensors(split) -> TensorDataset:
-        return TensorDataset(torch.from_numpy(split.grids.astype(np.uint8)), torch.from_numpy(split.densities.astype(np.float32)))
-
-    def datasets(self) -> tuple[Dataset, Dataset]:
-        return self._tensors(self.train_split), self._tensors(self.val_split)
-
-    def data_card(self) -> dict:
-        return {
-            "source": _display_path(self.dataset.source),
-            "fingerprint": self.dataset.fingerprint,
-            "grids": len(self.dataset),
-            "size": self.dataset.size,
-            "train": len(self.train_split),
-            "val": len(self.val_split),
-            "limit": self.limit,
-        }
-
-    def _prior_noise(self, model, n: int, device, generator=None) -> torch.Tensor | None:
-        if not self.loss_config.prior_weight:
-            return None
-        return torch.randn((n, *_unwrap(model).latent_shape), generator=generator).to(device)
-
-    def training_step(self, model, batch, progress: Progress):
-        grids, densities = batch
-        grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
-        noise = self._prior_noise(model, len(grids), densities.device)
-        logits, mean, logvar, prior_logits = model(grids, densities, noise)
-        return cvae_loss(
-            logits, grids, mean, logvar, self.loss_config,
-            warmup=self.loss_config.warmup(progress.fraction), prior_logits=prior_logits,
-        )
-
-    def evaluate(self, model, loader, device) -> dict[str, float]:
-        generator = torch.Generator().manual_seed(1234)
-        sums: dict[str, float] = {}
-        means, all_densities, ious, dices, s2_errors = [], [], [], [], []
-        for batch in loader:
-            grids, densities = batch_to(batch, device)
-            grids = grids.float()
-            noise = self._prior_noise(model, len(grids), device, generator)
-            logits, mean, logvar, prior_logits = model(grids, densities, noise)
-            _, parts = cvae_loss(
-                logits, grids, mean, logvar, self.loss_config, prior_logits=prior_logits
-            )
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + value * len(grids)
-            counts = model.pore_counts(densities)
-            recon = keep_top_k(logits, counts).cpu().numpy()
-            truth = grids.bool().cpu().numpy()
-            ious += [metrics.iou(r, t) for r, t in zip(recon, truth)]
-            dices += [metrics.dice(r, t) for r, t in zip(recon, truth)]
-            if noise is None:
-                noise = torch.randn((len(grids), *model.latent_shape), generator=generator).to(device)
-                prior_logits = model.decode(noise, densities)
-            sampled = keep_top_k(prior_logits, counts).float()
-            s2_gen, s2_true = soft_two_point_correlation(sampled), soft_two_point_correlation(grids)
-            scale = s2_true[:, :1].clamp(min=1e-3)
-            s2_errors += (((s2_gen - s2_true) / scale) ** 2).mean(1).sqrt().tolist()
-            means.append(mean.flatten(1).float().cpu())
-            all_densities.append(densities.cpu())
-        n = sum(len(m) for m in means)
-        result = {key: value / n for key, value in sums.items()}
-        densities = torch.cat(all_densities).numpy()
-        ious, dices = np.array(ious), np.array(dices)
-        result["iou"], result["dice"] = float(ious.mean()), float(dices.mean())
-        for low, high in self.BANDS:
-            inside = (densities >= low) & ((densities < high) if high < 1 else (densities <= high))
-            if inside.any():
-                result[f"iou_{low:.1f}-{high:.1f}"] = float(ious[inside].mean())
-                result[f"dice_{low:.1f}-{high:.1f}"] = float(dices[inside].mean())
-        variance = torch.cat(means).var(dim=0) if n > 1 else torch.zeros(1)
-        result["active_units"] = int((variance > self.ACTIVE_VARIANCE).sum())
-        result["active_fraction"] = result["active_units"] / variance.numel()
-        result["prior_s2"] = float(np.mean(s2_errors))
-        return result
+def cube_symmetries(grids: torch.Tensor):
+    """Yield the grids ``(N, S, S, S)`` under each of the 48 symmetries of the cube, identity first."""
+    for order in _AXIS_ORDERS:
+        for flips in itertools.product((False, True), repeat=3):
+            moved = grids.permute(0, *(axis + 1 for axis in order))
+            dims = [axis + 1 for axis in range(3) if flips[axis]]
+            yield moved.flip(dims) if dims else moved
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -521,18 +408,18 @@ def _display_path(path) -> str:
 
 
 def code_version() -> dict:
-    """The git commit of the repository and whether porelib has uncommitted changes (``None`` outside git)."""
+    """The git commit of the repository and the files under porelib/ that differ from it (``None`` outside git)."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
+        status = subprocess.run(
             ["git", "status", "--porcelain", "--", "porelib"], cwd=root, capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "porelib_modified": None}
+        return {"commit": None, "modified": None}
     if commit.returncode != 0:
-        return {"commit": None, "porelib_modified": None}
-    return {"commit": commit.stdout.strip(), "porelib_modified": bool(dirty.stdout.strip())}
+        return {"commit": None, "modified": None}
+    return {"commit": commit.stdout.strip(), "modified": [line[3:] for line in status.stdout.splitlines()]}
 
 
 def _is_better(value: float, best: float | None, mode: str) -> bool:
@@ -651,7 +538,7 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
     run.start()
     run.update(epochs=config.epochs)
     history: list[dict] = []
-    best_value, best_epoch, best_metrics = None, 0, {}
+    best_value, best_epoch, best_metrics, best_state = None, 0, {}, {}
     show = progress and dist.is_main and sys.stderr.isatty()
     try:
         from tqdm.auto import tqdm
@@ -697,6 +584,7 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
             run.log(row)
             if _is_better(held_out[task.monitor], best_value, task.monitor_mode):
                 best_value, best_epoch, best_metrics = held_out[task.monitor], epoch + 1, held_out
+                best_state = {key: value.detach().clone() for key, value in _unwrap(model).state_dict().items()}
                 if dist.is_main:
                     checkpoint.save_checkpoint(
                         config.out, _unwrap(model),
@@ -704,11 +592,21 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
                     )
             run.update(epoch=epoch + 1)
         bar.close()
-        duration = time.perf_counter() - clock
         if dist.is_main and best_epoch:
+            final = _unwrap(model)
+            final.load_state_dict(best_state)
+            final.eval()
+            run.update(state="finalizing")
+            extra = task.finalize(final, device)
             card = checkpoint.read_card(config.out)
+            duration = time.perf_counter() - clock
             card.update(finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
-            checkpoint.write_json(Path(config.out) / checkpoint.CARD_FILE, card)
+            if extra is not None:
+                card["finalize"] = extra
+                checkpoint.save_checkpoint(config.out, final, card=card)
+            else:
+                checkpoint.write_json(Path(config.out) / checkpoint.CARD_FILE, card)
+        duration = time.perf_counter() - clock
         run.update(state="finished", ended=_now())
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-ERROR_TAIL_LINES:]
@@ -718,7 +616,6 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
 
 
 __all__ = [
-    "CVAETask",
     "DEVICES",
     "FitResult",
     "Progress",
@@ -727,6 +624,7 @@ __all__ = [
     "TrainConfig",
     "fit",
     "make_task",
+    "cube_symmetries",
     "random_cube_symmetry",
     "select_device",
     "task_class",

@@ -15,7 +15,7 @@ from porelib.losses import CVAELossConfig, cvae_loss, s2_error, soft_two_point_c
 from porelib.models.cvae import CVAE, CVAEConfig, depth_to_space, keep_top_k, latent_numel, space_to_depth
 from porelib.synth import expected_pore_voxels, pore_grids
 
-TINY = dict(width=8, latent_channels=2, film_hidden=8)
+TINY = dict(width=8, latent_channels=2, film_hidden=8, prior_rank=4)
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +32,12 @@ def _seeded_single_thread():
 
 SHAPES = [
     # config, latent edge L
-    (dict(size=30, **TINY), 8),
-    (dict(size=17, **TINY), 5),
-    (dict(size=8, latent_channels=3, width=4, groups=2, encoder_blocks=0, decoder_blocks=2, film_hidden=4, fine_channels=2), 2),
+    (dict(size=30, **TINY), 15),
+    (dict(size=30, latent_level=2, **TINY), 8),
+    (dict(size=17, **TINY), 9),
+    (dict(size=17, latent_level=2, **TINY), 5),
+    (dict(size=8, latent_channels=3, latent_level=2, width=4, groups=2, encoder_blocks=0, decoder_blocks=2,
+          film_hidden=4, fine_channels=2, prior_rank=0), 2),
 ]
 
 
@@ -50,7 +53,7 @@ def test_shapes(options, latent):
     assert latent_numel(config) == channels * latent**3
     logits, _, _, prior = model(grids, densities, torch.randn(3, *model.latent_shape))
     assert logits.shape == prior.shape == (3, size, size, size)
-    sampled = model.sample(densities, torch.randn(3, *model.latent_shape))
+    sampled = model.sample(densities, torch.randn(3, *model.noise_shape))
     assert sampled.dtype == torch.bool and sampled.shape == (3, size, size, size)
     assert model.reconstruct(grids, densities).shape == (3, size, size, size)
 
@@ -72,6 +75,8 @@ INVALID_CONFIGS = [
     (dict(decoder_blocks=True), TypeError, "decoder_blocks"),
     (dict(width=12, groups=8), ValueError, "groups must divide width"),
     (dict(fine_channels=0), ValueError, "fine_channels"),
+    (dict(latent_level=3), ValueError, "latent_level"),
+    (dict(size=8, latent_channels=1, latent_level=2, prior_rank=9), ValueError, "prior_rank must not exceed"),
 ]
 
 
@@ -106,6 +111,29 @@ def test_pore_counts_follow_the_calibration():
     model = CVAE(CVAEConfig(size=30, **TINY))
     densities = [0.3, 0.5, 1.0]
     assert model.pore_counts(torch.tensor(densities)).tolist() == np.rint(expected_pore_voxels(densities)).tolist()
+
+
+def test_prior_is_standard_normal_until_fitted_then_follows_the_latents():
+    config = CVAEConfig(size=8, latent_channels=2, latent_level=2, width=4, groups=2, film_hidden=4,
+                        fine_channels=2, prior_rank=2, prior_degree=1)
+    model = CVAE(config)
+    dims = latent_numel(config)
+    noise, densities = torch.randn(5, *model.noise_shape), torch.rand(5)
+    assert model.noise_shape == (2 + dims,)
+    assert torch.equal(model.prior_latents(densities, noise).reshape(5, -1), noise[:, 2:])
+    generator = torch.Generator().manual_seed(0)
+    m = 4000
+    d = torch.rand(m, generator=generator)
+    factor = torch.randn(dims, 2, generator=generator)
+    z = 1 + 2 * d[:, None] + torch.randn(m, 2, generator=generator) @ factor.T + 0.1 * torch.randn(m, dims, generator=generator)
+    fit = model.fit_prior(z.reshape(m, *model.latent_shape), d)
+    assert fit["explained_variance"] > 0.95 and fit["samples"] == m
+    torch.testing.assert_close(model.prior_mean, torch.stack([torch.ones(dims), 2 * torch.ones(dims)]), atol=0.2, rtol=0)
+    drawn = model.prior_latents(torch.full((m,), 0.5), torch.randn(m, *model.noise_shape, generator=generator))
+    expected = factor @ factor.T + 0.01 * torch.eye(dims)
+    torch.testing.assert_close(torch.cov(drawn.reshape(m, -1).T), expected, atol=0.5, rtol=0.1)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        model.prior_latents(densities, torch.randn(5, dims))
 
 
 # ----------------------------------------------------------------------------- losses
@@ -231,10 +259,6 @@ def test_generate_without_a_checkpoint_says_how_to_train(tmp_path):
 GATE_DENSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-@pytest.mark.skipif(
-    not (Path(CHECKPOINTS_DIR) / "cvae" / "model.safetensors").is_file(),
-    reason="checkpoints/cvae is not shipped yet (issue 3 open); this gate runs as soon as it is",
-)
 def test_shipped_checkpoint_meets_the_quality_floor():
     """Prior samples of checkpoints/cvae: porosity exact, S2 and pore-size ratios ≤ 2 at 0.5–1.0."""
     assert (Path(CHECKPOINTS_DIR) / "cvae" / "model.safetensors").is_file(), "checkpoints/cvae is missing"

@@ -9,11 +9,12 @@ import torch
 from porelib.checkpoint import load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
+from porelib.tasks.cvae import CVAETask
 from porelib.training import (
     TASKS,
-    CVAETask,
     TrainConfig,
     _lr_factor,
+    cube_symmetries,
     fit,
     make_task,
     random_cube_symmetry,
@@ -81,6 +82,8 @@ def test_random_cube_symmetry_draws_all_48_symmetries():
     seen = {tuple(random_cube_symmetry(grid, generator).reshape(-1).tolist()) for _ in range(1000)}
     assert len(seen) == 48
     assert all(sorted(values) == list(range(27)) for values in seen)
+    enumerated = {tuple(grid.reshape(-1).tolist()) for grid in cube_symmetries(grid)}
+    assert enumerated == seen
 
 
 def test_cvae_task_data_and_limit():
@@ -105,6 +108,7 @@ def test_train_through_the_cli_writes_a_loadable_run(tmp_path, capsys):
     assert card["command"] == "python -m porelib train cvae " + " ".join(argv[2:])
     assert card["data"]["fingerprint"] == load_dataset().fingerprint and card["data"]["train"] == 8
     assert card["best_epoch"] == 1 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
+    assert set(card["finalize"]["prior"]["temperature"]) == {"0.45", "0.725", "0.925"}
     assert card["metrics"]["loss"] == rows[0]["val_loss"]
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "finished" and status["epoch"] == 1 and status["error"] is None

@@ -4,6 +4,9 @@ Each module defines one :class:`porelib.training.Task` subclass and is registere
 by name in :data:`porelib.training.TASKS` as ``"porelib.tasks.<module>:<Class>"``,
 so it is imported only when that model is trained:
 
+``cvae``
+    :class:`porelib.tasks.cvae.CVAETask`: the conditional VAE of :mod:`porelib.models.cvae`
+    on the pore-grid dataset.
 ``unet``
     :class:`porelib.tasks.unet.UNetTask`: the 3D U-Net of
     :mod:`porelib.models.unet3d` on simulated CT scans (:mod:`porelib.ct`).

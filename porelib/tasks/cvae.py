@@ -1,0 +1,257 @@
+"""Training task of the conditional VAE (:mod:`porelib.models.cvae`) on the pore-grid dataset.
+
+``python -m porelib train cvae --out checkpoints/cvae ...`` trains it through
+:func:`porelib.training.fit`; the loss is :func:`porelib.losses.cvae_loss`.
+
+Data: the dataset's ``train`` split, each grid under a random one of the 48 symmetries
+of the cube at every step (valid here: the pores are balls and the faces are alike), and
+its ``val`` split for the held-out metrics. After training, :meth:`CVAETask.finalize`
+fits the generation prior of the best model to its aggregate posterior on the training
+grids (:meth:`porelib.models.cvae.CVAE.fit_prior`) and picks the prior's temperature on
+the validation grids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from porelib import metrics
+from porelib._validate import check_positive_int
+from porelib.data import load_dataset
+from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
+from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig, keep_top_k
+from porelib.training import Progress, Task, _display_path, batch_to, cube_symmetries, random_cube_symmetry
+
+#: Float budget of the posterior samples used to fit the prior (160 MB as float32).
+PRIOR_SAMPLE_BUDGET = 40_000_000
+#: Candidate temperatures of the fitted prior, chosen on the validation split.
+TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+#: Density band of the validation grids that choose the temperature at each knot of
+#: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (grids below 0.3 hold a few dozen voxels).
+TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 1.0))
+#: Prior samples per validation grid when choosing the temperature.
+SELECTION_SAMPLES = 2
+
+
+class CVAETask(Task):
+    """The conditional VAE of :mod:`porelib.models.cvae` with the loss of :mod:`porelib.losses`.
+
+    Data: the dataset's ``train`` split (augmented by the 48 cube symmetries) and its
+    ``val`` split. Held-out metrics (all on the validation split):
+
+    * ``loss``: the loss with the final KL weight, with the posterior mean and a fixed
+      prior sample (deterministic); picks the best checkpoint;
+    * ``bce``, ``kl`` (nats per grid);
+    * ``iou``, ``dice`` of the reconstructions (posterior mean, top-k voxels) and the
+      same per density band, ``iou_0.3-0.6``, ``iou_0.6-1.0``, ...;
+    * ``active_units``: latent dimensions whose posterior mean varies across the
+      validation grids with variance above 0.01, and ``active_fraction``;
+    * ``prior_s2``: RMS over r of ``(S2_gen − S2_grid) / φ`` between one prior sample at each
+      validation grid's density and that grid, averaged (lower is better; a quick proxy of
+      the full fidelity benchmark).
+    """
+
+    name = "cvae"
+    option_classes = {"model": CVAEConfig, "loss": CVAELossConfig}
+    derived_options = {"model": ("size",)}
+    monitor = "loss"
+    monitor_mode = "min"
+    #: Density bands of the reconstruction metrics, ``[low, high)`` (the last one closed).
+    BANDS = ((0.3, 0.6), (0.6, 1.0))
+    #: Posterior-mean variance above which a latent dimension counts as active.
+    ACTIVE_VARIANCE = 0.01
+
+    def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
+        super().__init__(options, data=data, limit=limit)
+        dataset = load_dataset(data)
+        self.dataset = dataset
+        self.train_split = dataset.split("train")
+        if limit is not None:
+            self.train_split = self.train_split.subset(slice(0, check_positive_int(limit, "limit")))
+        self.val_split = dataset.split("val")
+        if len(self.train_split) == 0 or len(self.val_split) == 0:
+            raise ValueError(f"the dataset at {dataset.source} needs grids in both the train and the val split")
+        self.model_config = CVAEConfig(size=dataset.size, **self.options.get("model", {}))
+        self.loss_config = CVAELossConfig(**self.options.get("loss", {}))
+
+    def resolved_options(self) -> dict:
+        return {"model": self.model_config.to_dict(), "loss": asdict(self.loss_config)}
+
+    def build_model(self) -> torch.nn.Module:
+        return CVAE(self.model_config)
+
+    @staticmethod
+    def _tensors(split) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(split.grids.astype(np.uint8)), torch.from_numpy(split.densities.astype(np.float32)))
+
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        return self._tensors(self.train_split), self._tensors(self.val_split)
+
+    def data_card(self) -> dict:
+        return {
+            "source": _display_path(self.dataset.source),
+            "fingerprint": self.dataset.fingerprint,
+            "grids": len(self.dataset),
+            "size": self.dataset.size,
+            "train": len(self.train_split),
+            "val": len(self.val_split),
+            "limit": self.limit,
+        }
+
+    def _prior_noise(self, model, n: int, device, generator=None) -> torch.Tensor | None:
+        if not self.loss_config.prior_weight:
+            return None
+        return torch.randn((n, *getattr(model, "module", model).latent_shape), generator=generator).to(device)
+
+    def training_step(self, model, batch, progress: Progress):
+        grids, densities = batch
+        grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
+        noise = self._prior_noise(model, len(grids), densities.device)
+        logits, mean, logvar, prior_logits = model(grids, densities, noise)
+        return cvae_loss(
+            logits, grids, mean, logvar, self.loss_config,
+            warmup=self.loss_config.warmup(progress.fraction), prior_logits=prior_logits,
+        )
+
+    def evaluate(self, model, loader, device) -> dict[str, float]:
+        generator = torch.Generator().manual_seed(1234)
+        sums: dict[str, float] = {}
+        means, all_densities, ious, dices, s2_errors = [], [], [], [], []
+        for batch in loader:
+            grids, densities = batch_to(batch, device)
+            grids = grids.float()
+            noise = self._prior_noise(model, len(grids), device, generator)
+            logits, mean, logvar, prior_logits = model(grids, densities, noise)
+            _, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, prior_logits=prior_logits)
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value * len(grids)
+            counts = model.pore_counts(densities)
+            recon = keep_top_k(logits, counts).cpu().numpy()
+            truth = grids.bool().cpu().numpy()
+            ious += [metrics.iou(r, t) for r, t in zip(recon, truth)]
+            dices += [metrics.dice(r, t) for r, t in zip(recon, truth)]
+            if noise is None:
+                noise = torch.randn((len(grids), *model.latent_shape), generator=generator).to(device)
+                prior_logits = model.decode(noise, densities)
+            s2_errors.append(_s2_error(keep_top_k(prior_logits, counts).float().cpu(), grids.cpu()) * len(grids))
+            means.append(mean.flatten(1).float().cpu())
+            all_densities.append(densities.cpu())
+        n = sum(len(m) for m in means)
+        result = {key: value / n for key, value in sums.items()}
+        densities = torch.cat(all_densities).numpy()
+        ious, dices = np.array(ious), np.array(dices)
+        result["iou"], result["dice"] = float(ious.mean()), float(dices.mean())
+        for low, high in self.BANDS:
+            inside = (densities >= low) & ((densities < high) if high < 1 else (densities <= high))
+            if inside.any():
+                result[f"iou_{low:.1f}-{high:.1f}"] = float(ious[inside].mean())
+                result[f"dice_{low:.1f}-{high:.1f}"] = float(dices[inside].mean())
+        variance = torch.cat(means).var(dim=0) if n > 1 else torch.zeros(1)
+        result["active_units"] = int((variance > self.ACTIVE_VARIANCE).sum())
+        result["active_fraction"] = result["active_units"] / variance.numel()
+        result["prior_s2"] = float(np.sum(s2_errors) / n)
+        return result
+
+    def finalize(self, model: CVAE, device: torch.device) -> dict:
+        """Fit the generation prior to the training grids, then pick its temperature on validation grids.
+
+        1. :meth:`CVAE.fit_prior` on posterior draws ``z = mean + σ ε`` (seeded) of every
+           training grid under as many of the 48 cube symmetries as
+           :data:`PRIOR_SAMPLE_BUDGET` allows.
+        2. For each band of :data:`TEMPERATURE_BANDS`, the temperature of :data:`TEMPERATURES`
+           whose prior samples best match the validation grids of that band
+           (:data:`SELECTION_SAMPLES` samples per grid at its density, scored by
+           :func:`sample_mismatch`: S2, pore count, mean pore radius); it becomes the
+           prior's temperature at the band's knot (:meth:`CVAE.temperature`).
+
+        Returns the fit's summary, the mismatch per temperature and the validation
+        ``prior_s2`` under N(0, I) and under the fitted prior.
+        """
+        before = self._prior_s2(model, device)
+        dims = int(np.prod(model.latent_shape))
+        per_grid = max(1, min(48, PRIOR_SAMPLE_BUDGET // (dims * len(self.train_split))))
+        generator = torch.Generator().manual_seed(0)
+        grids = torch.from_numpy(self.train_split.grids)
+        densities = torch.from_numpy(self.train_split.densities.astype(np.float32))
+        latents, conditions = [], []
+        with torch.no_grad():
+            for index, symmetric in enumerate(cube_symmetries(grids)):
+                if index == per_grid:
+                    break
+                for start in range(0, len(grids), 64):
+                    x = symmetric[start : start + 64].float().to(device)
+                    d = densities[start : start + 64].to(device)
+                    mean, logvar = model.encode(x, d)
+                    noise = torch.randn(mean.shape, generator=generator).to(device)
+                    latents.append((mean + torch.exp(0.5 * logvar) * noise).cpu())
+                    conditions.append(d.cpu())
+        fit = model.fit_prior(torch.cat(latents), torch.cat(conditions))
+        mismatch = {}
+        for temperature in TEMPERATURES:
+            model.prior_temperature.fill_(temperature)
+            mismatch[temperature] = self._validation_mismatch(model, device)
+        chosen = [min(TEMPERATURES, key=lambda t: mismatch[t][band]) for band in range(len(TEMPERATURE_BANDS))]
+        model.prior_temperature.copy_(torch.tensor(chosen))
+        return {
+            "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank,
+                      "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), chosen))},
+            "val_mismatch_by_temperature": {
+                str(t): {f"{low}-{high}": round(m, 4) for (low, high), m in zip(TEMPERATURE_BANDS, values)}
+                for t, values in mismatch.items()
+            },
+            "val_prior_s2_standard_normal": before,
+            "val_prior_s2_fitted": self._prior_s2(model, device),
+        }
+
+    def _validation_mismatch(self, model: CVAE, device) -> list[float]:
+        """Mean :func:`sample_mismatch` per band of :data:`TEMPERATURE_BANDS` (fixed noise)."""
+        generator = torch.Generator().manual_seed(2468)
+        result = []
+        for low, high in TEMPERATURE_BANDS:
+            inside = (self.val_split.densities >= low) & (self.val_split.densities <= high)
+            grids = np.repeat(self.val_split.grids[inside], SELECTION_SAMPLES, axis=0)
+            densities = np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32)
+            if not len(grids):
+                result.append(0.0)
+                continue
+            noise = torch.randn((len(grids), *model.noise_shape), generator=generator)
+            with torch.no_grad():
+                sampled = model.sample(torch.from_numpy(densities).to(device), noise.to(device)).cpu().numpy()
+            result.append(float(np.mean([sample_mismatch(g, v) for g, v in zip(sampled, grids)])))
+        return result
+
+    def _prior_s2(self, model: CVAE, device) -> float:
+        """Validation ``prior_s2`` of the model's current generation prior (fixed noise)."""
+        generator = torch.Generator().manual_seed(4321)
+        grids = torch.from_numpy(self.val_split.grids).float()
+        densities = torch.from_numpy(self.val_split.densities.astype(np.float32))
+        noise = torch.randn((len(grids), *model.noise_shape), generator=generator)
+        with torch.no_grad():
+            sampled = model.sample(densities.to(device), noise.to(device)).float().cpu()
+        return _s2_error(sampled, grids)
+
+
+
+def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:
+    """Mean over grids of the RMS over r of ``(S2_generated − S2_grid) / max(φ, 0.001)``."""
+    s2_gen, s2_true = soft_two_point_correlation(generated), soft_two_point_correlation(grids)
+    scale = s2_true[:, :1].clamp(min=1e-3)
+    return float((((s2_gen - s2_true) / scale) ** 2).mean(1).sqrt().mean())
+
+
+def sample_mismatch(generated: np.ndarray, grid: np.ndarray) -> float:
+    """How unlike a dataset grid a generated grid of the same density is (0 = alike).
+
+    The sum of the RMS over r of ``(S2_generated − S2_grid) / φ``, ``|log((1 + n_gen) / (1 + n_grid))|``
+    for the pore counts and ``|log(r_gen / r_grid)|`` for the mean equivalent pore radii.
+    """
+    s2_gen, s2_grid = metrics.two_point_correlation(generated), metrics.two_point_correlation(grid)
+    s2 = float(np.sqrt(np.mean(((s2_gen - s2_grid) / max(s2_grid[0], 1e-3)) ** 2)))
+    radii_gen, radii_grid = metrics.pore_radii(generated), metrics.pore_radii(grid)
+    count = abs(np.log((1 + len(radii_gen)) / (1 + len(radii_grid))))
+    size = abs(np.log(max(radii_gen.mean(), 0.5) / max(radii_grid.mean(), 0.5))) if len(radii_gen) and len(radii_grid) else 0.0
+    return s2 + float(count) + float(size)
