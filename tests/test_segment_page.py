@@ -85,6 +85,7 @@ def test_uploaded_scan_without_label_is_segmented_without_scores():
         ("flat.npz", _npz_bytes(image=np.random.default_rng(0).random((8, 8))), "must be a 3-D volume"),
         ("other.npz", _npz_bytes(volume=np.ones((8, 8, 8))), "has no 'image' array"),
     ],
+    ids=["2-D image", "no image array"],
 )
 def test_malformed_upload_shows_the_library_message(name, payload, fragment):
     at = _segment_page(**{keys.SEGMENT_SOURCE: "upload", keys.SEGMENT_METHODS: ["otsu"]})
