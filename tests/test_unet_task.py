@@ -136,10 +136,6 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
     assert mask.shape == (16, 16, 16) and mask.dtype == bool
 
 
-@pytest.mark.skipif(
-    not (segmentation.DEFAULT_CHECKPOINT / "model.safetensors").is_file(),
-    reason="checkpoints/unet is not shipped yet (issue 5 open); this gate runs as soon as it is",
-)
 def test_shipped_checkpoint_beats_otsu_on_a_held_out_scan():
     # Benchmark seed range (never trained on), default dose.
     scan = ct.simulate(64, volume_fraction=0.25, contrast="bright", dose="default", seed=ct.BENCHMARK_SEED_START + 500)
