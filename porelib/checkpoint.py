@@ -81,11 +81,24 @@ def config_dict(config) -> dict:
     raise TypeError(f"model.config must be a dataclass; got {type(config).__name__}")
 
 
+def _readable_temporary(folder: Path, name: str) -> tuple[int, str]:
+    """A temporary file next to ``name`` with the permissions of a normally created file.
+
+    :func:`tempfile.mkstemp` creates files readable by the owner only; a checkpoint must be
+    readable like any other file of the repository (``0o666`` minus the umask).
+    """
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def write_atomic(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _readable_temporary(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
@@ -130,7 +143,7 @@ def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None
     full_card = {**(card or {}), "model": model_name(model), "config": config_dict(model.config)}
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
+    fd, tmp = _readable_temporary(out_dir, WEIGHTS_FILE)
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"model": full_card["model"]})
