@@ -97,6 +97,41 @@ class Dataset:
         """The ``k`` grids closest in density, ``(k, S, S, S)`` bool: "the dataset at this density"."""
         return self.grids[self.nearest(density, k)]
 
+    def card(self, *, train: int, val: int, limit: int | None = None) -> dict:
+        """JSON-ready description for a checkpoint's card.
+
+        Parameters
+        ----------
+        train, val : int
+            Number of training and validation grids used.
+        limit : int, optional
+            The ``--limit`` of the run, if any.
+
+        Returns
+        -------
+        dict
+            ``source`` (relative to the repository when inside it), ``fingerprint``,
+            ``grids``, ``size``, ``train``, ``val`` and ``limit``.
+        """
+        return {
+            "source": display_path(self.source),
+            "fingerprint": self.fingerprint,
+            "grids": len(self),
+            "size": self.size,
+            "train": train,
+            "val": val,
+            "limit": limit,
+        }
+
+
+def display_path(path) -> str:
+    """``path`` relative to the repository when inside it, else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
 
 def build_dataset(n: int = 512, *, size: int = 30, seed: int = 0, out_dir=DATA_DIR, n_examples: int = 3) -> Path:
     """Simulate the dataset and write it compactly into ``out_dir``.

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import itertools
 import json
 import math
 import os
@@ -260,42 +259,6 @@ def batch_to(batch, device: torch.device):
     return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
 
 
-#: The 6 orders of the three axes; with the 8 combinations of flips, the 48 symmetries of the cube.
-_AXIS_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
-
-
-def random_cube_symmetry(grids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply one of the 48 symmetries of the cube, drawn independently per grid.
-
-    Parameters
-    ----------
-    grids : Tensor, (N, S, S, S)
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    Tensor, (N, S, S, S)
-        Each grid with its axes permuted (6 ways) and flipped (8 ways).
-    """
-    picks = torch.randint(0, len(_AXIS_ORDERS), (grids.shape[0],), generator=generator)
-    flips = torch.randint(0, 2, (grids.shape[0], 3), generator=generator).bool()
-    out = []
-    for grid, pick, flip in zip(grids, picks, flips):
-        grid = grid.permute(*_AXIS_ORDERS[pick])
-        dims = [axis for axis in range(3) if flip[axis]]
-        out.append(grid.flip(dims) if dims else grid)
-    return torch.stack(out)
-
-
-def cube_symmetries(grids: torch.Tensor):
-    """Yield the grids ``(N, S, S, S)`` under each of the 48 symmetries of the cube, identity first."""
-    for order in _AXIS_ORDERS:
-        for flips in itertools.product((False, True), repeat=3):
-            moved = grids.permute(0, *(axis + 1 for axis in order))
-            dims = [axis + 1 for axis in range(3) if flips[axis]]
-            yield moved.flip(dims) if dims else moved
-
-
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DistributedDataParallel wrapper (or the model itself)."""
     return getattr(model, "module", model)
@@ -395,16 +358,6 @@ def _train_loader(dataset: Dataset, config: TrainConfig, dist: _Distributed) -> 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _display_path(path) -> str:
-    """``path`` relative to the repository when inside it, else absolute."""
-    path = Path(path).resolve()
-    root = Path(__file__).resolve().parent.parent
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def code_version() -> dict:
@@ -624,8 +577,6 @@ __all__ = [
     "TrainConfig",
     "fit",
     "make_task",
-    "cube_symmetries",
-    "random_cube_symmetry",
     "select_device",
     "task_class",
 ]

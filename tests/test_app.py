@@ -6,7 +6,6 @@ Densities stay at or below 0.7 so that the dataset's statistics at each density
 
 from __future__ import annotations
 
-import io as stdio
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import assert_clean, metrics, npy_bytes
 from pages._common import generated, model_label
 from porelib import app_state as keys
 from porelib import data
@@ -33,16 +33,8 @@ def _page(name: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.switch_page(f"pages/{name}.py")
     at.run()
-    _assert_clean(at)
+    assert_clean(at)
     return at
-
-
-def _assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _metrics(at: AppTest) -> dict:
-    return {m.label: m.value for m in at.metric}
 
 
 def _links(at: AppTest) -> list[str]:
@@ -50,15 +42,9 @@ def _links(at: AppTest) -> list[str]:
     return [link.proto.page for link in at.page_link]
 
 
-def _npy_bytes(array) -> bytes:
-    buffer = stdio.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
 def _assert_calibrated_porosity(at: AppTest, density: float) -> None:
     """The shown porosity (4 decimals) is the simulator's calibrated pore-voxel count at ``density``."""
-    voxels = float(_metrics(at)["Porosity φ"]) * 30**3
+    voxels = float(metrics(at)["Porosity φ"]) * 30**3
     assert abs(voxels - round(expected_pore_voxels(density))) <= COUNT_TOLERANCE + 30**3 * 5e-5
 
 
@@ -72,8 +58,8 @@ def dataset():
 
 def test_home_reports_dataset_and_models(dataset):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    _assert_clean(at)
-    assert _metrics(at)["Grids"] == str(len(dataset))
+    assert_clean(at)
+    assert metrics(at)["Grids"] == str(len(dataset))
     text = " ".join(m.value for m in at.markdown)
     assert dataset.fingerprint in text
     for name in ("simulator", *TASKS):
@@ -100,7 +86,7 @@ def test_generate_slider_regenerates_with_dataset_baselines():
     at = _page("generate")
     _assert_calibrated_porosity(at, keys.DEFAULTS[keys.DENSITY])
     at.slider(key=keys.DENSITY).set_value(0.45).run()
-    _assert_clean(at)
+    assert_clean(at)
     _assert_calibrated_porosity(at, 0.45)
     baselines = [c.value for c in at.caption if c.value.startswith("dataset: ")]
     assert len(baselines) == 5 and all("±" in b for b in baselines)
@@ -112,7 +98,7 @@ def test_generate_slider_regenerates_with_dataset_baselines():
 def test_generate_every_model(model):
     at = _page("generate")
     at.selectbox(key=keys.MODEL).set_value(model).run()
-    _assert_clean(at)
+    assert_clean(at)
     if model_status(model).ready:
         assert len(at.metric) == 5
     else:  # a model without its checkpoint says so and links to Home
@@ -127,7 +113,7 @@ def test_generate_samples_sections_and_downloads():
     axis_key, index_key = keys.slice_keys("generate")
     at.radio(key=axis_key).set_value("x").run()
     at.slider(key=index_key).set_value(29).run()
-    _assert_clean(at)
+    assert_clean(at)
     assert any("Section x = 29 of 0–29" in c.value for c in at.caption)
     assert {button.proto.id.split("-")[-1] for button in at.download_button} >= {
         f"download_{kind}" for kind in ("rows", "npz", "vti", "stl")
@@ -153,7 +139,7 @@ def untrained_cvae(monkeypatch, tmp_path):
 def test_generate_with_a_trained_model(untrained_cvae):
     at = _page("generate")
     at.selectbox(key=keys.MODEL).set_value("cvae").run()
-    _assert_clean(at)
+    assert_clean(at)
     assert len(at.metric) == 5
     _assert_calibrated_porosity(at, keys.DEFAULTS[keys.DENSITY])  # top-k keeps the calibrated count
 
@@ -165,7 +151,7 @@ def test_compare_by_index_shows_grid_and_fresh_sample_statistics(dataset):
     at = _page("compare")
     test_index = int(next(i for i in dataset.indices if i % 10 == 9 and 0.3 < dataset.densities[i] < 0.7))
     at.selectbox(key=keys.COMPARE_INDEX).set_value(test_index).run()
-    _assert_clean(at)
+    assert_clean(at)
     text = " ".join(m.value for m in at.markdown)
     assert f"Dataset grid #{test_index}" in text and "test split" in text
     assert not at.warning  # a held-out grid carries no training-split warning
@@ -178,7 +164,7 @@ def test_compare_by_density_picks_the_nearest_grid(dataset):
     at = _page("compare")
     at.radio(key=keys.COMPARE_PICK).set_value("density").run()
     at.slider(key=keys.COMPARE_DENSITY).set_value(0.5).run()
-    _assert_clean(at)
+    assert_clean(at)
     nearest = int(dataset.indices[dataset.nearest(0.5, 1)[0]])
     assert f"Dataset grid #{nearest}" in " ".join(m.value for m in at.markdown)
 
@@ -186,7 +172,7 @@ def test_compare_by_density_picks_the_nearest_grid(dataset):
 def test_compare_without_encoder_explains_missing_reconstruction():
     at = _page("compare")
     at.selectbox(key=keys.MODEL).set_value("simulator").run()
-    _assert_clean(at)
+    assert_clean(at)
     assert any("cannot reconstruct" in info.value for info in at.info)
 
 
@@ -197,17 +183,17 @@ def test_score_uploaded_grid_with_reference():
     grid = pore_grid(0.55, seed=3)
     reference = pore_grid(0.55, seed=4)
     at = _page("score")
-    at.file_uploader(key=keys.SCORE_UPLOAD).set_value(("mine.npy", _npy_bytes(grid), "application/octet-stream")).run()
-    _assert_clean(at)
-    assert _metrics(at)["Porosity φ"] == f"{grid.mean():.4f}"
+    at.file_uploader(key=keys.SCORE_UPLOAD).set_value(("mine.npy", npy_bytes(grid), "application/octet-stream")).run()
+    assert_clean(at)
+    assert metrics(at)["Porosity φ"] == f"{grid.mean():.4f}"
     table = at.dataframe[0].value
     assert len(table) == 7 and set(table["verdict"]) <= {"like the dataset", "close", "off"}
     at.file_uploader(key=keys.SCORE_REFERENCE_UPLOAD).set_value(
-        ("ref.npy", _npy_bytes(reference), "application/octet-stream")
+        ("ref.npy", npy_bytes(reference), "application/octet-stream")
     )
     at.run()
-    _assert_clean(at)
-    scores = _metrics(at)
+    assert_clean(at)
+    scores = metrics(at)
     assert {"IoU", "Dice", "AAD (lower is better)", "AVAR"} <= set(scores)
     assert any(c.value == f"all-empty grid: {reference.mean():.4f}" for c in at.caption)  # the AAD baseline
 
@@ -215,17 +201,17 @@ def test_score_uploaded_grid_with_reference():
 def test_score_entered_density():
     at = _page("score")
     grid = pore_grid(0.5, seed=5)
-    at.file_uploader(key=keys.SCORE_UPLOAD).set_value(("g.npy", _npy_bytes(grid), "application/octet-stream")).run()
+    at.file_uploader(key=keys.SCORE_UPLOAD).set_value(("g.npy", npy_bytes(grid), "application/octet-stream")).run()
     at.radio(key=keys.SCORE_DENSITY_MODE).set_value("enter").run()
     at.number_input(key=keys.SCORE_DENSITY).set_value(0.3).run()
-    _assert_clean(at)
-    assert _metrics(at)["Compared at density d"] == "0.30"
+    assert_clean(at)
+    assert metrics(at)["Compared at density d"] == "0.30"
 
 
 MALFORMED = [
     ("garbage.npy", b"this is not a numpy file", "garbage.npy"),
-    ("flat.npy", _npy_bytes(np.zeros((30, 30))), "(30, 30)"),
-    ("fuzzy.npy", _npy_bytes(np.full((8, 8, 8), 0.5)), "0/1"),
+    ("flat.npy", npy_bytes(np.zeros((30, 30))), "(30, 30)"),
+    ("fuzzy.npy", npy_bytes(np.full((8, 8, 8), 0.5)), "0/1"),
     ("empty.npz", b"PK\x03\x04 broken zip", "empty.npz"),
 ]
 
@@ -234,7 +220,7 @@ MALFORMED = [
 def test_score_malformed_upload_shows_the_library_message(name, payload, fragment):
     at = _page("score")
     at.file_uploader(key=keys.SCORE_UPLOAD).set_value((name, payload, "application/octet-stream")).run()
-    _assert_clean(at)
+    assert_clean(at)
     assert len(at.error) == 1 and fragment in at.error[0].value
     assert not at.metric
 
@@ -242,13 +228,13 @@ def test_score_malformed_upload_shows_the_library_message(name, payload, fragmen
 def test_score_generated_grid_needs_a_visit_to_generate():
     at = _page("score")
     at.radio(key=keys.SCORE_SOURCE).set_value("generated").run()
-    _assert_clean(at)
+    assert_clean(at)
     assert any("No grid has been generated" in info.value for info in at.info)
     assert _links(at) == ["generate"]
     at.switch_page("pages/generate.py").run()
     at.switch_page("pages/score.py").run()
-    _assert_clean(at)
-    assert "Porosity φ" in _metrics(at)
+    assert_clean(at)
+    assert "Porosity φ" in metrics(at)
 
 
 def test_score_example_file():
@@ -257,8 +243,8 @@ def test_score_example_file():
     examples = at.selectbox(key=keys.SCORE_EXAMPLE).options
     lowest_density = min(examples, key=lambda name: float(Path(name).stem.split("_")[-1]))
     at.selectbox(key=keys.SCORE_EXAMPLE).set_value(lowest_density).run()
-    _assert_clean(at)
-    assert "Porosity φ" in _metrics(at) and any(lowest_density in h.value for h in at.subheader)
+    assert_clean(at)
+    assert "Porosity φ" in metrics(at) and any(lowest_density in h.value for h in at.subheader)
 
 
 def test_choices_survive_a_page_switch():

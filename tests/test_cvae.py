@@ -19,14 +19,7 @@ from porelib.synth import expected_pore_voxels, pore_grids
 TINY = dict(width=8, latent_channels=2, film_hidden=8, prior_rank=4)
 
 
-@pytest.fixture(autouse=True)
-def _seeded_single_thread():
-    """Seeded torch on one thread: tiny 3D convolutions only slow down on more (shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seeded_single_thread")
 
 
 # ----------------------------------------------------------------------------- model shapes and configs

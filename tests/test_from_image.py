@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import assert_clean, metrics
 from porelib import app_state as keys
 from porelib.data import load_dataset
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig
@@ -42,16 +43,8 @@ def _page(**state) -> AppTest:
     at.run()
     at.switch_page("pages/from_image.py")
     at.run()
-    _assert_clean(at)
+    assert_clean(at)
     return at
-
-
-def _assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _metrics(at: AppTest) -> dict:
-    return {m.label: m.value for m in at.metric}
 
 
 def _png_bytes(section: np.ndarray) -> bytes:
@@ -64,21 +57,21 @@ def _png_bytes(section: np.ndarray) -> bytes:
 def test_dataset_section_gives_a_grid_that_keeps_it(untrained_img2vox):
     at = _page(**{keys.FROM_IMAGE_SOURCE: "dataset", keys.FROM_IMAGE_INDEX: 3})
     section = load_dataset().split("test").grids[3][:, :, 15]
-    shown = _metrics(at)
+    shown = metrics(at)
     assert shown["Section pore fraction"] == f"{section.mean():.4f}"
     assert float(shown["Grid porosity φ"]) > 0
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7  # fidelity table
     at.number_input(key=keys.FROM_IMAGE_SEED).set_value(5).run()
-    _assert_clean(at)
+    assert_clean(at)
     assert any("Section z = " in caption.value for caption in at.caption)
 
 
 def test_simulated_section_follows_the_density_slider(untrained_img2vox):
     at = _page(**{keys.FROM_IMAGE_SOURCE: "simulate"})
     at.slider(key=keys.FROM_IMAGE_DENSITY).set_value(0.55).run()
-    _assert_clean(at)
+    assert_clean(at)
     section = pore_grid(0.55, seed=keys.DEFAULTS[keys.FROM_IMAGE_GRID_SEED])[:, :, 15]
-    assert _metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"
+    assert metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"
 
 
 def test_uploaded_png_and_bad_upload(untrained_img2vox):
@@ -86,10 +79,10 @@ def test_uploaded_png_and_bad_upload(untrained_img2vox):
     at = _page(**{keys.FROM_IMAGE_SOURCE: "upload"})
     assert any("Upload a section image" in info.value for info in at.info)
     at.file_uploader(key=keys.FROM_IMAGE_UPLOAD).set_value(("mine.png", _png_bytes(section), "image/png")).run()
-    _assert_clean(at)
-    assert _metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"  # dark = the minority = pore
+    assert_clean(at)
+    assert metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"  # dark = the minority = pore
     at.file_uploader(key=keys.FROM_IMAGE_UPLOAD).set_value(("bad.png", b"not a png", "image/png")).run()
-    _assert_clean(at)
+    assert_clean(at)
     assert len(at.error) == 1 and "could not read file 'bad.png' as a PNG image" in at.error[0].value
 
 
@@ -98,5 +91,5 @@ def test_draw_asks_for_a_drawing_first(untrained_img2vox):
     assert any("Draw pores on the canvas" in info.value for info in at.info)
     at.radio(key=keys.FROM_IMAGE_TOOL).set_value("freedraw").run()
     at.slider(key=keys.FROM_IMAGE_STROKE).set_value(20).run()
-    _assert_clean(at)
+    assert_clean(at)
     assert not at.metric  # nothing drawn yet: the page waits

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io as stdio
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import assert_clean, metrics, npz_bytes
 from porelib import app_state as keys
 from porelib import ct
 from porelib.app_state import model_status
@@ -25,25 +25,15 @@ def _segment_page(**state) -> AppTest:
         at.session_state[key] = value
     at.switch_page("pages/segment.py")
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    assert_clean(at)
     return at
-
-
-def _metrics(at: AppTest) -> dict:
-    return {m.label: m.value for m in at.metric}
-
-
-def _npz_bytes(**arrays) -> bytes:
-    buffer = stdio.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def test_simulated_scan_is_segmented_and_scored():
     methods = ["otsu", "unet"] if UNET_READY else ["otsu"]
     at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_METHODS: methods})
     scan = ct.simulate(32, volume_fraction=0.2, contrast="bright", dose="default", seed=1)
-    shown = _metrics(at)
+    shown = metrics(at)
     assert shown["Volume"] == "32×32×32 voxels"
     assert shown["True inclusion fraction"] == f"{scan.label.mean():.3f}"
     assert 0.8 < float(shown["Otsu's Dice (baseline)"]) <= 1.0
@@ -71,10 +61,10 @@ def test_uploaded_scan_without_label_is_segmented_without_scores():
     scan = ct.simulate(24, volume_fraction=0.25, contrast="dark", dose="high", seed=4)
     at = _segment_page(**{keys.SEGMENT_SOURCE: "upload", keys.SEGMENT_METHODS: ["otsu"]})
     at.file_uploader(key=keys.SEGMENT_UPLOAD).set_value(
-        ("mine.npz", _npz_bytes(image=scan.image), "application/octet-stream")
+        ("mine.npz", npz_bytes(image=scan.image), "application/octet-stream")
     ).run()
     assert not at.exception and not at.error
-    assert _metrics(at)["True inclusion fraction"] == "unknown"
+    assert metrics(at)["True inclusion fraction"] == "unknown"
     assert not at.get("vega_lite_chart")
     assert len(at.get("download_button")) == 1
 
@@ -82,8 +72,8 @@ def test_uploaded_scan_without_label_is_segmented_without_scores():
 @pytest.mark.parametrize(
     ("name", "payload", "fragment"),
     [
-        ("flat.npz", _npz_bytes(image=np.random.default_rng(0).random((8, 8))), "must be a 3-D volume"),
-        ("other.npz", _npz_bytes(volume=np.ones((8, 8, 8))), "has no 'image' array"),
+        ("flat.npz", npz_bytes(image=np.random.default_rng(0).random((8, 8))), "must be a 3-D volume"),
+        ("other.npz", npz_bytes(volume=np.ones((8, 8, 8))), "has no 'image' array"),
     ],
     ids=["2-D image", "no image array"],
 )

@@ -8,13 +8,7 @@ import torch
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and never waits on a descheduled second one on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # (config, input shape, output shape); odd sides are padded inside and cropped back.

@@ -24,7 +24,8 @@ from porelib._validate import check_positive_int
 from porelib.data import load_dataset
 from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
 from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig, keep_top_k
-from porelib.training import Progress, Task, _display_path, batch_to, cube_symmetries, random_cube_symmetry
+from porelib.augment import cube_symmetries, random_cube_symmetry
+from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
 PRIOR_SAMPLE_BUDGET = 40_000_000
@@ -92,15 +93,7 @@ class CVAETask(Task):
         return self._tensors(self.train_split), self._tensors(self.val_split)
 
     def data_card(self) -> dict:
-        return {
-            "source": _display_path(self.dataset.source),
-            "fingerprint": self.dataset.fingerprint,
-            "grids": len(self.dataset),
-            "size": self.dataset.size,
-            "train": len(self.train_split),
-            "val": len(self.val_split),
-            "limit": self.limit,
-        }
+        return self.dataset.card(train=len(self.train_split), val=len(self.val_split), limit=self.limit)
 
     def _prior_noise(self, model, n: int, device, generator=None) -> torch.Tensor | None:
         if not self.loss_config.prior_weight:

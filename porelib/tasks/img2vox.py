@@ -4,7 +4,8 @@
 :func:`porelib.training.fit`.
 
 Data: (section, grid) pairs from the dataset. A training grid is turned by one of the
-cube symmetries that keep a central plane central (:func:`random_central_symmetry`: any
+cube symmetries that keep a central plane central
+(:func:`porelib.augment.random_cube_symmetry` with ``keep_central_plane=True``: any
 order of the three axes, so the central x-, y- or z-plane becomes the section, and flips
 of the two in-plane axes; the flip across the plane too when S is odd, where it maps the
 plane onto itself), and its section is ``grid[:, :, S // 2]``. That is 24 pairs per grid
@@ -58,7 +59,8 @@ from porelib.losses import CVAELossConfig, cvae_loss
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig, fit_section_density
 from porelib.scoring import ENSEMBLE_SIZE
 from porelib.synth import pore_grid
-from porelib.training import Progress, Task, _display_path, batch_to
+from porelib.augment import random_cube_symmetry
+from porelib.training import Progress, Task, batch_to
 
 #: Seed of the prior noise and of the baseline grids of the held-out metrics.
 EVAL_SEED = 1234
@@ -83,32 +85,6 @@ def section_bce(logits: torch.Tensor, sections: torch.Tensor) -> torch.Tensor:
     """Mean BCE of the central plane of logits ``(N, S, S, S)`` against sections ``(N, S, S)``, per grid ``(N,)``."""
     plane = logits[:, :, :, logits.shape[-1] // 2]
     return F.binary_cross_entropy_with_logits(plane, sections.to(plane.dtype), reduction="none").flatten(1).mean(1)
-
-
-def random_central_symmetry(grids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply to each grid a random cube symmetry that keeps a central plane at ``[:, :, :, S // 2]``.
-
-    Parameters
-    ----------
-    grids : Tensor, (N, S, S, S)
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    Tensor, (N, S, S, S)
-        Axes permuted (6 ways), the first two flipped (4 ways), the last flipped too
-        (2 ways) only for odd S, where that keeps the central plane in place.
-    """
-    n, size = grids.shape[0], grids.shape[-1]
-    orders = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)])
-    flips = torch.randint(0, 2, (n, 3), generator=generator).bool()
-    flips[:, 2] &= size % 2 == 1
-    out = []
-    for grid, order, flip in zip(grids, orders, flips):
-        grid = grid.permute(*order.tolist())
-        dims = [axis for axis in range(3) if flip[axis]]
-        out.append(grid.flip(dims) if dims else grid)
-    return torch.stack(out)
 
 
 def central_sections(grids: np.ndarray) -> np.ndarray:
@@ -161,14 +137,9 @@ class Img2VoxTask(Task):
 
     def data_card(self) -> dict:
         return {
-            "source": _display_path(self.dataset.source),
-            "fingerprint": self.dataset.fingerprint,
-            "grids": len(self.dataset),
-            "size": self.dataset.size,
-            "train": len(self.train_split),
-            "val": len(self.val_split),
-            "limit": self.limit,
-            "section": "grid[:, :, S // 2] under random_central_symmetry (24 symmetries for even S, 48 for odd)",
+            **self.dataset.card(train=len(self.train_split), val=len(self.val_split), limit=self.limit),
+            "section": "grid[:, :, S // 2] under random_cube_symmetry(keep_central_plane=True) "
+            "(24 symmetries for even S, 48 for odd)",
         }
 
     def card(self) -> dict:
@@ -190,7 +161,7 @@ class Img2VoxTask(Task):
 
     def training_step(self, model, batch, progress: Progress):
         grids, _ = batch
-        grids = random_central_symmetry(grids.cpu()).to(grids.device).float()
+        grids = random_cube_symmetry(grids.cpu(), keep_central_plane=True).to(grids.device).float()
         noise = self._prior_noise(model, len(grids), grids.device)
         loss, parts, _ = self._loss(model, grids, progress.fraction, noise)
         return loss, parts
@@ -269,4 +240,4 @@ def _mean_section_iou(grids: np.ndarray, sections: np.ndarray, *, nonempty: bool
     return float(np.mean(values)) if values else float("nan")
 
 
-__all__ = ["Img2VoxLossConfig", "Img2VoxTask", "central_sections", "random_central_symmetry", "section_bce"]
+__all__ = ["Img2VoxLossConfig", "Img2VoxTask", "central_sections", "section_bce"]

@@ -55,7 +55,8 @@ from porelib._validate import check_choice, check_number, check_positive_int
 from porelib.checkpoint import load_checkpoint, read_card
 from porelib.metrics import dice, iou
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
-from porelib.training import Progress, Task, random_cube_symmetry
+from porelib.augment import random_cube_symmetry
+from porelib.training import Progress, Task
 
 #: Seeds of the training scans and of the validation scans; both inside ``ct.TRAINING_SEEDS``.
 TRAIN_SEEDS = range(9_000)
