@@ -15,7 +15,7 @@ from io import StringIO
 import numpy as np
 import streamlit as st
 
-from porelib import app_state, io, metrics, viz
+from porelib import app_state, inference, io, metrics, viz
 from porelib.data import Dataset, load_dataset
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
@@ -115,9 +115,12 @@ def porosity_curve(model: str):
     return viz.porosity_curve(model, CURVE_DENSITIES, n=CURVE_SAMPLES, size=dataset().size)
 
 
+@st.cache_data(show_spinner="Reconstructing the grid…", max_entries=64)
 def reconstruction(model: str, grid: np.ndarray, density: float) -> np.ndarray | None:
-    """The model's reconstruction of a dataset grid, or ``None`` if the model cannot encode one."""
-    return None
+    """The model's reconstruction of a dataset grid (:func:`porelib.inference.reconstruct`), or ``None`` if the model cannot encode one."""
+    if not inference.can_reconstruct(model):
+        return None
+    return inference.reconstruct(model, grid, density)
 
 
 @st.cache_data(max_entries=256)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porelib._validate import check_choice, check_density, check_positive_int
+from porelib._validate import check_choice, check_density, check_grids, check_positive_int
 from porelib.synth import pore_grids
 
 #: Generators offered by :func:`generate`, the CLI and the app.
@@ -31,6 +31,10 @@ _CHUNK = 64
 
 #: Default edge length of the simulator.
 _SIMULATOR_SIZE = 30
+
+#: Mixed into the simulator's seed, so ``generate("simulator", seed=s)`` never replays the
+#: random streams that built the dataset (``porelib.data.build_dataset(seed=s)``).
+_SIMULATOR_STREAM = 0x9E3779B9
 
 
 def checkpoint_dir(model: str, checkpoint=None) -> Path:
@@ -106,12 +110,72 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = N
     density = check_density(density)
     n = check_positive_int(n, "n", maximum=10_000)
     if model == "simulator":
-        return pore_grids(np.full(n, density), size=_SIMULATOR_SIZE if size is None else size, seed=seed)
+        stream = None if seed is None else [_SIMULATOR_STREAM, check_positive_int(seed, "seed", minimum=0)]
+        return pore_grids(np.full(n, density), size=_SIMULATOR_SIZE if size is None else size, seed=stream)
     network = load_generator(model, checkpoint)
     trained_size = int(network.config.size)
     if size is not None and size != trained_size:
         raise ValueError(f"the {model} checkpoint generates {trained_size}³ grids; got size={size}. Omit size or pass {trained_size}")
     return sample_from(network, np.full(n, density), seed=seed)
+
+
+def can_reconstruct(model: str, checkpoint=None) -> bool:
+    """Whether ``model`` has an encoder, so :func:`reconstruct` can copy a given grid."""
+    check_choice(model, MODELS, "model")
+    return model != "simulator" and hasattr(load_generator(model, checkpoint), "reconstruct")
+
+
+def reconstruct(model: str, grids, densities, *, checkpoint=None) -> np.ndarray:
+    """The model's copy of given grids: encode, decode the posterior mean, keep the top-k voxels.
+
+    Parameters
+    ----------
+    model : str
+        A model of :data:`MODELS` with an encoder (see :func:`can_reconstruct`).
+    grids : array_like of bool, shape (S, S, S) or (N, S, S, S)
+        Pore grids of the checkpoint's size S (True = pore).
+    densities : float or array_like, shape (N,)
+        Density factor of each grid, in [0, 1].
+    checkpoint : str or Path, optional
+        Checkpoint folder (default ``checkpoints/<model>``).
+
+    Returns
+    -------
+    ndarray of bool, shape like ``grids``
+        Each reconstruction has exactly ``round(expected_pore_voxels(density, size=S))``
+        pore voxels, like a generated grid.
+
+    Raises
+    ------
+    ValueError
+        For a model without an encoder, grids of another size, non-binary grids, or
+        densities outside [0, 1] or not one per grid.
+    """
+    import torch
+
+    if not can_reconstruct(model, checkpoint):
+        raise ValueError(
+            f"the {model} model has no encoder, so it cannot reconstruct a given grid; "
+            "use a model with one, such as the cVAE ('cvae')"
+        )
+    network = load_generator(model, checkpoint)
+    single = np.ndim(grids) == 3
+    batch = check_grids(grids)
+    size = int(network.config.size)
+    if batch.shape[1:] != (size,) * 3:
+        raise ValueError(f"the {model} checkpoint reconstructs {size}³ grids; got {batch.shape[1:]}")
+    densities = np.atleast_1d(np.asarray(densities, dtype=np.float64))
+    if densities.shape != (len(batch),):
+        raise ValueError(f"give one density per grid: {len(batch)} grid(s), densities of shape {densities.shape}")
+    densities = np.array([check_density(d) for d in densities], dtype=np.float32)
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(batch), _CHUNK):
+            stop = start + _CHUNK
+            out = network.reconstruct(torch.from_numpy(batch[start:stop]).float(), torch.from_numpy(densities[start:stop]))
+            chunks.append(out.cpu().numpy())
+    result = np.concatenate(chunks)
+    return result[0] if single else result
 
 
 def sample_from(network, densities, *, seed=None) -> np.ndarray:

@@ -169,6 +169,18 @@ def test_compare_by_density_picks_the_nearest_grid(dataset):
     assert f"Dataset grid #{nearest}" in " ".join(m.value for m in at.markdown)
 
 
+def test_compare_shows_the_cvae_reconstruction_beside_the_empty_grid(dataset):
+    at = _page("compare")
+    at.selectbox(key=keys.MODEL).set_value("cvae").run()
+    test_index = int(next(i for i in dataset.indices if i % 10 == 9 and 0.6 < dataset.densities[i] < 0.9))
+    at.selectbox(key=keys.COMPARE_INDEX).set_value(test_index).run()
+    assert_clean(at)
+    scores = metrics(at)
+    assert float(scores["IoU"]) > 0.6  # a held-out grid; the all-empty grid scores 0
+    assert any(c.value == "all-empty grid: 0.0000" for c in at.caption)
+    assert "reconstruction" in at.radio(key=keys.COMPARE_VIEW).options
+
+
 def test_compare_without_encoder_explains_missing_reconstruction():
     at = _page("compare")
     at.selectbox(key=keys.MODEL).set_value("simulator").run()

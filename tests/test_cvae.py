@@ -11,7 +11,7 @@ from porelib import metrics
 from porelib.bench import generators as generators_bench
 from porelib.bench.generators import ENSEMBLE_SIZE, SAMPLE_SEED, SAMPLES, held_out_ensemble
 from porelib.checkpoint import CARD_FILE, load_checkpoint, save_checkpoint
-from porelib.inference import CHECKPOINTS_DIR, generate
+from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, reconstruct
 from porelib.losses import CVAELossConfig, cvae_loss, s2_error, soft_two_point_correlation
 from porelib.models.cvae import CVAE, CVAEConfig, depth_to_space, keep_top_k, latent_numel, space_to_depth
 from porelib.synth import expected_pore_voxels, pore_grids
@@ -241,6 +241,33 @@ def test_generate_refuses_bad_requests(tiny_checkpoint, kwargs, match):
     arguments = {"density": 0.5, "n": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
         generate("cvae", arguments.pop("density"), checkpoint=folder, **arguments)
+
+
+def test_reconstruct_is_exact_in_count_and_keeps_the_batch_layout(tiny_checkpoint):
+    folder, _ = tiny_checkpoint
+    grids = pore_grids([0.5, 0.9], size=30, seed=3)
+    batch = reconstruct("cvae", grids, [0.5, 0.9], checkpoint=folder)
+    one = reconstruct("cvae", grids[1], 0.9, checkpoint=folder)
+    assert batch.shape == grids.shape and batch.dtype == bool and np.array_equal(one, batch[1])
+    assert batch.reshape(2, -1).sum(1).tolist() == [round(expected_pore_voxels(d)) for d in (0.5, 0.9)]
+    assert can_reconstruct("cvae", folder) and not can_reconstruct("simulator")
+
+
+@pytest.mark.parametrize(
+    "grids, densities, match",
+    [
+        (np.zeros((20, 20, 20), bool), 0.5, "reconstructs 30³ grids"),
+        (np.zeros((2, 30, 30, 30), bool), [0.5], "one density per grid"),
+        (np.full((30, 30, 30), 0.5), 0.5, "0/1"),
+        (np.zeros((30, 30, 30), bool), 1.5, "density"),
+    ],
+)
+def test_reconstruct_refuses_bad_requests(tiny_checkpoint, grids, densities, match):
+    folder, _ = tiny_checkpoint
+    with pytest.raises(ValueError, match=match):
+        reconstruct("cvae", grids, densities, checkpoint=folder)
+    with pytest.raises(ValueError, match="no encoder"):
+        reconstruct("simulator", np.zeros((30, 30, 30), bool), 0.5)
 
 
 def test_generate_without_a_checkpoint_says_how_to_train(tmp_path):
