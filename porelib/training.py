@@ -6,8 +6,9 @@
 What the engine owns, for every model:
 
 * the device (``auto`` = CUDA when present, with mixed precision there; else CPU with
-  at most ``threads`` threads), seeding, the optimiser (AdamW) and the learning-rate
-  schedule (linear warm-up, then cosine decay), gradient clipping;
+  at most ``threads`` threads), seeding, the optimisers (one AdamW per parameter group of
+  the task, :meth:`Task.parameter_groups`) and the learning-rate schedule (linear
+  warm-up, then cosine decay, as a function of the batch count), gradient clipping;
 * the epoch loop with a progress bar (off when stderr is not a terminal);
 * evaluation on the validation split only, under :func:`torch.no_grad`, after every epoch;
 * the run folder ``DIR``:
@@ -139,11 +140,25 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where training is: ``epoch`` counts from 0; ``fraction`` is the fractional epoch."""
+    """Where training is.
+
+    Attributes
+    ----------
+    epoch : int
+        Current epoch, counted from 0.
+    epochs : int
+        Epochs of the run.
+    fraction : float
+        Fractional epoch (``epoch`` plus the share of its batches done).
+    step : int
+        Batches done since the start of the run, counted from 0 (the same on every
+        process and after a resume; e.g. ``step % n_critic`` picks generator steps).
+    """
 
     epoch: int
     epochs: int
     fraction: float
+    step: int = 0
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -155,6 +170,36 @@ class Task(abc.ABC):
     Subclasses set :attr:`name`, :attr:`option_classes` (config dataclasses whose
     fields become command-line flags, grouped by key), :attr:`derived_options` (fields
     set from the data, not by the user), :attr:`monitor` and :attr:`monitor_mode`.
+
+    Several optimisers (e.g. a GAN's generator and critic): :meth:`parameter_groups`
+    names the groups, each with its parameters and optional AdamW overrides; the engine
+    builds one AdamW per group, in dict order, all following the run's warm-up and cosine
+    schedule. :meth:`training_step` then returns ``({group: loss, ...}, parts)``: for the
+    groups in that dict (and only those) the engine zeroes the gradients, back-propagates
+    each loss into its own group's parameters only (``backward(inputs=...)``), clips each
+    group's gradient norm and steps each optimiser. All backward passes run before any
+    optimiser step, so a loss may go through another group's weights (the generator's
+    loss through the critic) without an in-place modification error. A group missing
+    from the dict is not stepped on that batch, which is how a WGAN critic takes
+    ``n_critic`` steps per generator step::
+
+        class GANTask(Task):
+            n_critic = 5
+
+            def parameter_groups(self, model):
+                return {
+                    "critic": {"params": list(model.critic.parameters()), "betas": (0.0, 0.9)},
+                    "generator": {"params": list(model.generator.parameters()), "betas": (0.0, 0.9)},
+                }
+
+            def training_step(self, model, batch, progress):
+                grids, densities = batch
+                fake = model.generator(torch.randn(len(grids), 64, device=grids.device), densities)
+                critic = model.critic(fake.detach(), densities).mean() - model.critic(grids, densities).mean()
+                losses = {"critic": critic}
+                if progress.step % self.n_critic == 0:
+                    losses["generator"] = -model.critic(fake, densities).mean()
+                return losses, {"critic": critic.item()}
 
     Parameters
     ----------
@@ -200,9 +245,27 @@ class Task(abc.ABC):
     def data_card(self) -> dict:
         """JSON-ready description of the data: at least ``source`` and ``fingerprint``."""
 
+    def parameter_groups(self, model: torch.nn.Module) -> dict[str, dict]:
+        """The optimiser groups: ``{name: {"params": [...], "lr": ..., "betas": ..., "weight_decay": ...}}``.
+
+        One AdamW per entry, built in dict order; ``lr``, ``betas`` and ``weight_decay``
+        are optional and default to the :class:`TrainConfig` values (``lr`` is the peak
+        of the schedule). A parameter may belong to one group only. The default is one
+        group, ``"model"``, holding every parameter.
+        """
+        return {"model": {"params": list(model.parameters())}}
+
     @abc.abstractmethod
-    def training_step(self, model: torch.nn.Module, batch, progress: Progress) -> tuple[torch.Tensor, dict]:
-        """Loss of one (already device-placed) batch and a dict of floats to log."""
+    def training_step(
+        self, model: torch.nn.Module, batch, progress: Progress
+    ) -> tuple[torch.Tensor | dict[str, torch.Tensor], dict]:
+        """Loss of one (already device-placed) batch and a dict of floats to log.
+
+        Return ``(loss, parts)`` for a task with one parameter group, or
+        ``({group: loss, ...}, parts)`` to step only the named groups of
+        :meth:`parameter_groups` (see the class docstring). ``parts`` are averaged over
+        the batches that logged them and written as ``train_<key>``.
+        """
 
     @abc.abstractmethod
     def evaluate(self, model: torch.nn.Module, loader, device: torch.device) -> dict[str, float]:
@@ -349,6 +412,125 @@ def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_fraction: 
     return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+#: AdamW settings a parameter group of :meth:`Task.parameter_groups` may override.
+GROUP_OVERRIDES = ("lr", "betas", "weight_decay")
+
+
+def _build_optimizers(task: Task, model: torch.nn.Module, config: TrainConfig) -> dict[str, torch.optim.AdamW]:
+    """One AdamW per group of ``task.parameter_groups(model)``, in its order.
+
+    Each optimiser's param group keeps its peak learning rate under ``peak_lr``
+    (see :func:`_set_learning_rates`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the groups are not a non-empty dict of ``{"params": [...], ...}``, a group is
+        empty, holds an unknown setting, or shares a parameter with another group.
+    """
+    owner = type(task).__name__
+    groups = task.parameter_groups(model)
+    if not isinstance(groups, dict) or not groups:
+        raise TypeError(f"{owner}.parameter_groups must return a non-empty dict {{name: {{'params': [...]}}}}; got {groups!r}")
+    seen: dict[int, str] = {}
+    optimizers = {}
+    for name, spec in groups.items():
+        if not isinstance(spec, dict) or "params" not in spec:
+            raise TypeError(f"{owner}.parameter_groups()[{name!r}] must be a dict with a 'params' list")
+        unknown = set(spec) - {"params", *GROUP_OVERRIDES}
+        if unknown:
+            raise ValueError(f"parameter group {name!r} of {owner} has unknown setting(s) {sorted(unknown)}; "
+                             f"expected some of {list(GROUP_OVERRIDES)}")
+        params = list(spec["params"])
+        if not params:
+            raise ValueError(f"parameter group {name!r} of {owner} holds no parameters")
+        for param in params:
+            if id(param) in seen:
+                raise ValueError(f"a parameter of {owner} is in both groups {seen[id(param)]!r} and {name!r}; "
+                                 "each parameter may belong to one group only")
+            seen[id(param)] = name
+        settings = {"lr": config.lr, "weight_decay": config.weight_decay}
+        settings.update({key: spec[key] for key in GROUP_OVERRIDES if key in spec})
+        optimizer = torch.optim.AdamW(params, **settings)
+        for group in optimizer.param_groups:
+            group["peak_lr"] = group["lr"]
+        optimizers[name] = optimizer
+    return optimizers
+
+
+def _set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Set every group's learning rate to its peak times ``factor`` (see :func:`_lr_factor`).
+
+    The schedule is a function of the batch count, not of how often a group stepped,
+    so a group skipped on some batches follows the same warm-up and decay as the others.
+    """
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = group["peak_lr"] * factor
+
+
+def _step_losses(returned, groups: tuple[str, ...], task: Task) -> dict[str, torch.Tensor]:
+    """The losses of one :meth:`Task.training_step` as ``{group: loss}``, in the order returned.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a single loss when the task has several groups, an empty dict, or an unknown group.
+    """
+    owner = type(task).__name__
+    if isinstance(returned, torch.Tensor):
+        if len(groups) > 1:
+            raise TypeError(f"{owner}.training_step returned one loss, but the task has the parameter groups "
+                            f"{list(groups)}; return ({{group: loss, ...}}, parts)")
+        return {groups[0]: returned}
+    if not isinstance(returned, dict) or not returned:
+        raise TypeError(f"{owner}.training_step must return a loss tensor or a non-empty dict {{group: loss}}; got {returned!r}")
+    unknown = [name for name in returned if name not in groups]
+    if unknown:
+        raise ValueError(f"{owner}.training_step returned losses for unknown group(s) {unknown}; its groups are {list(groups)}")
+    return dict(returned)
+
+
+def _learning_rates(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    """``{"lr": ...}`` of the first group, plus ``lr_<group>`` of every group when there are several."""
+    rates = {name: float(optimizer.param_groups[0]["lr"]) for name, optimizer in optimizers.items()}
+    first = next(iter(rates.values()))
+    return {"lr": first, **({f"lr_{name}": rate for name, rate in rates.items()} if len(rates) > 1 else {})}
+
+
+def _group_parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [param for group in optimizer.param_groups for param in group["params"]]
+
+
+def _optimise(
+    losses: dict[str, torch.Tensor],
+    optimizers: dict[str, torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    grad_clip: float,
+    *,
+    separate: bool,
+) -> None:
+    """One optimisation step of the groups in ``losses``.
+
+    Every loss is back-propagated first (into its own group's parameters only when
+    ``separate``), then each group is clipped and stepped: stepping one group before the
+    next backward pass would modify weights that the later loss's graph still needs.
+    """
+    for name in losses:
+        optimizers[name].zero_grad(set_to_none=True)
+    last = len(losses) - 1
+    for index, (name, loss) in enumerate(losses.items()):
+        inputs = _group_parameters(optimizers[name]) if separate else None
+        scaler.scale(loss).backward(inputs=inputs, retain_graph=index < last)
+    for name in losses:
+        optimizer = optimizers[name]
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(_group_parameters(optimizer), grad_clip)
+        scaler.step(optimizer)
+    scaler.update()
+
+
 def _train_loader(dataset: Dataset, config: TrainConfig, dist: _Distributed) -> DataLoader:
     """The shuffled training loader; the hook where a ``DistributedSampler`` goes for torchrun."""
     generator = torch.Generator().manual_seed(config.seed)
@@ -467,11 +649,8 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = max(1, round(config.lr_warmup_epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: _lr_factor(step, warmup_steps=warmup_steps, total_steps=total_steps, min_fraction=config.min_lr_fraction),
-    )
+    optimizers = _build_optimizers(task, _unwrap(model), config)
+    group_names = tuple(optimizers)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     started, clock = _now(), time.perf_counter()
     base_card = {
@@ -501,26 +680,31 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
             model.train()
             epoch_start = time.perf_counter()
             sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
             for step, batch in enumerate(train_loader):
+                global_step = epoch * steps_per_epoch + step
+                _set_learning_rates(optimizers, _lr_factor(
+                    global_step, warmup_steps=warmup_steps, total_steps=total_steps, min_fraction=config.min_lr_fraction,
+                ))
                 batch = batch_to(batch, device)
                 with _autocast(device):
-                    loss, parts = task.training_step(
-                        model, batch, Progress(epoch, config.epochs, epoch + step / steps_per_epoch)
+                    returned, parts = task.training_step(
+                        model, batch, Progress(epoch, config.epochs, epoch + step / steps_per_epoch, global_step)
                     )
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
+                losses = _step_losses(returned, group_names, task)
+                for name, loss in losses.items():
+                    if not torch.isfinite(loss):
+                        which = f" of group {name!r}" if len(group_names) > 1 else ""
+                        raise FloatingPointError(
+                            f"the loss{which} became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr"
+                        )
+                _optimise(losses, optimizers, scaler, config.grad_clip, separate=len(group_names) > 1)
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
                 bar.update(1)
-                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{parts.get('loss', loss.item()):.4g}")
+                shown = parts.get("loss", next(iter(losses.values())).item())
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{shown:.4g}")
             model.eval()
             with torch.no_grad(), _autocast(device):
                 held_out = task.evaluate(_unwrap(model), val_loader, device)
@@ -528,9 +712,9 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
                 raise KeyError(f"{type(task).__name__}.evaluate did not return its monitor metric {task.monitor!r}")
             row = {
                 "epoch": epoch + 1,
-                "lr": optimizer.param_groups[0]["lr"],
+                **_learning_rates(optimizers),
                 "time_s": round(time.perf_counter() - epoch_start, 3),
-                **{f"train_{key}": value / steps_per_epoch for key, value in sums.items()},
+                **{f"train_{key}": value / counts[key] for key, value in sums.items()},
                 **{f"val_{key}": value for key, value in held_out.items()},
             }
             history.append(row)

@@ -1,17 +1,20 @@
 """The training engine: configuration checks, the cVAE task, and a tiny run through the CLI."""
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
-from porelib.checkpoint import load_checkpoint
+from porelib.checkpoint import MODEL_CLASSES, ModelSpec, load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
 from porelib.tasks.cvae import CVAETask
 from porelib.training import (
     TASKS,
+    Task,
     TrainConfig,
     _lr_factor,
     fit,
@@ -131,3 +134,118 @@ def test_a_failed_run_records_its_error(tmp_path):
         fit(task, TrainConfig(out=tmp_path, epochs=1, threads=1), progress=False, command=["test"])
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["state"] == "failed" and "RuntimeError: boom" in status["error"] and status["ended"]
+
+
+# ----------------------------------------------------------------------------- several optimisers
+
+
+@dataclass
+class _ToyConfig:
+    features: int = 3
+
+
+class _ToyModel(torch.nn.Module):
+    """Two linear layers: ``a`` and ``b`` are separate optimiser groups of :class:`_TwoGroupTask`."""
+
+    def __init__(self, config: _ToyConfig):
+        super().__init__()
+        self.config = config
+        self.a = torch.nn.Linear(config.features, config.features)
+        self.b = torch.nn.Linear(config.features, 1)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class _TwoGroupTask(Task):
+    """Group ``a`` steps on every batch, group ``b`` (own learning rate) on even batches only."""
+
+    name = "toy"
+
+    def __init__(self, options=None, *, data=None, limit=None):
+        super().__init__(options, data=data, limit=limit)
+        self.snapshots = []
+
+    def build_model(self):
+        return _ToyModel(_ToyConfig())
+
+    def datasets(self):
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(16, 3, generator=generator)
+        return TensorDataset(x, x.sum(1, keepdim=True)), TensorDataset(x[:4], x[:4].sum(1, keepdim=True))
+
+    def data_card(self):
+        return {"source": "toy", "fingerprint": "toy"}
+
+    def parameter_groups(self, model):
+        return {"a": {"params": list(model.a.parameters())},
+                "b": {"params": list(model.b.parameters()), "lr": 0.5 * TOY_LR}}
+
+    def training_step(self, model, batch, progress):
+        self.snapshots.append((progress.step, [p.detach().clone() for p in model.parameters()]))
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        losses = {"a": loss, "b": 2 * loss} if progress.step % 2 == 0 else {"a": loss}
+        return losses, {"loss": loss.item()}
+
+    def evaluate(self, model, loader, device):
+        return {"loss": float(sum(torch.nn.functional.mse_loss(model(x), y) for x, y in loader))}
+
+
+TOY_LR = 0.01
+
+
+@pytest.fixture
+def toy_model_registered(monkeypatch):
+    spec = ModelSpec(f"{_ToyModel.__module__}:{_ToyModel.__qualname__}", f"{_ToyConfig.__module__}:{_ToyConfig.__qualname__}")
+    monkeypatch.setitem(MODEL_CLASSES, "toy", spec)
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_groups_absent_from_a_step_are_not_stepped(tmp_path):
+    task = _TwoGroupTask()
+    result = fit(task, TrainConfig(out=tmp_path, epochs=2, batch_size=4, lr=TOY_LR, threads=1), progress=False, command=["t"])
+    steps = [step for step, _ in task.snapshots]
+    assert steps == list(range(8))  # 16 items, batches of 4, 2 epochs
+    for (step, before), (_, after) in zip(task.snapshots, task.snapshots[1:]):
+        a_changed = any(not torch.equal(x, y) for x, y in zip(before[:2], after[:2]))
+        b_changed = any(not torch.equal(x, y) for x, y in zip(before[2:], after[2:]))
+        assert a_changed, f"group a was not stepped at step {step}"
+        assert b_changed == (step % 2 == 0), f"group b stepped={b_changed} at step {step}"
+    row = result.history[-1]
+    assert row["lr_b"] == pytest.approx(0.5 * row["lr_a"]) and row["lr"] == row["lr_a"]
+    model, card = load_checkpoint(tmp_path)
+    assert isinstance(model, _ToyModel) and card["task"] == "toy"
+
+
+class _BadGroupsTask(_TwoGroupTask):
+    def __init__(self, groups, returned):
+        super().__init__()
+        self.groups, self.returned = groups, returned
+
+    def parameter_groups(self, model):
+        return self.groups(model)
+
+    def training_step(self, model, batch, progress):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        return self.returned(loss), {}
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+@pytest.mark.parametrize(
+    "groups, returned, error, match",
+    [
+        (lambda m: {}, lambda loss: loss, TypeError, "non-empty dict"),
+        (lambda m: {"a": {"params": []}}, lambda loss: loss, ValueError, "holds no parameters"),
+        (lambda m: {"a": {"params": list(m.parameters()), "momentum": 0.9}}, lambda loss: loss, ValueError, "unknown setting"),
+        (lambda m: {"a": {"params": list(m.parameters())}, "b": {"params": list(m.b.parameters())}},
+         lambda loss: loss, ValueError, "in both groups 'a' and 'b'"),
+        (lambda m: {"a": {"params": list(m.a.parameters())}, "b": {"params": list(m.b.parameters())}},
+         lambda loss: loss, TypeError, "returned one loss"),
+        (lambda m: {"a": {"params": list(m.parameters())}}, lambda loss: {"c": loss}, ValueError, "unknown group"),
+    ],
+)
+def test_bad_parameter_groups_and_losses_are_refused(tmp_path, groups, returned, error, match):
+    with pytest.raises(error, match=match):
+        fit(_BadGroupsTask(groups, returned), TrainConfig(out=tmp_path, epochs=1, threads=1), progress=False, command=["t"])
