@@ -17,6 +17,13 @@ dataclass as the one argument and stores it as ``model.config``; register it in
 
 Files are written atomically (a temporary file in the same folder, then
 :func:`os.replace`), so a run killed at any moment leaves the previous checkpoint intact.
+
+A run folder also holds the state a training run resumes from
+(:func:`save_training_state`): its tensors (weights, optimiser moments) in
+``state-EEEEE.safetensors`` and everything else in ``state.json``, which names that
+tensor file and carries the random token stored in the file's metadata. The tensors are
+written first and the previous tensor file is removed only after ``state.json`` points to
+the new one, so whenever the process dies, ``state.json`` refers to a complete state.
 """
 
 from __future__ import annotations
@@ -25,16 +32,22 @@ import dataclasses
 import json
 import os
 import tempfile
+import uuid
 from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
+#: The JSON half of a training state; it names the tensor half.
+STATE_FILE = "state.json"
+#: Name of the tensor half of the training state written after epoch ``epoch``.
+STATE_TENSORS = "state-{epoch:05d}.safetensors"
+_STATE_TENSORS_GLOB = "state-*.safetensors"
 
 
 class ModelSpec(NamedTuple):
@@ -142,17 +155,85 @@ def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None
     out_dir = Path(out_dir)
     full_card = {**(card or {}), "model": model_name(model), "config": config_dict(model.config)}
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _readable_temporary(out_dir, WEIGHTS_FILE)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"model": full_card["model"]})
-        os.replace(tmp, out_dir / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out_dir / WEIGHTS_FILE, save(state, metadata={"model": full_card["model"]}))
     write_json(out_dir / CARD_FILE, full_card)
     return out_dir
+
+
+def save_training_state(out_dir, tensors: dict[str, torch.Tensor], info: dict, *, epoch: int) -> Path:
+    """Write a resumable training state into ``out_dir``, atomically as a whole.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Run folder (created if missing).
+    tensors : dict of str to torch.Tensor
+        Every tensor of the state (any device; saved from the CPU, nothing pickled).
+    info : dict
+        Everything else, JSON-ready; saved with ``epoch``, ``tensors`` (the tensor file's
+        name) and ``token`` added.
+    epoch : int
+        Epochs done; names the tensor file (:data:`STATE_TENSORS`).
+
+    Returns
+    -------
+    Path
+        The written ``state.json``.
+    """
+    out_dir = Path(out_dir)
+    name = STATE_TENSORS.format(epoch=epoch)
+    token = uuid.uuid4().hex
+    payload = save({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, metadata={"token": token})
+    write_atomic(out_dir / name, payload)
+    path = write_json(out_dir / STATE_FILE, {**info, "epoch": epoch, "tensors": name, "token": token})
+    for stale in out_dir.glob(_STATE_TENSORS_GLOB):
+        if stale.name != name:
+            stale.unlink(missing_ok=True)
+    return path
+
+
+def load_training_state(out_dir) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors (on the CPU) and the info of the state saved by :func:`save_training_state`.
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` holds no state, or its two halves are unreadable or do not belong together.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / STATE_FILE
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"nothing to resume in {out_dir}: there is no {STATE_FILE} (a run writes it at the end of every epoch); "
+            "start the run without --resume"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"could not read {path}: {exc}") from exc
+    if not isinstance(info, dict) or not {"tensors", "token", "epoch"} <= set(info):
+        raise ValueError(f"{path} is not a training state: it needs the keys 'epoch', 'tensors' and 'token'")
+    tensor_path = out_dir / Path(info["tensors"]).name
+    try:
+        with safe_open(tensor_path, framework="pt") as handle:
+            token = (handle.metadata() or {}).get("token")
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except FileNotFoundError:
+        raise ValueError(f"the training state in {out_dir} is incomplete: {tensor_path.name} is missing") from None
+    except (OSError, SafetensorError) as exc:
+        raise ValueError(f"could not read {tensor_path}: {exc}") from exc
+    if token != info["token"]:
+        raise ValueError(f"{tensor_path.name} does not belong to {path} (different token); the training state in "
+                         f"{out_dir} cannot be resumed")
+    return tensors, info
+
+
+def remove_training_state(out_dir) -> None:
+    """Delete the training state of ``out_dir`` (``state.json`` first, then its tensors), if any."""
+    out_dir = Path(out_dir)
+    (out_dir / STATE_FILE).unlink(missing_ok=True)
+    for stale in out_dir.glob(_STATE_TENSORS_GLOB):
+        stale.unlink(missing_ok=True)
 
 
 def read_card(path) -> dict:
@@ -228,12 +309,17 @@ __all__ = [
     "CARD_FILE",
     "MODEL_CLASSES",
     "ModelSpec",
+    "STATE_FILE",
+    "STATE_TENSORS",
     "WEIGHTS_FILE",
     "config_dict",
     "load_checkpoint",
+    "load_training_state",
     "model_name",
     "read_card",
+    "remove_training_state",
     "save_checkpoint",
+    "save_training_state",
     "write_atomic",
     "write_json",
 ]

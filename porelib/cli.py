@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 EXIT_USAGE = 2
+#: Exit status of a training run stopped by SIGTERM (128 + 15, the shell's convention); it can be resumed.
+EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)``.
 BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression")
@@ -131,13 +133,15 @@ def _train_parser(model: str) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=defaults.threads, help=f"CPU threads (default {defaults.threads})")
     parser.add_argument("--data", type=Path, default=None, help="dataset file or folder (default data/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last complete epoch (same flags as the run)")
     for group, cls in task.option_classes.items():
         _dataclass_flags(parser, group, cls, skip=task.derived_options.get(group, ()))
     return parser
 
 
 def _cmd_train(args) -> int:
-    from porelib.training import TrainConfig, fit, make_task
+    from porelib.training import TrainConfig, TrainingStopped, fit, make_task
 
     flags = _train_parser(args.model).parse_args(args.train_args)
     options: dict = {}
@@ -148,9 +152,15 @@ def _cmd_train(args) -> int:
     config = TrainConfig(out=flags.out, epochs=flags.epochs, batch_size=flags.batch_size, lr=flags.lr, seed=flags.seed,
                          device=flags.device, threads=flags.threads, limit=flags.limit, data=flags.data)
     task = make_task(args.model, options, data=flags.data, limit=flags.limit)
-    result = fit(task, config, progress=not flags.no_progress, command=["python", "-m", "porelib", *args.argv])
+    try:
+        result = fit(task, config, progress=not flags.no_progress, resume=flags.resume,
+                     command=["python", "-m", "porelib", *args.argv])
+    except TrainingStopped as stopped:
+        print(f"{stopped} (in {flags.out})", file=sys.stderr)
+        return EXIT_STOPPED
+    resumed = f" (resumed after epoch {result.resumed_from})" if result.resumed_from is not None else ""
     shown = ", ".join(f"{key} {value:.4g}" for key, value in result.best_metrics.items() if isinstance(value, float))
-    print(f"trained {args.model} for {result.epochs} epoch(s) in {result.duration_s / 60:.1f} min; best epoch "
+    print(f"trained {args.model} for {result.epochs} epoch(s){resumed} in {result.duration_s / 60:.1f} min; best epoch "
           f"{result.best_epoch} ({shown}); wrote {flags.out}")
     return 0
 

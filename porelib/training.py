@@ -13,25 +13,40 @@ What the engine owns, for every model:
 * evaluation on the validation split only, under :func:`torch.no_grad`, after every epoch;
 * the run folder ``DIR``:
 
-  - ``metrics.jsonl``: one JSON object per epoch (``epoch``, ``lr``, ``time_s``, the
-    training means ``train_*`` and the held-out metrics ``val_*``);
+  - ``metrics.jsonl``: one JSON object per epoch (``epoch``, ``lr`` (and ``lr_<group>``
+    with several optimisers), ``time_s``, the training means ``train_*`` and the
+    held-out metrics ``val_*``);
   - ``model.safetensors`` + ``card.json``: the best weights so far, by the task's
     ``monitor`` metric, written atomically (:mod:`porelib.checkpoint`); the card holds
     the model name and config, the exact command, the data source and fingerprint,
     start, end, duration, epochs, the held-out metrics of the best epoch, the code
-    version (git commit), torch version and device;
-  - ``status.json``: ``state`` (``running``, ``finished``, ``failed``), PID, command,
-    start/end, current epoch and, for a failed run, the tail of the error.
+    version (git commit), torch version, device and number of processes, and for a
+    resumed run the epoch and command of every resume (``resumed``);
+  - ``state.json`` + ``state-EEEEE.safetensors``: everything needed to resume after the
+    last complete epoch (current and best weights, optimiser moments and settings, the
+    best epoch so far, the settings the run must keep), written atomically after every
+    epoch and removed when the run finishes; no pickle;
+  - ``status.json``: ``state`` (``running``, ``finalizing``, ``finished``, ``failed``,
+    ``stopped``), ``pid`` (of rank 0), ``host``, ``command``, ``args``, ``started``,
+    ``ended``, ``epoch`` (done), ``epochs``, ``error`` (the traceback's tail of a failed
+    run), ``resumed_from`` and ``world_size``. A run killed outright stays ``running``
+    with a PID that no longer exists.
+
+Stopping and resuming: SIGTERM makes :func:`fit` stop at the next batch (or at once
+while the task finalises), mark the run ``stopped`` and raise :class:`TrainingStopped`
+(the CLI exits with status 143). ``fit(..., resume=True)`` (``train ... --resume``)
+continues a stopped or killed run from its last complete epoch to the same final epoch:
+the data order and the random numbers of an epoch depend on the seed and the epoch only
+(:func:`_train_loader`, :func:`_seed_epoch`), so the resumed run computes what the
+uninterrupted one would have.
 
 What a task owns (:class:`Task`): building its model from its config dataclass, its
 train and validation data, the loss of one batch (a scalar tensor plus a dict of floats
 for the log) and the held-out metrics, including the one that picks the best checkpoint.
 Register a task by adding it to :data:`TASKS`.
 
-Data parallelism: only the process of rank 0 writes files or shows progress, and the
-training data goes through a sampler hook (:func:`_train_loader`) where a
-``DistributedSampler`` plugs in. Running under ``torchrun`` (several processes) is not
-implemented yet and is refused with a clear message.
+Data parallelism: under ``torchrun`` every process runs :func:`fit` on its share of
+the training data; see :func:`fit`.
 """
 
 from __future__ import annotations
@@ -42,19 +57,23 @@ import json
 import math
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from porelib import checkpoint
 from porelib._validate import check_choice, check_number, check_positive_int
@@ -217,6 +236,9 @@ class Task(abc.ABC):
     derived_options: ClassVar[dict[str, tuple[str, ...]]] = {}
     monitor: ClassVar[str] = "loss"
     monitor_mode: ClassVar[str] = "min"
+    #: Under ``torchrun`` with one parameter group, tell DistributedDataParallel that some
+    #: parameters may get no gradient on a step (slower; set it only when that happens).
+    find_unused_parameters: ClassVar[bool] = False
 
     def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
         options = dict(options or {})
@@ -345,9 +367,12 @@ class FitResult:
     epochs : int
         Epochs run.
     duration_s : float
-        Wall time of the run, in seconds.
+        Wall time of the run, in seconds (over every session of a resumed run, counting
+        the epochs kept).
     history : list of dict
-        The rows of ``metrics.jsonl``.
+        The rows of ``metrics.jsonl`` (on rank 0; the other processes hold this session's rows).
+    resumed_from : int or None
+        Epochs done before this session, for a resumed run.
     """
 
     out: Path
@@ -356,28 +381,127 @@ class FitResult:
     epochs: int
     duration_s: float
     history: list = field(default_factory=list)
+    resumed_from: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Distributed:
-    """Rank information; a single process is rank 0 of 1."""
+    """This process's place among the processes of a run, and the few collectives the engine uses.
+
+    A single process is rank 0 of 1, and every collective is then the identity. Under
+    ``torchrun`` the values come from its environment (``RANK``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``); ``device`` is where the collectives' tensors live (the GPU for NCCL).
+    """
 
     rank: int = 0
     world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
 
-def _distributed_context() -> _Distributed:
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over the ranks (every rank passes the same number of values)."""
+        if not self.active or not values:
+            return list(values)
+        total = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(total)
+        return total.tolist()
+
+    def any(self, *flags: bool) -> list[bool]:
+        """For each flag, whether it is set on any rank."""
+        return [value > 0 for value in self.sum([float(bool(flag)) for flag in flags])]
+
+    def mean(self, values: dict) -> dict:
+        """``values`` with its numbers averaged over the ranks (the same keys on every rank; ints stay ints)."""
+        keys = sorted(key for key, value in values.items() if isinstance(value, (int, float)) and not isinstance(value, bool))
+        means = [total / self.world_size for total in self.sum([float(values[key]) for key in keys])]
+        return {**values, **{key: (round(m) if isinstance(values[key], int) else m) for key, m in zip(keys, means)}}
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+    def broadcast_bytes(self, data: bytes | None) -> bytes:
+        """``data`` of rank 0, on every rank."""
+        if not self.active:
+            return data
+        size = torch.tensor([len(data) if self.is_main else 0], dtype=torch.int64, device=self.device)
+        torch.distributed.broadcast(size, 0)
+        buffer = (torch.frombuffer(bytearray(data), dtype=torch.uint8).to(self.device) if self.is_main
+                  else torch.empty(int(size.item()), dtype=torch.uint8, device=self.device))
+        torch.distributed.broadcast(buffer, 0)
+        return bytes(buffer.cpu().numpy())
+
+    def broadcast_tensors(self, tensors: dict[str, torch.Tensor] | None, layout: list) -> dict[str, torch.Tensor]:
+        """Rank 0's ``tensors`` (CPU) on every rank; ``layout`` lists ``[key, dtype, shape]`` in order."""
+        if not self.active:
+            return tensors
+        received = {}
+        for key, dtype, shape in layout:
+            tensor = (tensors[key].to(self.device) if self.is_main
+                      else torch.empty(shape, dtype=getattr(torch, dtype), device=self.device))
+            torch.distributed.broadcast(tensor, 0)
+            received[key] = tensor.cpu()
+        return received
+
+    def average_gradients(self, params: list[torch.Tensor]) -> None:
+        """Replace the gradients of ``params`` by their mean over the ranks (one flat all-reduce)."""
+        if not self.active:
+            return
+        grads = [param.grad for param in params if param.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([grad.reshape(-1) for grad in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+    def close(self) -> None:
+        """Destroy the process group if this run created it."""
+        if self.owns_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _distributed_context(device_name: str) -> tuple[_Distributed, torch.device]:
+    """The rank context and the device of this process; joins the process group under ``torchrun``.
+
+    One process per device: under ``torchrun`` on CUDA, rank ``LOCAL_RANK`` of a node uses
+    ``cuda:LOCAL_RANK`` and NCCL; on the CPU the processes talk through gloo.
+
+    Raises
+    ------
+    ValueError
+        For a bad device, or more processes on a node than it has GPUs.
+    """
+    device = select_device(device_name)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1:
-        raise ValueError(
-            f"this run was started with {world_size} processes (torchrun), but data-parallel training "
-            "is not implemented yet; run a single process"
-        )
-    return _Distributed()
+    if world_size <= 1:
+        return _Distributed(device=device), device
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(
+                f"torchrun started more processes on this node than it has GPUs ({torch.cuda.device_count()}); "
+                f"use --nproc-per-node {torch.cuda.device_count()} or --device cpu"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    owns_group = not torch.distributed.is_initialized()
+    if owns_group:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    context = _Distributed(rank, world_size, local_rank, device if device.type == "cuda" else torch.device("cpu"), owns_group)
+    return context, device
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -435,6 +559,8 @@ def _build_optimizers(task: Task, model: torch.nn.Module, config: TrainConfig) -
     seen: dict[int, str] = {}
     optimizers = {}
     for name, spec in groups.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"parameter group names of {owner} must be identifiers (e.g. 'generator'); got {name!r}")
         if not isinstance(spec, dict) or "params" not in spec:
             raise TypeError(f"{owner}.parameter_groups()[{name!r}] must be a dict with a 'params' list")
         unknown = set(spec) - {"params", *GROUP_OVERRIDES}
@@ -509,12 +635,15 @@ def _optimise(
     grad_clip: float,
     *,
     separate: bool,
+    dist: _Distributed,
 ) -> None:
     """One optimisation step of the groups in ``losses``.
 
     Every loss is back-propagated first (into its own group's parameters only when
     ``separate``), then each group is clipped and stepped: stepping one group before the
     next backward pass would modify weights that the later loss's graph still needs.
+    With several groups and several processes, each group's gradients are averaged over
+    the processes here (with one group, DistributedDataParallel has done it in backward).
     """
     for name in losses:
         optimizers[name].zero_grad(set_to_none=True)
@@ -524,6 +653,8 @@ def _optimise(
         scaler.scale(loss).backward(inputs=inputs, retain_graph=index < last)
     for name in losses:
         optimizer = optimizers[name]
+        if separate:
+            dist.average_gradients(_group_parameters(optimizer))
         if grad_clip:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(_group_parameters(optimizer), grad_clip)
@@ -532,10 +663,52 @@ def _optimise(
 
 
 def _train_loader(dataset: Dataset, config: TrainConfig, dist: _Distributed) -> DataLoader:
-    """The shuffled training loader; the hook where a ``DistributedSampler`` goes for torchrun."""
-    generator = torch.Generator().manual_seed(config.seed)
-    batch_size = min(config.batch_size, len(dataset))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= 2 * batch_size, generator=generator)
+    """The shuffled training loader of this process.
+
+    A :class:`~torch.utils.data.DistributedSampler` (seeded with ``config.seed``; the
+    engine calls ``set_epoch``) gives each of the ``world_size`` processes its share of a
+    permutation that depends on the seed and the epoch only, so a resumed run sees the
+    batches of an uninterrupted one. The batch of each process is ``config.batch_size``
+    grids: the global batch is ``batch_size × world_size``.
+    """
+    sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=config.seed)
+    share = len(sampler)
+    batch_size = min(config.batch_size, share)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=share >= 2 * batch_size)
+
+
+def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
+    """Seed torch's generators (CPU and CUDA) from ``(seed, epoch, rank)`` at the start of an epoch.
+
+    The random augmentation and noise of an epoch then depend on these three numbers
+    only: a resumed run draws what an uninterrupted one draws (no generator state needs
+    saving), and the processes of a run draw differently.
+    """
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, dtype=np.uint64)[0]))
+
+
+def _wrap_for_processes(model: torch.nn.Module, task: Task, dist: _Distributed, device: torch.device,
+                        *, separate: bool) -> torch.nn.Module:
+    """The model as :meth:`Task.training_step` receives it when several processes train.
+
+    One parameter group: DistributedDataParallel (its backward pass averages the
+    gradients; ``find_unused_parameters`` when the task sets it). Several groups (a loss
+    per group, backward passes into parts of the model): the plain model, with rank 0's
+    weights copied to every process, and :func:`_optimise` averages each group's gradients.
+    """
+    if not dist.active:
+        return model
+    if separate:
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, 0)
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=task.find_unused_parameters,
+    )
 
 
 def _now() -> str:
@@ -563,6 +736,173 @@ def _is_better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
+# ----------------------------------------------------------------------------- stopping and resuming
+
+
+class TrainingStopped(Exception):
+    """Raised by :func:`fit` when it was asked to stop (SIGTERM); the run can be resumed.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs done and saved in the run folder's training state.
+    epochs : int
+        Epochs of the run.
+    """
+
+    def __init__(self, epoch: int, epochs: int):
+        super().__init__(f"stopped after epoch {epoch} of {epochs}; continue with the same command plus --resume")
+        self.epoch, self.epochs = epoch, epochs
+
+
+class _StopRequest:
+    """What a SIGTERM does while :func:`fit` runs (see :func:`_stop_on_sigterm`).
+
+    During the epochs it only sets :attr:`requested`; the loop stops at the next batch on
+    every process at once. Once :attr:`immediate` (after the last epoch, while the task
+    finalises), it raises :class:`TrainingStopped` where the process is.
+    """
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+        self.requested = False
+        self.immediate = False
+
+    def handle(self, signum, frame) -> None:
+        self.requested = True
+        if self.immediate:
+            raise TrainingStopped(self.epochs, self.epochs)
+
+
+@contextmanager
+def _stop_on_sigterm(request: _StopRequest):
+    """Route SIGTERM to ``request`` (main thread only: elsewhere signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, request.handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+#: Settings a resumed run must share with the run it continues (schedule and data order depend on them).
+RESUME_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "lr_warmup_epochs", "min_lr_fraction", "grad_clip",
+                   "seed", "limit")
+
+
+def _run_identity(task: Task, config: TrainConfig, data_card: dict, dist: _Distributed) -> dict:
+    """The JSON values that a resumed run must share with its state: task, options, data, settings, processes."""
+    return json.loads(json.dumps({
+        "task": task.name,
+        "options": task.resolved_options(),
+        "data_fingerprint": data_card.get("fingerprint"),
+        "training": {key: getattr(config, key) for key in RESUME_SETTINGS},
+        "world_size": dist.world_size,
+    }))
+
+
+def _differences(saved, current, prefix: str = "") -> list[str]:
+    """``"key was A, now B"`` for every leaf where two JSON values differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [line for key in {**saved, **current}
+                for line in _differences(saved.get(key), current.get(key), f"{prefix}{key}.")]
+    return [] if saved == current else [f"{prefix.rstrip('.')} was {saved!r}, now {current!r}"]
+
+
+def _check_resumable(out: Path, info: dict, identity: dict) -> None:
+    """Raise ``ValueError`` naming every difference between a saved state and this run."""
+    differences = _differences({key: info.get(key) for key in identity}, identity)
+    if differences:
+        raise ValueError(
+            f"cannot resume {out}: " + "; ".join(differences)
+            + ". Resume with the run's own settings (its status.json lists them) or start a new run without --resume"
+        )
+
+
+def _read_status(out: Path) -> dict:
+    try:
+        return json.loads((out / STATUS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _resume_state(out: Path, identity: dict, dist: _Distributed) -> tuple[dict[str, torch.Tensor], dict]:
+    """The saved training state of ``out`` on every process (read by rank 0, then broadcast).
+
+    Raises
+    ------
+    ValueError
+        On every process, when there is nothing to resume or the state belongs to another
+        configuration (see :func:`_check_resumable`).
+    """
+    tensors, header = None, None
+    if dist.is_main:
+        try:
+            if _read_status(out).get("state") == "finished":
+                raise ValueError(f"the run in {out} already finished all its epochs; nothing to resume "
+                                 "(start a new run without --resume)")
+            tensors, info = checkpoint.load_training_state(out)
+            _check_resumable(out, info, identity)
+            layout = [[key, str(value.dtype).removeprefix("torch."), list(value.shape)] for key, value in tensors.items()]
+            header = {"info": info, "layout": layout}
+        except ValueError as exc:
+            header = {"error": str(exc)}
+    header = json.loads(dist.broadcast_bytes(json.dumps(header).encode() if dist.is_main else None))
+    if "error" in header:
+        raise ValueError(header["error"])
+    return dist.broadcast_tensors(tensors, header["layout"]), header["info"]
+
+
+def _optimizer_state(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict]:
+    """The optimisers' states split into tensors (``optimizer/<group>/<index>/<name>``) and JSON values."""
+    tensors, info = {}, {}
+    for name, optimizer in optimizers.items():
+        state_dict = optimizer.state_dict()
+        other: dict[str, dict] = {}
+        for index, values in state_dict["state"].items():
+            for key, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer/{name}/{index}/{key}"] = value
+                else:
+                    other.setdefault(str(index), {})[key] = value
+        info[name] = {"param_groups": state_dict["param_groups"], "state": other}
+    return tensors, info
+
+
+def _restore_optimizers(optimizers: dict[str, torch.optim.Optimizer], info: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Load what :func:`_optimizer_state` saved into ``optimizers``."""
+    if list(info) != list(optimizers):
+        raise ValueError(f"the saved state has the optimiser groups {list(info)}, this task {list(optimizers)}; "
+                         "start a new run without --resume")
+    for name, optimizer in optimizers.items():
+        state = {int(index): dict(values) for index, values in info[name]["state"].items()}
+        prefix = f"optimizer/{name}/"
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                index, _, field_name = key[len(prefix):].partition("/")
+                state.setdefault(int(index), {})[field_name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": info[name]["param_groups"]})
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str, device: torch.device) -> dict[str, torch.Tensor]:
+    return {key[len(prefix):]: value.to(device) for key, value in tensors.items() if key.startswith(prefix)}
+
+
+@dataclass
+class _Best:
+    """The best epoch so far by the task's monitor metric (``state``: its weights, on rank 0)."""
+
+    value: float | None = None
+    epoch: int = 0
+    metrics: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- the run folder
+
+
 class _RunFolder:
     """The files of a run; every write happens on rank 0 only."""
 
@@ -570,24 +910,50 @@ class _RunFolder:
         self.out, self.dist, self.command = out, dist, command
         self.status: dict[str, Any] = {}
 
-    def start(self) -> None:
+    def start(self, *, started: str, epochs: int, resumed_from: int | None) -> list[dict]:
+        """Open the run: a fresh ``metrics.jsonl`` (no old training state), or for a resumed run
+        the metric rows up to ``resumed_from`` (rows of epochs done after the state was saved
+        are dropped); then ``status.json``. Returns the kept rows."""
         if not self.dist.is_main:
-            return
+            return []
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / METRICS_FILE).write_text("")
+        rows = []
+        if resumed_from is None:
+            checkpoint.remove_training_state(self.out)
+            (self.out / METRICS_FILE).write_text("")
+        else:
+            rows = [row for row in self.metric_rows() if row.get("epoch", 0) <= resumed_from]
+            checkpoint.write_atomic(self.out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
         self.status = {
             "state": "running",
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "command": shlex.join(self.command),
             "args": self.command,
-            "started": _now(),
+            "started": started,
             "ended": None,
-            "epoch": 0,
-            "epochs": None,
+            "epoch": resumed_from or 0,
+            "epochs": epochs,
             "error": None,
+            "resumed_from": resumed_from,
+            "world_size": self.dist.world_size,
         }
         checkpoint.write_json(self.out / STATUS_FILE, self.status)
+        return rows
+
+    def metric_rows(self) -> list[dict]:
+        """The rows of ``metrics.jsonl`` (a line cut short by a killed process is skipped)."""
+        rows = []
+        try:
+            lines = (self.out / METRICS_FILE).read_text().splitlines()
+        except FileNotFoundError:
+            return rows
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
 
     def update(self, **values) -> None:
         if not self.dist.is_main:
@@ -607,8 +973,116 @@ def _default_command() -> list[str]:
     return [Path(sys.executable).name, *sys.argv] if sys.argv and sys.argv[0] else ["python"]
 
 
-def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command: list[str] | None = None) -> FitResult:
-    """Train ``task`` with ``config``; write metrics, status and the best checkpoint into ``config.out``.
+# ----------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Loop:
+    """The pieces of one run that every epoch uses."""
+
+    task: Task
+    config: TrainConfig
+    model: torch.nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler
+    loader: DataLoader
+    dist: _Distributed
+    device: torch.device
+    stop: _StopRequest
+    bar: Any
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+    def learning_rate_factor(self, step: int) -> float:
+        warmup = max(1, round(self.config.lr_warmup_epochs * self.steps_per_epoch))
+        return _lr_factor(step, warmup_steps=warmup, total_steps=self.steps_per_epoch * self.config.epochs,
+                          min_fraction=self.config.min_lr_fraction)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over this process's share of the training data; the parts' means over all processes.
+
+        Raises
+        ------
+        TrainingStopped
+            When a process received SIGTERM (checked on every batch, on every process at once).
+        FloatingPointError
+            When a loss is not finite on any process.
+        """
+        task, config, dist = self.task, self.config, self.dist
+        _seed_epoch(config.seed, epoch, dist.rank)
+        self.loader.sampler.set_epoch(epoch)
+        self.model.train()
+        separate = len(self.optimizers) > 1
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for step, batch in enumerate(self.loader):
+            global_step = epoch * self.steps_per_epoch + step
+            _set_learning_rates(self.optimizers, self.learning_rate_factor(global_step))
+            batch = batch_to(batch, self.device)
+            with _autocast(self.device):
+                returned, parts = task.training_step(
+                    self.model, batch, Progress(epoch, config.epochs, epoch + step / self.steps_per_epoch, global_step)
+                )
+            losses = _step_losses(returned, tuple(self.optimizers), task)
+            bad = {name: loss.item() for name, loss in losses.items() if not torch.isfinite(loss)}
+            stop, not_finite = dist.any(self.stop.requested, bool(bad))
+            if stop:
+                raise TrainingStopped(epoch, config.epochs)
+            if not_finite:
+                raise FloatingPointError(_nonfinite_message(bad, epoch, step, separate=separate))
+            _optimise(losses, self.optimizers, self.scaler, config.grad_clip, separate=separate, dist=dist)
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+            self.bar.update(1)
+            shown = parts.get("loss", next(iter(losses.values())).item())
+            self.bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{shown:.4g}")
+        keys = sorted(sums)
+        totals = dist.sum([sums[key] for key in keys] + [float(counts[key]) for key in keys])
+        return {key: totals[index] / totals[len(keys) + index] for index, key in enumerate(keys)}
+
+    def evaluate(self, loader: DataLoader) -> dict:
+        """The task's held-out metrics, averaged over the processes (each evaluates the whole split)."""
+        self.model.eval()
+        with torch.no_grad(), _autocast(self.device):
+            held_out = self.task.evaluate(_unwrap(self.model), loader, self.device)
+        if self.task.monitor not in held_out:
+            raise KeyError(f"{type(self.task).__name__}.evaluate did not return its monitor metric {self.task.monitor!r}")
+        return self.dist.mean(held_out)
+
+
+def _nonfinite_message(bad: dict[str, float], epoch: int, step: int, *, separate: bool) -> str:
+    where = f"at epoch {epoch + 1}, step {step + 1}; lower --lr"
+    if not bad:
+        return f"the loss became non-finite in another process {where}"
+    name, value = next(iter(bad.items()))
+    return f"the loss{f' of group {name!r}' if separate else ''} became {value} {where}"
+
+
+def _save_state(out: Path, loop: _Loop, best: _Best, info: dict, *, epoch: int) -> None:
+    """The training state after ``epoch`` epochs (rank 0): current and best weights, optimisers, scaler, ``info``."""
+    model_state = _unwrap(loop.model).state_dict()
+    tensors = {f"model/{key}": value for key, value in model_state.items()}
+    tensors.update({f"best/{key}": value for key, value in best.state.items()})
+    optimizer_tensors, optimizer_info = _optimizer_state(loop.optimizers)
+    tensors.update(optimizer_tensors)
+    checkpoint.save_training_state(out, tensors, {
+        **info,
+        "optimizers": optimizer_info,
+        "scaler": loop.scaler.state_dict(),
+        "best": {"epoch": best.epoch, "value": best.value, "metrics": best.metrics},
+    }, epoch=epoch)
+
+
+def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command: list[str] | None = None,
+        resume: bool = False) -> FitResult:
+    """Train ``task`` with ``config``; write metrics, status, the best checkpoint and the training state into ``config.out``.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls :func:`fit`: the process
+    group is joined (NCCL on CUDA, gloo on the CPU) and left at the end, each process
+    trains on its share of every epoch, and only rank 0 writes files.
 
     Parameters
     ----------
@@ -619,6 +1093,10 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
         Show a progress bar (only when stderr is a terminal).
     command : list of str, optional
         The command line recorded in the card and status (default: this process's).
+    resume : bool
+        Continue the run in ``config.out`` from its training state (the end of its last
+        complete epoch) to ``config.epochs``. The task, its options, the data and the
+        :data:`RESUME_SETTINGS` must be those of the run.
 
     Returns
     -------
@@ -627,7 +1105,9 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
     Raises
     ------
     ValueError
-        For a bad configuration or data (before anything is written).
+        For a bad configuration or data, or a run that cannot be resumed (before anything is written).
+    TrainingStopped
+        When the process received SIGTERM; ``status.json`` then says ``stopped``.
     """
     if isinstance(task, str):
         task = make_task(task, data=config.data, limit=config.limit)
@@ -635,130 +1115,138 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
         raise TypeError(f"task must be a Task or a registered name; got {type(task).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
-    dist = _distributed_context()
-    device = select_device(config.device)
+    dist, device = _distributed_context(config.device)
+    try:
+        command = list(command) if command is not None else _default_command()
+        return _fit(task, config, dist, device, progress=progress, command=command, resume=resume)
+    finally:
+        dist.close()
+
+
+def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.device, *, progress: bool,
+         command: list[str], resume: bool) -> FitResult:
     if device.type == "cpu":
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    command = list(command) if command is not None else _default_command()
-    run = _RunFolder(Path(config.out), dist, command)
+    out = Path(config.out)
+    clock = time.perf_counter()
     train_set, val_set = task.datasets()
     model = task.build_model().to(device)
-    train_loader = _train_loader(train_set, config, dist)
-    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
-    steps_per_epoch = len(train_loader)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = max(1, round(config.lr_warmup_epochs * steps_per_epoch))
-    optimizers = _build_optimizers(task, _unwrap(model), config)
-    group_names = tuple(optimizers)
+    optimizers = _build_optimizers(task, model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
-    started, clock = _now(), time.perf_counter()
-    base_card = {
-        "task": task.name,
-        "command": shlex.join(command),
-        "code": code_version(),
-        "data": task.data_card(),
-        "training": config.to_dict(),
-        **task.card(),
-        "started": started,
-        "torch": torch.__version__,
-        "device": str(device),
-        "threads": torch.get_num_threads() if device.type == "cpu" else None,
-        "world_size": dist.world_size,
-        "monitor": {"metric": f"val_{task.monitor}", "mode": task.monitor_mode},
-    }
-    run.start()
-    run.update(epochs=config.epochs)
-    history: list[dict] = []
-    best_value, best_epoch, best_metrics, best_state = None, 0, {}, {}
+    data_card = task.data_card()
+    identity = _run_identity(task, config, data_card, dist)
+    best, start_epoch, elapsed_before, resumes = _Best(), 0, 0.0, []
+    if resume:
+        tensors, saved = _resume_state(out, identity, dist)
+        start_epoch, elapsed_before, card = saved["epoch"], saved["elapsed_s"], saved["card"]
+        model.load_state_dict(_prefixed(tensors, "model/", device))
+        _restore_optimizers(optimizers, saved["optimizers"], tensors)
+        if saved["scaler"] and scaler.is_enabled():
+            scaler.load_state_dict(saved["scaler"])
+        best = _Best(saved["best"]["value"], saved["best"]["epoch"], saved["best"]["metrics"],
+                     _prefixed(tensors, "best/", device) if dist.is_main else {})
+        resumes = [*saved["resumes"], {"from_epoch": start_epoch, "at": _now(), "command": shlex.join(command),
+                                       "code": code_version(), "device": str(device)}]
+        del tensors
+    else:
+        card = {
+            "task": task.name,
+            "command": shlex.join(command),
+            "code": code_version(),
+            "data": data_card,
+            "training": config.to_dict(),
+            **task.card(),
+            "started": _now(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "world_size": dist.world_size,
+            "monitor": {"metric": f"val_{task.monitor}", "mode": task.monitor_mode},
+        }
+    resumed = {"resumed": resumes} if resumes else {}
+    model = _wrap_for_processes(model, task, dist, device, separate=len(optimizers) > 1)
+    loader = _train_loader(train_set, config, dist)
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
+    run = _RunFolder(out, dist, command)
+    history = run.start(started=card["started"], epochs=config.epochs, resumed_from=start_epoch if resume else None)
+    stop = _StopRequest(config.epochs)
     show = progress and dist.is_main and sys.stderr.isatty()
     try:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, disable=not show, desc=task.name, unit="step", dynamic_ncols=True)
-        for epoch in range(config.epochs):
-            model.train()
-            epoch_start = time.perf_counter()
-            sums: dict[str, float] = {}
-            counts: dict[str, int] = {}
-            for step, batch in enumerate(train_loader):
-                global_step = epoch * steps_per_epoch + step
-                _set_learning_rates(optimizers, _lr_factor(
-                    global_step, warmup_steps=warmup_steps, total_steps=total_steps, min_fraction=config.min_lr_fraction,
-                ))
-                batch = batch_to(batch, device)
-                with _autocast(device):
-                    returned, parts = task.training_step(
-                        model, batch, Progress(epoch, config.epochs, epoch + step / steps_per_epoch, global_step)
-                    )
-                losses = _step_losses(returned, group_names, task)
-                for name, loss in losses.items():
-                    if not torch.isfinite(loss):
-                        which = f" of group {name!r}" if len(group_names) > 1 else ""
-                        raise FloatingPointError(
-                            f"the loss{which} became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr"
-                        )
-                _optimise(losses, optimizers, scaler, config.grad_clip, separate=len(group_names) > 1)
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
-                bar.update(1)
-                shown = parts.get("loss", next(iter(losses.values())).item())
-                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{shown:.4g}")
-            model.eval()
-            with torch.no_grad(), _autocast(device):
-                held_out = task.evaluate(_unwrap(model), val_loader, device)
-            if task.monitor not in held_out:
-                raise KeyError(f"{type(task).__name__}.evaluate did not return its monitor metric {task.monitor!r}")
-            row = {
-                "epoch": epoch + 1,
-                **_learning_rates(optimizers),
-                "time_s": round(time.perf_counter() - epoch_start, 3),
-                **{f"train_{key}": value / counts[key] for key, value in sums.items()},
-                **{f"val_{key}": value for key, value in held_out.items()},
-            }
-            history.append(row)
-            run.log(row)
-            if _is_better(held_out[task.monitor], best_value, task.monitor_mode):
-                best_value, best_epoch, best_metrics = held_out[task.monitor], epoch + 1, held_out
-                best_state = {key: value.detach().clone() for key, value in _unwrap(model).state_dict().items()}
+        with _stop_on_sigterm(stop):
+            bar = tqdm(total=len(loader) * config.epochs, initial=len(loader) * start_epoch, disable=not show,
+                       desc=task.name, unit="step", dynamic_ncols=True)
+            loop = _Loop(task, config, model, optimizers, scaler, loader, dist, device, stop, bar)
+            for epoch in range(start_epoch, config.epochs):
+                epoch_start = time.perf_counter()
+                train_parts = loop.train_epoch(epoch)
+                held_out = loop.evaluate(val_loader)
+                row = {
+                    "epoch": epoch + 1,
+                    **_learning_rates(optimizers),
+                    "time_s": round(time.perf_counter() - epoch_start, 3),
+                    **{f"train_{key}": value for key, value in train_parts.items()},
+                    **{f"val_{key}": value for key, value in held_out.items()},
+                }
+                history.append(row)
+                run.log(row)
+                if _is_better(held_out[task.monitor], best.value, task.monitor_mode):
+                    best = _Best(held_out[task.monitor], epoch + 1, held_out, {})
+                    if dist.is_main:
+                        best.state = {key: value.detach().clone() for key, value in _unwrap(model).state_dict().items()}
+                        checkpoint.save_checkpoint(out, _unwrap(model), card={
+                            **card, **resumed, "best_epoch": best.epoch, "epochs": epoch + 1, "metrics": best.metrics,
+                        })
                 if dist.is_main:
-                    checkpoint.save_checkpoint(
-                        config.out, _unwrap(model),
-                        card={**base_card, "best_epoch": best_epoch, "epochs": epoch + 1, "metrics": best_metrics},
-                    )
-            run.update(epoch=epoch + 1)
-        bar.close()
-        if dist.is_main and best_epoch:
-            final = _unwrap(model)
-            final.load_state_dict(best_state)
-            final.eval()
-            run.update(state="finalizing")
-            extra = task.finalize(final, device)
-            card = checkpoint.read_card(config.out)
-            duration = time.perf_counter() - clock
-            card.update(finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
-            if extra is not None:
-                card["finalize"] = extra
-                checkpoint.save_checkpoint(config.out, final, card=card)
-            else:
-                checkpoint.write_json(Path(config.out) / checkpoint.CARD_FILE, card)
-        duration = time.perf_counter() - clock
-        run.update(state="finished", ended=_now())
+                    elapsed = elapsed_before + time.perf_counter() - clock
+                    _save_state(out, loop, best, {**identity, "elapsed_s": round(elapsed, 3), "card": card,
+                                                  "resumes": resumes}, epoch=epoch + 1)
+                run.update(epoch=epoch + 1)
+            bar.close()
+            if dist.any(stop.requested)[0]:
+                raise TrainingStopped(config.epochs, config.epochs)
+            stop.immediate = True
+            dist.barrier()
+            duration = elapsed_before + time.perf_counter() - clock
+            if dist.is_main and best.epoch:
+                run.update(state="finalizing")
+                final = _unwrap(model)
+                final.load_state_dict(best.state)
+                final.eval()
+                extra = task.finalize(final, device)
+                duration = elapsed_before + time.perf_counter() - clock
+                final_card = checkpoint.read_card(out)
+                final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
+                if extra is not None:
+                    final_card["finalize"] = extra
+                    checkpoint.save_checkpoint(out, final, card=final_card)
+                else:
+                    checkpoint.write_json(out / checkpoint.CARD_FILE, final_card)
+            run.update(state="finished", ended=_now())
+            if dist.is_main:
+                checkpoint.remove_training_state(out)
+    except (TrainingStopped, KeyboardInterrupt):
+        run.update(state="stopped", ended=_now())
+        raise
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-ERROR_TAIL_LINES:]
         run.update(state="failed", ended=_now(), error="\n".join(tail) or repr(exc))
         raise
-    return FitResult(Path(config.out), best_epoch, best_metrics, config.epochs, duration, history)
+    return FitResult(out, best.epoch, best.metrics, config.epochs, duration, history,
+                     resumed_from=start_epoch if resume else None)
 
 
 __all__ = [
     "DEVICES",
     "FitResult",
     "Progress",
+    "RESUME_SETTINGS",
     "TASKS",
     "Task",
     "TrainConfig",
+    "TrainingStopped",
     "fit",
     "make_task",
     "select_device",

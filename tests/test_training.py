@@ -1,7 +1,13 @@
 """The training engine: configuration checks, the cVAE task, and a tiny run through the CLI."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +22,7 @@ from porelib.training import (
     TASKS,
     Task,
     TrainConfig,
+    TrainingStopped,
     _lr_factor,
     fit,
     make_task,
@@ -82,31 +89,6 @@ def test_cvae_task_data_and_limit():
     assert task.resolved_options()["model"]["width"] == 8
 
 
-def test_train_through_the_cli_writes_a_loadable_run(tmp_path, capsys):
-    out = tmp_path / "run"
-    argv = ["train", "cvae", "--epochs", "1", "--limit", "8", "--out", str(out), *TINY_FLAGS]
-    assert main(argv) == 0
-    assert "trained cvae for 1 epoch" in capsys.readouterr().out
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 1 and rows[0]["epoch"] == 1
-    assert {"train_loss", "val_loss", "val_iou", "val_active_units", "val_prior_s2"} <= set(rows[0])
-    card = json.loads((out / "card.json").read_text())
-    assert card["command"] == "python -m porelib train cvae " + " ".join(argv[2:])
-    assert card["data"]["fingerprint"] == load_dataset().fingerprint and card["data"]["train"] == 8
-    assert card["best_epoch"] == 1 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
-    assert set(card["finalize"]["prior"]["temperature"]) == {"0.45", "0.725", "0.925"}
-    assert card["metrics"]["loss"] == rows[0]["val_loss"]
-    status = json.loads((out / "status.json").read_text())
-    assert status["state"] == "finished" and status["epoch"] == 1 and status["error"] is None
-    model, _ = load_checkpoint(out)
-    assert model.config.width == 8
-    grids = tmp_path / "grids.npz"
-    assert main(["generate", "--model", "cvae", "--checkpoint", str(out), "--density", "0.8", "--n", "2",
-                 "--seed", "1", "--out", str(grids)]) == 0
-    with np.load(grids, allow_pickle=False) as archive:
-        assert archive["grids"].shape == (2, 30, 30, 30)
-
-
 @pytest.mark.parametrize(
     "argv, match",
     [
@@ -158,13 +140,20 @@ class _ToyModel(torch.nn.Module):
 
 
 class _TwoGroupTask(Task):
-    """Group ``a`` steps on every batch, group ``b`` (own learning rate) on even batches only."""
+    """Group ``a`` steps on every batch, group ``b`` (own learning rate) on even batches only.
+
+    The inputs get random noise (so a resumed run must restore the random stream);
+    ``stop_at`` sends SIGTERM to this process during that batch; ``final`` holds the
+    weights seen by the last evaluation.
+    """
 
     name = "toy"
 
-    def __init__(self, options=None, *, data=None, limit=None):
+    def __init__(self, options=None, *, data=None, limit=None, stop_at=None):
         super().__init__(options, data=data, limit=limit)
         self.snapshots = []
+        self.stop_at = stop_at
+        self.final = {}
 
     def build_model(self):
         return _ToyModel(_ToyConfig())
@@ -183,12 +172,15 @@ class _TwoGroupTask(Task):
 
     def training_step(self, model, batch, progress):
         self.snapshots.append((progress.step, [p.detach().clone() for p in model.parameters()]))
+        if progress.step == self.stop_at:
+            os.kill(os.getpid(), signal.SIGTERM)
         x, y = batch
-        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss = torch.nn.functional.mse_loss(model(x + 0.1 * torch.randn_like(x)), y)
         losses = {"a": loss, "b": 2 * loss} if progress.step % 2 == 0 else {"a": loss}
         return losses, {"loss": loss.item()}
 
     def evaluate(self, model, loader, device):
+        self.final = {key: value.clone() for key, value in model.state_dict().items()}
         return {"loss": float(sum(torch.nn.functional.mse_loss(model(x), y) for x, y in loader))}
 
 
@@ -249,3 +241,126 @@ class _BadGroupsTask(_TwoGroupTask):
 def test_bad_parameter_groups_and_losses_are_refused(tmp_path, groups, returned, error, match):
     with pytest.raises(error, match=match):
         fit(_BadGroupsTask(groups, returned), TrainConfig(out=tmp_path, epochs=1, threads=1), progress=False, command=["t"])
+
+
+# ----------------------------------------------------------------------------- stopping and resuming
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _status(out):
+    return json.loads((out / "status.json").read_text())
+
+
+def _toy_config(out, **changes):
+    return TrainConfig(out=out, **{"epochs": 4, "batch_size": 4, "lr": TOY_LR, "threads": 1, **changes})
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    reference = _TwoGroupTask()
+    fit(reference, _toy_config(straight), progress=False, command=["t"])
+    with pytest.raises(TrainingStopped, match="stopped after epoch 2 of 4") as stopped:
+        fit(_TwoGroupTask(stop_at=9), _toy_config(resumed), progress=False, command=["t"])  # epoch 3, batch 2
+    assert stopped.value.epoch == 2
+    status = _status(resumed)
+    assert status["state"] == "stopped" and status["epoch"] == 2 and status["pid"] == os.getpid()
+    assert [row["epoch"] for row in _rows(resumed)] == [1, 2]
+    assert json.loads((resumed / "state.json").read_text())["epoch"] == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after fit
+
+    task = _TwoGroupTask()
+    result = fit(task, _toy_config(resumed), progress=False, command=["t", "--resume"], resume=True)
+    assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    assert task.snapshots[0][0] == 8  # it continued at the first batch of epoch 3
+    for key, value in reference.final.items():
+        assert torch.equal(value, task.final[key]), key
+    without_time = [{k: v for k, v in row.items() if k != "time_s"} for row in _rows(resumed)]
+    assert without_time == [{k: v for k, v in row.items() if k != "time_s"} for row in _rows(straight)]
+    card = json.loads((resumed / "card.json").read_text())
+    assert card["resumed"][0]["from_epoch"] == 2 and card["resumed"][0]["command"] == "t --resume"
+    assert card["command"] == "t" and card["epochs"] == 4 and card["duration_s"] >= 0
+    assert _status(resumed)["state"] == "finished" and _status(resumed)["resumed_from"] == 2
+    assert not list(resumed.glob("state*"))  # a finished run keeps no training state
+    with pytest.raises(ValueError, match="already finished"):
+        fit(_TwoGroupTask(), _toy_config(resumed), progress=False, command=["t"], resume=True)
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_resume_refuses_other_settings_and_missing_states(tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume in .*start the run without --resume"):
+        fit(_TwoGroupTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
+    assert not (tmp_path / "status.json").exists()
+    with pytest.raises(TrainingStopped):
+        fit(_TwoGroupTask(stop_at=5), _toy_config(tmp_path), progress=False, command=["t"])
+    before = (tmp_path / "status.json").read_text()
+    with pytest.raises(ValueError, match=r"training.epochs was 4, now 5; training.lr was 0.01, now 0.02"):
+        fit(_TwoGroupTask(), _toy_config(tmp_path, epochs=5, lr=0.02), progress=False, command=["t"], resume=True)
+    assert (tmp_path / "status.json").read_text() == before  # nothing written
+    state = json.loads((tmp_path / "state.json").read_text())
+    (tmp_path / state["tensors"]).unlink()
+    with pytest.raises(ValueError, match="incomplete"):
+        fit(_TwoGroupTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _wait_for(predicate, process, timeout):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _finished_epochs(out):
+    try:
+        return _status(out)["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_a_run_killed_by_sigkill_keeps_its_checkpoint_and_resumes_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "cvae", "--epochs", "4", "--limit", "8", "--out", str(out), *TINY_FLAGS]
+    process = subprocess.Popen([sys.executable, "-m", "porelib", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: _finished_epochs(out) >= 1, process, timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    status = _status(out)
+    assert status["state"] == "running" and status["pid"] == process.pid  # stale: the process is gone
+    done = json.loads((out / "state.json").read_text())["epoch"]
+    assert 1 <= done < 4
+    model, card = load_checkpoint(out)
+    assert model.config.width == 8 and 1 <= card["best_epoch"] <= done
+
+    assert main([*argv, "--resume"]) == 0
+    assert f"trained cvae for 4 epoch(s) (resumed after epoch {done})" in capsys.readouterr().out
+    rows = _rows(out)
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    assert {"train_loss", "val_loss", "val_iou", "val_active_units", "val_prior_s2"} <= set(rows[0])
+    card = json.loads((out / "card.json").read_text())
+    assert card["command"] == "python -m porelib train cvae " + " ".join(argv[2:])
+    assert card["resumed"][0]["from_epoch"] == done and card["resumed"][0]["command"].endswith(" --resume")
+    assert card["data"]["fingerprint"] == load_dataset().fingerprint and card["data"]["train"] == 8
+    assert card["epochs"] == 4 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
+    assert card["metrics"]["loss"] == rows[card["best_epoch"] - 1]["val_loss"] == min(row["val_loss"] for row in rows)
+    assert set(card["finalize"]["prior"]["temperature"]) == {"0.45", "0.725", "0.925"}
+    status = _status(out)
+    assert status["state"] == "finished" and status["epoch"] == 4 and status["error"] is None
+    assert status["resumed_from"] == done and status["pid"] == os.getpid()
+    assert not list(out.glob("state*"))
+    model, _ = load_checkpoint(out)
+    assert model.config.width == 8
+    grids = tmp_path / "grids.npz"
+    assert main(["generate", "--model", "cvae", "--checkpoint", str(out), "--density", "0.8", "--n", "2",
+                 "--seed", "1", "--out", str(grids)]) == 0
+    with np.load(grids, allow_pickle=False) as archive:
+        assert archive["grids"].shape == (2, 30, 30, 30)
