@@ -60,6 +60,7 @@ class ModelSpec(NamedTuple):
 #: Registered models: card name -> classes. Add yours here.
 MODEL_CLASSES: dict[str, ModelSpec] = {
     "cvae": ModelSpec("porelib.models.cvae:CVAE", "porelib.models.cvae:CVAEConfig"),
+    "cgan": ModelSpec("porelib.models.cgan:CGAN", "porelib.models.cgan:CGANConfig"),
     "unet": ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig"),
     "img2vox": ModelSpec("porelib.models.img2vox:Img2Vox", "porelib.models.img2vox:Img2VoxConfig"),
 }

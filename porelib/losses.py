@@ -234,9 +234,175 @@ def cvae_loss(
     return loss, parts
 
 
+# ----------------------------------------------------------------------------- the conditional GAN
+
+#: Adversarial losses of :func:`gan_losses` (``python -m porelib train cgan --loss NAME``).
+GAN_LOSSES = ("bce", "bce_mse", "bce_bcelogits", "hinge", "wgan_gp")
+
+
+@dataclass
+class GANLossConfig:
+    r"""The adversarial loss of the conditional GAN and the weights of its terms.
+
+    With critic outputs :math:`s` (logits, never passed through a sigmoid first),
+    :math:`\ell(s, y) = \mathrm{BCEWithLogits}(s, y)` (``softplus(−s)`` for y = 1,
+    ``softplus(s)`` for y = 0), real grids :math:`x`, generated grids :math:`\tilde x`
+    and means over the batch (see :func:`gan_losses`):
+
+    ``bce`` (Goodfellow et al. 2014, non-saturating generator)
+        :math:`L_D = \ell(s_x, 1) + \ell(s_{\tilde x}, 0)`, :math:`L_G = \ell(s_{\tilde x}, 1)`.
+    ``bce_mse`` (the seed's BCE + MSE)
+        :math:`(1 - w)\,` bce :math:`+ w\,` the squared error of the probability
+        :math:`\sigma(s)` against the same labels, :math:`w` = ``mse_weight``.
+    ``bce_bcelogits`` (the seed's BCE + BCE-with-logits)
+        :math:`(1 - w)\,` bce :math:`+ w\,` a BCE-with-logits term of the critic's
+        *density* head :math:`a` against the density :math:`d` (a soft label in [0, 1],
+        minus its entropy so that a perfect match scores 0): on real grids for the
+        critic, on generated grids for the generator (an auxiliary-classifier GAN);
+        :math:`w` = ``density_weight``.
+    ``hinge`` (Lim & Ye 2017; Miyato et al. 2018)
+        :math:`L_D = \max(0, 1 - s_x) + \max(0, 1 + s_{\tilde x})`, :math:`L_G = -s_{\tilde x}`.
+    ``wgan_gp`` (Gulrajani et al. 2017)
+        :math:`L_D = s_{\tilde x} - s_x + \lambda_{GP} (\lVert\nabla_{\hat x} s_{\hat x}\rVert - 1)^2
+        + \epsilon_{drift} s_x^2` on random interpolates :math:`\hat x`,
+        :math:`L_G = -s_{\tilde x}`.
+
+    The generator's loss adds ``s2_weight`` × :func:`s2_error` between each generated
+    grid and the real grid of the same density (the structural term of the cVAE).
+
+    Attributes
+    ----------
+    loss : str
+        One of :data:`GAN_LOSSES`.
+    mse_weight : float
+        w of ``bce_mse``, in [0, 1] (the seed used 0.4 and 0.6).
+    density_weight : float
+        w of ``bce_bcelogits``, in [0, 1] (the seed's second term weighed 0.3).
+    gp_weight : float
+        λ_GP of ``wgan_gp``.
+    drift_weight : float
+        ε_drift of ``wgan_gp``: keeps the critic's scores near 0 (Karras et al. 2018).
+    s2_weight : float
+        Weight of the S2 term in the generator's loss (0 disables it).
+    """
+
+    loss: str = "hinge"
+    mse_weight: float = 0.4
+    density_weight: float = 0.3
+    gp_weight: float = 10.0
+    drift_weight: float = 1e-3
+    s2_weight: float = 10.0
+
+    def __post_init__(self):
+        if self.loss not in GAN_LOSSES:
+            raise ValueError(f"GANLossConfig.loss must be one of {', '.join(GAN_LOSSES)}; got {self.loss!r}")
+        for name in ("mse_weight", "density_weight"):
+            setattr(self, name, check_number(getattr(self, name), f"GANLossConfig.{name}", minimum=0.0, maximum=1.0))
+        for name in ("gp_weight", "drift_weight", "s2_weight"):
+            setattr(self, name, check_number(getattr(self, name), f"GANLossConfig.{name}", minimum=0.0))
+
+
+def _binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    """``−p log p − (1 − p) log(1 − p)`` elementwise (0 at p = 0 and 1)."""
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+
+
+def density_kl(density_logits: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+    """``BCEWithLogits(a, d) − H(d)`` per grid, ``(N,)``: the KL between Bernoulli(d) and Bernoulli(σ(a)), ≥ 0."""
+    d = densities.to(density_logits.dtype)
+    return F.binary_cross_entropy_with_logits(density_logits, d, reduction="none") - _binary_entropy(d)
+
+
+def gan_losses(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    config: GANLossConfig,
+    *,
+    real_density_logits: torch.Tensor | None = None,
+    fake_density_logits: torch.Tensor | None = None,
+    densities: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critic's and the generator's adversarial losses of :class:`GANLossConfig`.
+
+    The gradient penalty of ``wgan_gp`` is not included (it needs the critic itself;
+    see :func:`gradient_penalty`), nor is the generator's S2 term.
+
+    Parameters
+    ----------
+    real, fake : Tensor, (N,)
+        Critic logits (scores) of real and of generated grids. For the generator's loss
+        ``fake`` must carry the gradient to the generator; the critic's loss may be
+        back-propagated into the critic's parameters only (``backward(inputs=...)``).
+    config : GANLossConfig
+    real_density_logits, fake_density_logits, densities : Tensor, (N,), optional
+        The critic's density head on real and generated grids and the true densities;
+        required by ``bce_bcelogits``.
+
+    Returns
+    -------
+    critic_loss, generator_loss : Tensor, scalar
+
+    Raises
+    ------
+    ValueError
+        If ``bce_bcelogits`` is asked for without the density logits and densities.
+    """
+    kind = config.loss
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean(), -fake.mean()
+    if kind == "wgan_gp":
+        critic = fake.mean() - real.mean() + config.drift_weight * (real**2).mean()
+        return critic, -fake.mean()
+    critic = F.softplus(-real).mean() + F.softplus(fake).mean()
+    generator = F.softplus(-fake).mean()
+    if kind == "bce_mse":
+        w = config.mse_weight
+        p_real, p_fake = torch.sigmoid(real), torch.sigmoid(fake)
+        critic = (1 - w) * critic + w * (((1 - p_real) ** 2).mean() + (p_fake**2).mean())
+        generator = (1 - w) * generator + w * ((1 - p_fake) ** 2).mean()
+    elif kind == "bce_bcelogits":
+        if real_density_logits is None or fake_density_logits is None or densities is None:
+            raise ValueError("the bce_bcelogits loss needs real_density_logits, fake_density_logits and densities")
+        w = config.density_weight
+        critic = (1 - w) * critic + w * density_kl(real_density_logits, densities).mean()
+        generator = (1 - w) * generator + w * density_kl(fake_density_logits, densities).mean()
+    return critic, generator
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, densities: torch.Tensor, *, generator=None) -> torch.Tensor:
+    """WGAN-GP's ``mean((‖∇ critic(x̂, d)‖₂ − 1)²)`` on interpolates ``x̂ = ε x + (1 − ε) x̃``.
+
+    Parameters
+    ----------
+    critic : callable
+        ``critic(grids, densities) -> (scores, ...)`` or ``-> scores``, scores ``(N,)``.
+    real, fake : Tensor, (N, S, S, S)
+        Real and generated grids (``fake`` is detached here).
+    densities : Tensor, (N,)
+    generator : torch.Generator, optional
+        For ε ~ U(0, 1), one per grid.
+
+    Returns
+    -------
+    Tensor, scalar
+        Differentiable with respect to the critic's parameters (``create_graph=True``).
+    """
+    eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), generator=generator).to(real.device, real.dtype)
+    mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed, densities)
+    scores = scores[0] if isinstance(scores, tuple) else scores
+    (gradient,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((gradient.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
 __all__ = [
     "CVAELossConfig",
+    "GANLossConfig",
+    "GAN_LOSSES",
     "cvae_loss",
+    "density_kl",
+    "gan_losses",
+    "gradient_penalty",
     "kl_per_dimension",
     "log_volume_error",
     "s2_error",

@@ -314,6 +314,7 @@ class Task(abc.ABC):
 #: Registered tasks: ``train`` name -> ``"module:Class"`` (imported when used).
 TASKS: dict[str, str] = {
     "cvae": "porelib.tasks.cvae:CVAETask",
+    "cgan": "porelib.tasks.cgan:CGANTask",
     "unet": "porelib.tasks.unet:UNetTask",
     "img2vox": "porelib.tasks.img2vox:Img2VoxTask",
 }

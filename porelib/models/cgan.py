@@ -1,0 +1,297 @@
+"""Conditional GAN of pore grids, conditioned on the density factor.
+
+Layout (S = 30 by default; any S ≥ 4 works), with ``H1 = ceil(S / 2)`` and
+``H2 = ceil(H1 / 2)`` (15 and 8 for S = 30); the building blocks are those of the cVAE
+(:mod:`porelib.models.cvae`: FiLM residual blocks, space-to-depth folding), so no
+convolution runs at full resolution except the last one:
+
+* **Generator** ``G(z, d)``: spatial standard normal noise ``z`` of shape
+  ``(noise_channels, H2, H2, H2)`` (a grid of nearly independent pores wants local
+  randomness), a 3³ convolution to ``2 * width`` channels modulated by the density
+  (FiLM), residual blocks at ``H2``, a transposed convolution to ``width`` channels at
+  ``H1``, residual blocks there (every block FiLM-modulated by the density), a 1³
+  convolution to ``8 * fine_channels`` features unfolded to full resolution and one 3³
+  convolution to the ``S³`` logits of "this voxel is a pore". No per-position term: a
+  logit shared by all samples would let every sample put its pores in the same places.
+  Returns logits ``(N, S, S, S)``.
+* **Discriminator** ``D(x, d)`` (the critic): the grid folded into 2×2×2 blocks, four
+  3³ convolutions with LeakyReLU: ``critic_width`` channels at ``H1``, strided to
+  ``2 * critic_width`` at ``H2``, again at ``H2``, strided to ``4 * critic_width`` at
+  ``ceil(H2 / 2)``; summed over space into features ``h``.
+  The density enters by projection (Miyato & Koyama 2018):
+  ``D(x, d) = w·h + e(d)·h`` with ``e`` a small MLP of the density; a second head
+  ``a(x) = v·h`` is the logit of the density itself (used by the ``bce_bcelogits`` loss,
+  :func:`porelib.losses.gan_losses`). Every convolution and linear map of the critic is
+  spectrally normalised (one power iteration per forward pass in training mode).
+
+Training (:mod:`porelib.tasks.cgan`) shows the critic the generator's output through
+:meth:`CGAN.relaxed_top_k`: the exact top-k binary grid in the forward pass (so the
+critic sees what generation ships, binary grids with the dataset's pore count), with
+the gradient of a sigmoid centred on the top-k threshold in the backward pass.
+
+Generation (:meth:`CGAN.sample`) keeps the ``k = round(expected_pore_voxels(density))``
+voxels of highest logit (:func:`porelib.models.cvae.keep_top_k`), so the porosity of
+every generated grid is exactly the dataset's at that density, as for the cVAE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from porelib._validate import check_number, check_positive_int
+from porelib.models.cvae import FiLM, NormAct, ResBlock, depth_to_space, keep_top_k, space_to_depth
+from porelib.synth import expected_pore_voxels
+
+#: Negative slope of the critic's LeakyReLU.
+LEAKY_SLOPE = 0.2
+
+
+@dataclass
+class CGANConfig:
+    """Hyperparameters of :class:`CGAN` (plain values, so they fit in a JSON card).
+
+    Attributes
+    ----------
+    size : int
+        Edge length S of the grids, in voxels (at least 4).
+    noise_channels : int
+        Channels of the generator's spatial noise at quarter resolution ``ceil(ceil(S / 2) / 2)``.
+    width : int
+        Generator channels at half resolution; ``2 * width`` at quarter resolution.
+    generator_blocks : int
+        FiLM residual blocks of the generator per resolution level.
+    film_hidden : int
+        Hidden units of the MLPs that map the density to FiLM parameters and to the
+        critic's projection.
+    groups : int
+        GroupNorm groups in the generator; must divide ``width``.
+    fine_channels : int
+        Generator channels at full resolution before the last 3³ convolution.
+    critic_width : int
+        Critic channels at half resolution (``2×`` and ``4×`` at the coarser levels).
+    relax_temperature : float
+        Temperature T, in standard deviations of a grid's logits, of the sigmoid
+        around the top-k threshold whose gradient :meth:`CGAN.relaxed_top_k` passes back.
+    """
+
+    size: int = 30
+    noise_channels: int = 8
+    width: int = 16
+    generator_blocks: int = 1
+    film_hidden: int = 32
+    groups: int = 8
+    fine_channels: int = 4
+    critic_width: int = 16
+    relax_temperature: float = 1.0
+
+    def to_dict(self) -> dict:
+        """The config as plain JSON-ready values."""
+        return asdict(self)
+
+
+def _check_config(config) -> CGANConfig:
+    if not isinstance(config, CGANConfig):
+        raise TypeError(f"config must be a CGANConfig; got {type(config).__name__}")
+    limits = {
+        "size": (4, 512),
+        "noise_channels": (1, 256),
+        "width": (4, 1024),
+        "generator_blocks": (0, 16),
+        "film_hidden": (1, 4096),
+        "groups": (1, 1024),
+        "fine_channels": (1, 64),
+        "critic_width": (1, 1024),
+    }
+    for name, (low, high) in limits.items():
+        check_positive_int(getattr(config, name), f"CGANConfig.{name}", minimum=low, maximum=high)
+    if config.width % config.groups:
+        raise ValueError(f"CGANConfig.groups must divide width; got groups={config.groups}, width={config.width}")
+    config.relax_temperature = check_number(config.relax_temperature, "CGANConfig.relax_temperature", minimum=0.0)
+    if config.relax_temperature == 0:
+        raise ValueError("CGANConfig.relax_temperature must be positive (e.g. 1.0); got 0")
+    return config
+
+
+def _half(size: int) -> int:
+    return (size + 1) // 2
+
+
+class Generator(nn.Module):
+    """Spatial noise and a density to pore logits; see the module docstring."""
+
+    def __init__(self, config: CGANConfig):
+        super().__init__()
+        w, hidden, g = config.width, config.film_hidden, config.groups
+        self.size = config.size
+        half, quarter = _half(config.size), _half(_half(config.size))
+        self.input = nn.Conv3d(config.noise_channels, 2 * w, 3, padding=1)
+        self.input_film = FiLM(2 * w, hidden)
+        self.coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.generator_blocks))
+        self.up = nn.Sequential(
+            NormAct(2 * w, g),
+            nn.ConvTranspose3d(2 * w, w, 3, stride=2, padding=1, output_padding=half - (2 * quarter - 1)),
+        )
+        self.fine = nn.ModuleList(ResBlock(w, hidden, g) for _ in range(config.generator_blocks))
+        self.unfold = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 8 * config.fine_channels, 1))
+        self.output = nn.Conv3d(config.fine_channels, 1, 3, padding=1)
+
+    def forward(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        density = densities.to(self.input.weight.dtype)
+        h = self.input_film(self.input(noise.to(density.dtype)), density)
+        for block in self.coarse:
+            h = block(h, density)
+        h = self.up(h)
+        for block in self.fine:
+            h = block(h, density)
+        fine = depth_to_space(self.unfold(h), self.size)
+        return self.output(F.silu(fine))[:, 0]
+
+
+class Critic(nn.Module):
+    """Spectrally normalised projection critic; returns ``(logit, density_logit)``, each ``(N,)``."""
+
+    def __init__(self, config: CGANConfig):
+        super().__init__()
+        c = config.critic_width
+
+        def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
+            return spectral_norm(nn.Conv3d(cin, cout, 3, stride=stride, padding=1))
+
+        self.features = nn.Sequential(
+            conv(8, c), nn.LeakyReLU(LEAKY_SLOPE),
+            conv(c, 2 * c, stride=2), nn.LeakyReLU(LEAKY_SLOPE),
+            conv(2 * c, 2 * c), nn.LeakyReLU(LEAKY_SLOPE),
+            conv(2 * c, 4 * c, stride=2), nn.LeakyReLU(LEAKY_SLOPE),
+        )
+        self.head = spectral_norm(nn.Linear(4 * c, 1))
+        self.density_head = spectral_norm(nn.Linear(4 * c, 1))
+        self.embed = nn.Sequential(
+            nn.Linear(1, config.film_hidden), nn.SiLU(), spectral_norm(nn.Linear(config.film_hidden, 4 * c))
+        )
+
+    def forward(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(space_to_depth(grids[:, None].to(self.head.bias.dtype))).sum(dim=(2, 3, 4))
+        projection = (self.embed(densities.to(h.dtype)[:, None]) * h).sum(1)
+        return self.head(h)[:, 0] + projection, self.density_head(h)[:, 0]
+
+
+class CGAN(nn.Module):
+    """Density-conditioned GAN of pore grids: :attr:`generator` and :attr:`critic`.
+
+    Parameters
+    ----------
+    config : CGANConfig
+        Checked here.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`CGANConfig` or a field has the wrong type.
+    ValueError
+        If a field is out of range or the fields do not fit together.
+    """
+
+    def __init__(self, config: CGANConfig):
+        super().__init__()
+        self.config = _check_config(config)
+        self.generator = Generator(config)
+        self.critic = Critic(config)
+
+    @property
+    def noise_shape(self) -> tuple[int, int, int, int]:
+        """Shape ``(C, L, L, L)`` of the standard normal noise behind one grid (L = quarter resolution)."""
+        quarter = _half(_half(self.config.size))
+        return (self.config.noise_channels, quarter, quarter, quarter)
+
+    def _check_noise(self, noise: torch.Tensor, densities: torch.Tensor) -> None:
+        if tuple(noise.shape[1:]) != self.noise_shape or densities.shape != (noise.shape[0],):
+            raise ValueError(
+                f"noise must have shape (N, {', '.join(map(str, self.noise_shape))}) and densities (N,); "
+                f"got {tuple(noise.shape)} and {tuple(densities.shape)}"
+            )
+
+    def generate_logits(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """Generator logits ``(N, S, S, S)`` of "pore" for noise :attr:`noise_shape` at densities ``(N,)``."""
+        self._check_noise(noise, densities)
+        return self.generator(noise, densities)
+
+    def criticize(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Critic outputs for grids ``(N, S, S, S)`` (0/1, or relaxed) at densities ``(N,)``.
+
+        Returns
+        -------
+        logit : Tensor, (N,)
+            "Real" score (a logit for the BCE losses, a score for hinge and WGAN-GP).
+        density_logit : Tensor, (N,)
+            Logit of the density the critic reads off the grid.
+        """
+        size = self.config.size
+        if grids.ndim != 4 or tuple(grids.shape[1:]) != (size, size, size) or densities.shape != (grids.shape[0],):
+            raise ValueError(
+                f"grids must have shape (N, {size}, {size}, {size}) and densities (N,); "
+                f"got {tuple(grids.shape)} and {tuple(densities.shape)}"
+            )
+        return self.critic(grids, densities)
+
+    def pore_counts(self, densities) -> torch.Tensor:
+        """Number of pore voxels kept at each density: ``round(expected_pore_voxels(d, size=S))``."""
+        d = np.asarray(torch.as_tensor(densities).detach().cpu(), dtype=float)
+        return torch.as_tensor(np.rint(expected_pore_voxels(d, size=self.config.size)), dtype=torch.long).reshape(-1)
+
+    def relaxed_top_k(self, logits: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """Straight-through top-k: exact binary grids forward, a soft threshold's gradient backward.
+
+        Forward: the voxels whose logit exceeds ``t``, the midpoint between the k-th and
+        the (k+1)-th largest logit of each grid (k from :meth:`pore_counts`): the top k
+        voxels, as :func:`keep_top_k` keeps them, unless those two logits tie. Backward:
+        the gradient of ``σ((logits − t) / (T σ_l))`` (``t`` and the grid's standard
+        deviation of logits ``σ_l`` detached, ``T`` the config's ``relax_temperature``),
+        so the gradient reaches the voxels within a few σ_l of the threshold whatever
+        the scale of the logits.
+
+        Parameters
+        ----------
+        logits : Tensor, (N, S, S, S)
+        densities : Tensor, (N,)
+
+        Returns
+        -------
+        Tensor, (N, S, S, S), float, values 0/1
+        """
+        counts = self.pore_counts(densities).to(logits.device)
+        flat = logits.reshape(len(logits), -1)
+        ordered = torch.sort(flat.detach(), dim=1, descending=True).values
+        index = counts.clamp(1, flat.shape[1] - 1)[:, None]
+        threshold = 0.5 * (ordered.gather(1, index - 1) + ordered.gather(1, index))
+        scale = self.config.relax_temperature * flat.detach().std(dim=1, keepdim=True).clamp(min=1e-6)
+        soft = torch.sigmoid((flat - threshold) / scale)
+        hard = ((flat > threshold) & (counts[:, None] > 0)) | (counts[:, None] >= flat.shape[1])
+        hard = hard.to(soft.dtype)
+        return (hard + soft - soft.detach()).reshape(logits.shape)
+
+    @torch.no_grad()
+    def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Generated grids: the top-k voxels of the generator's logits.
+
+        Parameters
+        ----------
+        densities : Tensor, (N,)
+            Density factors in [0, 1].
+        noise : Tensor, (N, C, L, L, L)
+            Standard normal draws of :attr:`noise_shape` (the caller owns the randomness).
+
+        Returns
+        -------
+        Tensor of bool, (N, S, S, S)
+            Each with exactly ``round(expected_pore_voxels(d, size=S))`` pore voxels.
+        """
+        return keep_top_k(self.generate_logits(noise, densities), self.pore_counts(densities))
+
+
+__all__ = ["CGAN", "CGANConfig", "Critic", "Generator"]
