@@ -156,13 +156,20 @@ def _cmd_train(args) -> int:
         result = fit(task, config, progress=not flags.no_progress, resume=flags.resume,
                      command=["python", "-m", "porelib", *args.argv])
     except TrainingStopped as stopped:
-        print(f"{stopped} (in {flags.out})", file=sys.stderr)
+        if _is_rank_zero():
+            print(f"{stopped} (in {flags.out})", file=sys.stderr)
         return EXIT_STOPPED
-    resumed = f" (resumed after epoch {result.resumed_from})" if result.resumed_from is not None else ""
-    shown = ", ".join(f"{key} {value:.4g}" for key, value in result.best_metrics.items() if isinstance(value, float))
-    print(f"trained {args.model} for {result.epochs} epoch(s){resumed} in {result.duration_s / 60:.1f} min; best epoch "
-          f"{result.best_epoch} ({shown}); wrote {flags.out}")
+    if _is_rank_zero():
+        resumed = f" (resumed after epoch {result.resumed_from})" if result.resumed_from is not None else ""
+        shown = ", ".join(f"{key} {value:.4g}" for key, value in result.best_metrics.items() if isinstance(value, float))
+        print(f"trained {args.model} for {result.epochs} epoch(s){resumed} in {result.duration_s / 60:.1f} min; "
+              f"best epoch {result.best_epoch} ({shown}); wrote {flags.out}")
     return 0
+
+
+def _is_rank_zero() -> bool:
+    """Whether this process reports for the run: always, except the ranks above 0 under ``torchrun``."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _progress_bar(description: str):

@@ -286,7 +286,13 @@ class Task(abc.ABC):
         Return ``(loss, parts)`` for a task with one parameter group, or
         ``({group: loss, ...}, parts)`` to step only the named groups of
         :meth:`parameter_groups` (see the class docstring). ``parts`` are averaged over
-        the batches that logged them and written as ``train_<key>``.
+        the batches that logged them (and over the processes) and written as ``train_<key>``.
+
+        Under ``torchrun`` with one parameter group, ``model`` is wrapped in
+        DistributedDataParallel: run the forward pass through it (``model(...)``) so that
+        the gradients are averaged, and reach the module's own attributes through
+        ``getattr(model, "module", model)``. With several groups ``model`` is the plain
+        module and the engine averages each group's gradients after the backward passes.
         """
 
     @abc.abstractmethod
@@ -1081,9 +1087,17 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
         resume: bool = False) -> FitResult:
     """Train ``task`` with ``config``; write metrics, status, the best checkpoint and the training state into ``config.out``.
 
-    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls :func:`fit`: the process
-    group is joined (NCCL on CUDA, gloo on the CPU) and left at the end, each process
-    trains on its share of every epoch, and only rank 0 writes files.
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls :func:`fit`: it joins the
+    process group (NCCL with ``cuda:LOCAL_RANK`` on CUDA, gloo on the CPU) unless it is
+    already initialised, and leaves it at the end, also after an error. Each process
+    trains on its share of every epoch with batches of ``config.batch_size`` (the global
+    batch is ``batch_size × world_size``); the gradients are averaged (one parameter
+    group: DistributedDataParallel, with ``find_unused_parameters`` when the task sets
+    it); every process evaluates the whole validation split and the training means and
+    held-out metrics are averaged over the processes, so all of them keep the same best
+    epoch. Only rank 0 writes files, shows progress and finalises (after a barrier);
+    ``status.json`` holds its PID. SIGTERM and resuming work as for one process (a resumed
+    run needs the same number of processes; rank 0 reads the state and sends it to the others).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The training engine: configuration checks, the cVAE task, and a tiny run through the CLI."""
+"""The training engine: configuration checks, the cVAE task, several optimisers, stopping and resuming."""
 
 import json
 import os
@@ -6,21 +6,19 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
-from porelib.checkpoint import MODEL_CLASSES, ModelSpec, load_checkpoint
+from toy_training import TINY_CVAE_FLAGS, TOY_LR, TOY_SPEC, ToyModel, ToyTask, tiny_dataset
+from porelib.checkpoint import MODEL_CLASSES, load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
 from porelib.tasks.cvae import CVAETask
 from porelib.training import (
     TASKS,
-    Task,
     TrainConfig,
     TrainingStopped,
     _lr_factor,
@@ -29,7 +27,7 @@ from porelib.training import (
     select_device,
 )
 
-TINY_FLAGS = ["--width", "8", "--latent-channels", "2", "--film-hidden", "8", "--threads", "1", "--no-progress"]
+TINY_FLAGS = TINY_CVAE_FLAGS
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -121,81 +119,14 @@ def test_a_failed_run_records_its_error(tmp_path):
 # ----------------------------------------------------------------------------- several optimisers
 
 
-@dataclass
-class _ToyConfig:
-    features: int = 3
-
-
-class _ToyModel(torch.nn.Module):
-    """Two linear layers: ``a`` and ``b`` are separate optimiser groups of :class:`_TwoGroupTask`."""
-
-    def __init__(self, config: _ToyConfig):
-        super().__init__()
-        self.config = config
-        self.a = torch.nn.Linear(config.features, config.features)
-        self.b = torch.nn.Linear(config.features, 1)
-
-    def forward(self, x):
-        return self.b(self.a(x))
-
-
-class _TwoGroupTask(Task):
-    """Group ``a`` steps on every batch, group ``b`` (own learning rate) on even batches only.
-
-    The inputs get random noise (so a resumed run must restore the random stream);
-    ``stop_at`` sends SIGTERM to this process during that batch; ``final`` holds the
-    weights seen by the last evaluation.
-    """
-
-    name = "toy"
-
-    def __init__(self, options=None, *, data=None, limit=None, stop_at=None):
-        super().__init__(options, data=data, limit=limit)
-        self.snapshots = []
-        self.stop_at = stop_at
-        self.final = {}
-
-    def build_model(self):
-        return _ToyModel(_ToyConfig())
-
-    def datasets(self):
-        generator = torch.Generator().manual_seed(0)
-        x = torch.randn(16, 3, generator=generator)
-        return TensorDataset(x, x.sum(1, keepdim=True)), TensorDataset(x[:4], x[:4].sum(1, keepdim=True))
-
-    def data_card(self):
-        return {"source": "toy", "fingerprint": "toy"}
-
-    def parameter_groups(self, model):
-        return {"a": {"params": list(model.a.parameters())},
-                "b": {"params": list(model.b.parameters()), "lr": 0.5 * TOY_LR}}
-
-    def training_step(self, model, batch, progress):
-        self.snapshots.append((progress.step, [p.detach().clone() for p in model.parameters()]))
-        if progress.step == self.stop_at:
-            os.kill(os.getpid(), signal.SIGTERM)
-        x, y = batch
-        loss = torch.nn.functional.mse_loss(model(x + 0.1 * torch.randn_like(x)), y)
-        losses = {"a": loss, "b": 2 * loss} if progress.step % 2 == 0 else {"a": loss}
-        return losses, {"loss": loss.item()}
-
-    def evaluate(self, model, loader, device):
-        self.final = {key: value.clone() for key, value in model.state_dict().items()}
-        return {"loss": float(sum(torch.nn.functional.mse_loss(model(x), y) for x, y in loader))}
-
-
-TOY_LR = 0.01
-
-
 @pytest.fixture
 def toy_model_registered(monkeypatch):
-    spec = ModelSpec(f"{_ToyModel.__module__}:{_ToyModel.__qualname__}", f"{_ToyConfig.__module__}:{_ToyConfig.__qualname__}")
-    monkeypatch.setitem(MODEL_CLASSES, "toy", spec)
+    monkeypatch.setitem(MODEL_CLASSES, "toy", TOY_SPEC)
 
 
 @pytest.mark.usefixtures("toy_model_registered")
 def test_groups_absent_from_a_step_are_not_stepped(tmp_path):
-    task = _TwoGroupTask()
+    task = ToyTask()
     result = fit(task, TrainConfig(out=tmp_path, epochs=2, batch_size=4, lr=TOY_LR, threads=1), progress=False, command=["t"])
     steps = [step for step, _ in task.snapshots]
     assert steps == list(range(8))  # 16 items, batches of 4, 2 epochs
@@ -207,10 +138,10 @@ def test_groups_absent_from_a_step_are_not_stepped(tmp_path):
     row = result.history[-1]
     assert row["lr_b"] == pytest.approx(0.5 * row["lr_a"]) and row["lr"] == row["lr_a"]
     model, card = load_checkpoint(tmp_path)
-    assert isinstance(model, _ToyModel) and card["task"] == "toy"
+    assert isinstance(model, ToyModel) and card["task"] == "toy"
 
 
-class _BadGroupsTask(_TwoGroupTask):
+class _BadGroupsTask(ToyTask):
     def __init__(self, groups, returned):
         super().__init__()
         self.groups, self.returned = groups, returned
@@ -261,10 +192,10 @@ def _toy_config(out, **changes):
 @pytest.mark.usefixtures("toy_model_registered")
 def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    reference = _TwoGroupTask()
+    reference = ToyTask()
     fit(reference, _toy_config(straight), progress=False, command=["t"])
     with pytest.raises(TrainingStopped, match="stopped after epoch 2 of 4") as stopped:
-        fit(_TwoGroupTask(stop_at=9), _toy_config(resumed), progress=False, command=["t"])  # epoch 3, batch 2
+        fit(ToyTask(stop_at=9), _toy_config(resumed), progress=False, command=["t"])  # epoch 3, batch 2
     assert stopped.value.epoch == 2
     status = _status(resumed)
     assert status["state"] == "stopped" and status["epoch"] == 2 and status["pid"] == os.getpid()
@@ -272,7 +203,7 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert json.loads((resumed / "state.json").read_text())["epoch"] == 2
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after fit
 
-    task = _TwoGroupTask()
+    task = ToyTask()
     result = fit(task, _toy_config(resumed), progress=False, command=["t", "--resume"], resume=True)
     assert result.resumed_from == 2 and [row["epoch"] for row in result.history] == [1, 2, 3, 4]
     assert task.snapshots[0][0] == 8  # it continued at the first batch of epoch 3
@@ -286,24 +217,24 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     assert _status(resumed)["state"] == "finished" and _status(resumed)["resumed_from"] == 2
     assert not list(resumed.glob("state*"))  # a finished run keeps no training state
     with pytest.raises(ValueError, match="already finished"):
-        fit(_TwoGroupTask(), _toy_config(resumed), progress=False, command=["t"], resume=True)
+        fit(ToyTask(), _toy_config(resumed), progress=False, command=["t"], resume=True)
 
 
 @pytest.mark.usefixtures("toy_model_registered")
 def test_resume_refuses_other_settings_and_missing_states(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume in .*start the run without --resume"):
-        fit(_TwoGroupTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
+        fit(ToyTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
     assert not (tmp_path / "status.json").exists()
     with pytest.raises(TrainingStopped):
-        fit(_TwoGroupTask(stop_at=5), _toy_config(tmp_path), progress=False, command=["t"])
+        fit(ToyTask(stop_at=5), _toy_config(tmp_path), progress=False, command=["t"])
     before = (tmp_path / "status.json").read_text()
     with pytest.raises(ValueError, match=r"training.epochs was 4, now 5; training.lr was 0.01, now 0.02"):
-        fit(_TwoGroupTask(), _toy_config(tmp_path, epochs=5, lr=0.02), progress=False, command=["t"], resume=True)
+        fit(ToyTask(), _toy_config(tmp_path, epochs=5, lr=0.02), progress=False, command=["t"], resume=True)
     assert (tmp_path / "status.json").read_text() == before  # nothing written
     state = json.loads((tmp_path / "state.json").read_text())
     (tmp_path / state["tensors"]).unlink()
     with pytest.raises(ValueError, match="incomplete"):
-        fit(_TwoGroupTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
+        fit(ToyTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -325,8 +256,8 @@ def _finished_epochs(out):
 
 
 def test_a_run_killed_by_sigkill_keeps_its_checkpoint_and_resumes_through_the_cli(tmp_path, capsys):
-    out = tmp_path / "run"
-    argv = ["train", "cvae", "--epochs", "4", "--limit", "8", "--out", str(out), *TINY_FLAGS]
+    out, data = tmp_path / "run", tiny_dataset(tmp_path / "data")
+    argv = ["train", "cvae", "--data", str(data), "--epochs", "4", "--limit", "8", "--out", str(out), *TINY_FLAGS]
     process = subprocess.Popen([sys.executable, "-m", "porelib", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     try:
@@ -349,7 +280,7 @@ def test_a_run_killed_by_sigkill_keeps_its_checkpoint_and_resumes_through_the_cl
     card = json.loads((out / "card.json").read_text())
     assert card["command"] == "python -m porelib train cvae " + " ".join(argv[2:])
     assert card["resumed"][0]["from_epoch"] == done and card["resumed"][0]["command"].endswith(" --resume")
-    assert card["data"]["fingerprint"] == load_dataset().fingerprint and card["data"]["train"] == 8
+    assert card["data"]["fingerprint"] == load_dataset(data).fingerprint and card["data"]["train"] == 8
     assert card["epochs"] == 4 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
     assert card["metrics"]["loss"] == rows[card["best_epoch"] - 1]["val_loss"] == min(row["val_loss"] for row in rows)
     assert set(card["finalize"]["prior"]["temperature"]) == {"0.45", "0.725", "0.925"}
