@@ -221,6 +221,21 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
 
 
 @pytest.mark.usefixtures("toy_model_registered")
+def test_sigterm_while_finalizing_stops_at_once_and_resume_only_finalizes(tmp_path):
+    task = ToyTask(stop_in_finalize=True)
+    with pytest.raises(TrainingStopped, match="after epoch 2 of 2"):
+        fit(task, _toy_config(tmp_path, epochs=2), progress=False, command=["t"])
+    assert not task.finalized and _status(tmp_path)["state"] == "stopped"
+    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 2
+    task = ToyTask()
+    result = fit(task, _toy_config(tmp_path, epochs=2), progress=False, command=["t"], resume=True)
+    assert task.finalized and not task.snapshots and result.resumed_from == 2 and result.best_epoch >= 1
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["finalize"] == {"finalized": True} and card["resumed"][0]["from_epoch"] == 2
+    assert _status(tmp_path)["state"] == "finished" and len(_rows(tmp_path)) == 2
+
+
+@pytest.mark.usefixtures("toy_model_registered")
 def test_resume_refuses_other_settings_and_missing_states(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume in .*start the run without --resume"):
         fit(ToyTask(), _toy_config(tmp_path), progress=False, command=["t"], resume=True)

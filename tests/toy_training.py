@@ -55,18 +55,23 @@ class ToyTask(Task):
         Standard deviation of the Gaussian noise added to the inputs at every step.
     stop_at : int, optional
         Send SIGTERM to this process during that batch (``Progress.step``).
+    stop_in_finalize : bool
+        Send SIGTERM to this process in :meth:`finalize`.
 
-    ``snapshots`` holds ``(step, parameters)`` at the start of every training step and
-    ``final`` the weights seen by the last evaluation.
+    ``snapshots`` holds ``(step, parameters)`` at the start of every training step,
+    ``final`` the weights seen by the last evaluation and ``finalized`` whether
+    :meth:`finalize` completed.
     """
 
     name = "toy"
 
-    def __init__(self, options=None, *, data=None, limit=None, groups=2, noise=0.1, stop_at=None):
+    def __init__(self, options=None, *, data=None, limit=None, groups=2, noise=0.1, stop_at=None,
+                 stop_in_finalize=False):
         super().__init__(options, data=data, limit=limit)
-        self.groups, self.noise, self.stop_at = groups, noise, stop_at
+        self.groups, self.noise, self.stop_at, self.stop_in_finalize = groups, noise, stop_at, stop_in_finalize
         self.snapshots = []
         self.final = {}
+        self.finalized = False
 
     def build_model(self):
         return ToyModel(ToyConfig())
@@ -98,6 +103,12 @@ class ToyTask(Task):
     def evaluate(self, model, loader, device):
         self.final = {key: value.clone() for key, value in model.state_dict().items()}
         return {"loss": float(sum(torch.nn.functional.mse_loss(model(x), y) for x, y in loader))}
+
+    def finalize(self, model, device):
+        if self.stop_in_finalize:
+            os.kill(os.getpid(), signal.SIGTERM)
+        self.finalized = True
+        return {"finalized": True}
 
 
 def distributed_worker(rank: int, world_size: int, port: int, out: str, batch_size: int) -> None:
