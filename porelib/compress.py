@@ -77,12 +77,13 @@ from __future__ import annotations
 
 import math
 import struct
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from io import BytesIO
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,7 @@ from porelib.models.siren import (
     SirenConfig,
     SirenField,
     layer_shapes,
+    n_parameters,
     widest_config,
 )
 
@@ -451,20 +453,21 @@ def psnr(original, decoded, *, data_range: float | None = None) -> float:
 
 
 def quality(original, decoded, *, kind: str) -> dict[str, float]:
-    """How close a decoded volume is: ``{"psnr": dB}`` for a scan, ``{"iou": ...}`` for a grid.
+    """How close a decoded volume is: ``{"psnr": dB}`` for a scan, ``{"iou": ..., "dice": ...}`` for a grid.
 
-    PSNR is on the original's value range (:func:`psnr`); IoU of the pore
-    voxels is :func:`porelib.metrics.iou` (both empty = 1).
+    PSNR is on the original's value range (:func:`psnr`); IoU and Dice of the
+    pore voxels are :func:`porelib.metrics.iou` and :func:`porelib.metrics.dice`
+    (both empty = 1).
 
     Raises
     ------
     ValueError
         If the shapes differ or ``kind`` is unknown.
     """
-    from porelib.metrics import iou
+    from porelib.metrics import dice, iou
 
     if check_choice(kind, KINDS, "kind") == "binary":
-        return {"iou": iou(original, decoded)}
+        return {"iou": iou(original, decoded), "dice": dice(original, decoded)}
     return {"psnr": psnr(original, decoded)}
 
 
@@ -490,9 +493,7 @@ def plan_network(shape, *, kind: str, ratio: float, bits: int = DEFAULT_BITS) ->
     """
     target_bytes = raw_nbytes(shape, kind) / _check_ratio(ratio)
     for n_blocks in (DEFAULT_BLOCKS, 1):
-        n_tensors = 2 * len(layer_shapes(SirenConfig(MIN_WIDTH, n_blocks)))
-        overhead = _HEADER.size + _CRC.size + n_tensors * (_LEVELS.size + 1)
-        n_params = int((target_bytes - overhead) * 8 // bits)
+        n_params = int((target_bytes - _overhead_nbytes(n_blocks)) * 8 // bits)
         if n_params < 1:
             continue
         for tiles in _tilings(shape):
@@ -501,11 +502,34 @@ def plan_network(shape, *, kind: str, ratio: float, bits: int = DEFAULT_BITS) ->
             min_width = MIN_TILED_WIDTH if max(tiles) > 1 else MIN_BLOCK_WIDTH if n_blocks > 1 else MIN_WIDTH
             if config is not None and config.width >= min_width:
                 return config
-    smallest_bytes = _file_nbytes(SirenConfig(MIN_WIDTH, 1), bits)
+    highest = max_ratio(shape, kind=kind, bits=bits)
     raise ValueError(
-        f"ratio {ratio:g} is too high for a volume of shape {tuple(shape)}: the smallest network takes "
-        f"{smallest_bytes} bytes, so the ratio can be at most {raw_nbytes(shape, kind) / smallest_bytes:.3g}"
+        f"ratio {ratio:g} is too high for a volume of shape {tuple(shape)}: the smallest network needs "
+        f"{math.ceil(raw_nbytes(shape, kind) / highest)} bytes, so the ratio can be at most "
+        f"{math.floor(highest * 100) / 100:g}"
     )
+
+
+def _overhead_nbytes(n_blocks: int) -> int:
+    """Bytes of a file besides its levels: header, checksum, each tensor's lo and step and (at most) a padding byte."""
+    n_tensors = 2 * len(layer_shapes(SirenConfig(MIN_WIDTH, n_blocks)))
+    return _HEADER.size + _CRC.size + n_tensors * (_LEVELS.size + 1)
+
+
+def max_ratio(shape, *, kind: str, bits: int = DEFAULT_BITS) -> float:
+    """The highest ratio :func:`compress` reaches on a volume of ``shape``: raw size / smallest file.
+
+    The smallest network is untiled, :data:`MIN_WIDTH` wide with one residual
+    block; :func:`plan_network` budgets a padding byte for each of its tensors.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or ``bits`` is not in 2 … 16.
+    """
+    bits = check_positive_int(bits, "bits", minimum=2, maximum=16)
+    smallest = _overhead_nbytes(1) + n_parameters(SirenConfig(MIN_WIDTH, 1)) * bits / 8
+    return raw_nbytes(shape, kind) / smallest
 
 
 def _tilings(shape) -> Iterator[tuple[int, int, int]]:
@@ -714,11 +738,11 @@ def _prepare_volume(volume, kind: str) -> tuple[np.ndarray, str, str, tuple[floa
         raise ValueError(f"volume must be at least 2 voxels along each axis; got shape {array.shape}")
     check_finite(array, "volume")
     check_choice(kind, ("auto", *KINDS), "kind")
-    zeros_and_ones = array.dtype == bool or (array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)))
+    detected = volume_kind(array)
     if kind == "auto":
-        kind = "binary" if zeros_and_ones else "scan"
+        kind = detected
     if kind == "binary":
-        if not zeros_and_ones:
+        if detected != "binary":
             raise ValueError(
                 f"volume must hold only 0/1 (or True/False) for kind='binary'; got {describe(array)} with values "
                 f"in [{array.min()!r}, {array.max()!r}]. Threshold it first, or use kind='scan'"
@@ -728,6 +752,20 @@ def _prepare_volume(volume, kind: str) -> tuple[np.ndarray, str, str, tuple[floa
     scale = 2.0 / (hi - lo) if hi > lo else 0.0
     values = ((array.astype(np.float64) - lo) * scale - 1.0).astype(np.float32)
     return values, kind, array.dtype.str, (lo, hi)
+
+
+def volume_kind(volume) -> str:
+    """What ``kind="auto"`` makes of ``volume``: ``"binary"`` (bool, or integers all 0 or 1) or ``"scan"``.
+
+    Raises
+    ------
+    TypeError
+        If ``volume`` does not hold numbers.
+    """
+    array = np.asarray(volume)
+    check_numeric(array, "volume")
+    zeros_and_ones = array.dtype == bool or (array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)))
+    return "binary" if zeros_and_ones else "scan"
 
 
 def _restore_values(normalised: np.ndarray, compressed: Compressed) -> np.ndarray:
@@ -867,7 +905,7 @@ def _decode_valid(data: bytes, kind_code: int, bits: int, fields: list) -> Compr
 # ----------------------------------------------------------------------------- volume files
 
 
-def read_volume(path) -> np.ndarray:
+def read_volume(source) -> np.ndarray:
     """Read a scan or a grid to compress, keeping its dtype.
 
     ``.npz`` holding ``image`` is a scan (:func:`porelib.ct.load_scan`); a 3-D
@@ -875,34 +913,75 @@ def read_volume(path) -> np.ndarray:
     0/1 stack is a grid for ``kind="auto"``); every other grid file (``.npz``
     grids, ``.vti``, the row format ``.npy``) goes through :func:`porelib.io.load_grid`.
 
+    Parameters
+    ----------
+    source : str, Path or binary file-like
+        A path, or an object with ``read()``/``getvalue()`` and a ``name`` whose
+        extension tells the format (e.g. a Streamlit upload).
+
+    Returns
+    -------
+    ndarray, shape (X, Y, Z)
+        The volume, ``volume[ix, iy, iz]``, in the file's dtype.
+
     Raises
     ------
     ValueError
         If the file cannot be read or holds no 3-D volume.
+    TypeError
+        If ``source`` is neither a path nor a binary file-like object.
     """
     from porelib import ct, io
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            return tifffile.imread(path)
-        except (OSError, tifffile.TiffFileError) as exc:
-            raise ValueError(f"could not read '{path}' as {suffix}: {exc}") from None
-    if suffix not in (".npy", ".npz"):
-        return io.load_grid(path)
+    if isinstance(source, (str, PathLike)):
+        name = str(source)
+    else:
+        source, name = _named_stream(source)
+    suffix = Path(name).suffix.lower()
     try:
-        content = np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            with content:
-                is_scan = "image" in content.files
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"could not read '{path}' as {suffix}: {exc}") from None
-    if suffix == ".npy":
-        return content if content.ndim == 3 else io.load_grid(path)
-    return ct.load_scan(path).image if is_scan else io.load_grid(path)
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            volume = tifffile.imread(source)
+        elif suffix == ".npy":
+            volume = np.load(source, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(source, allow_pickle=False) as content:
+                names = content.files
+        else:
+            volume = None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file fails parsers in many ways (see porelib.io._reading)
+        raise ValueError(f"could not read '{name}' as {suffix}: {exc}") from None
+    if hasattr(source, "seek"):
+        source.seek(0)
+    if suffix == ".npz":
+        if "image" not in names and not {"grids", "grid"} & set(names):
+            raise ValueError(
+                f"'{name}' holds neither a scan ('image') nor grids ('grids'); found keys: {', '.join(names) or 'none'}"
+            )
+        volume = ct.load_scan(source).image if "image" in names else io.load_grid(source)
+    elif volume is None or (suffix == ".npy" and volume.ndim != 3):
+        volume = io.load_grid(source)  # the other grid formats, and the row format (S³, 4)
+    if volume.ndim != 3:
+        raise ValueError(f"'{name}' holds a {volume.ndim}-D array {describe(volume)}; expected a 3-D volume (X, Y, Z)")
+    return volume
+
+
+def _named_stream(source) -> tuple[BytesIO, str]:
+    """The bytes of a binary file-like ``source`` as a named, seekable stream, and its name."""
+    if not (hasattr(source, "getvalue") or hasattr(source, "read")):
+        raise TypeError(f"source must be a path or a binary file-like object with a name; got {type(source).__name__}")
+    data = source.getvalue() if hasattr(source, "getvalue") else source.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"source must give bytes (open files in binary mode, 'rb'); got {type(data).__name__}")
+    name = str(getattr(source, "name", "") or "")
+    if not Path(name).suffix:
+        raise ValueError(
+            f"cannot tell the format of '{name or 'the upload'}': name it with its extension, e.g. volume.npy"
+        )
+    stream = BytesIO(bytes(data))
+    stream.name = name
+    return stream, name
 
 
 def write_volume(path, volume: np.ndarray) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -293,13 +294,32 @@ def test_compress_rejects_bad_input(volume, options, error, match):
         pnc.compress(volume, **{"steps": 2, **options})
 
 
+@pytest.mark.parametrize(("shape", "kind"), [((30, 30, 30), "binary"), ((20, 12, 17), "scan")])
+def test_max_ratio_is_the_highest_ratio_planned(shape, kind):
+    highest = pnc.max_ratio(shape, kind=kind)
+    reachable = math.floor(highest * 100) / 100
+    config = pnc.plan_network(shape, kind=kind, ratio=reachable)
+    assert config.width == 4 and config.n_blocks == 1 and config.n_tiles == 1  # the smallest network
+    with pytest.raises(ValueError, match=f"at most {reachable:g}"):
+        pnc.plan_network(shape, kind=kind, ratio=highest * 1.001)
+
+
+def test_volume_kind_is_what_auto_picks():
+    assert pnc.volume_kind(ball_grid(8, 2)) == "binary"
+    assert pnc.volume_kind(ball_grid(8, 2).astype(np.uint8)) == "binary"
+    assert pnc.volume_kind(ball_grid(8, 2).astype(np.float32)) == "scan"
+    assert pnc.volume_kind(np.full((4, 4, 4), 2, dtype=np.int16)) == "scan"
+    with pytest.raises(TypeError, match="must hold numbers"):
+        pnc.volume_kind(np.array([[["a"]]]))
+
+
 def test_psnr_and_quality():
     a = np.zeros((4, 4, 4))
     b = a.copy()
     b[0, 0, 0] = 1.0
     assert pnc.psnr(b, b) == math.inf
     assert pnc.psnr(b, a) == pytest.approx(10 * math.log10(64))  # range 1, MSE 1/64
-    assert pnc.quality(b > 0, b > 0, kind="binary") == {"iou": 1.0}
+    assert pnc.quality(b > 0, b > 0, kind="binary") == {"iou": 1.0, "dice": 1.0}
     with pytest.raises(ValueError, match="same shape"):
         pnc.psnr(a, a[:2])
     with pytest.raises(ValueError, match="data_range must be positive"):
@@ -339,6 +359,48 @@ def test_read_volume_keeps_dtype_and_finds_scans(tmp_path):
         pnc.write_volume(tmp_path / "scan.vti", volume)
 
 
+def _upload(name: str, data: bytes) -> io.BytesIO:
+    """An in-memory file with a name, as a Streamlit upload."""
+    stream = io.BytesIO(data)
+    stream.name = name
+    return stream
+
+
+def test_read_volume_from_an_upload(tmp_path):
+    from porelib import ct
+
+    volume = smooth_volume((10, 9, 8))
+    ct.save_scan(tmp_path / "scan.npz", ct.Scan(image=volume))
+    np.testing.assert_array_equal(pnc.read_volume(_upload("scan.npz", (tmp_path / "scan.npz").read_bytes())), volume)
+    buffer = io.BytesIO()
+    np.save(buffer, ball_grid(10, 3))
+    grid = pnc.read_volume(_upload("grid.npy", buffer.getvalue()))
+    assert grid.dtype == bool and np.array_equal(grid, ball_grid(10, 3))
+
+
+@pytest.mark.parametrize(
+    ("name", "arrays", "match"),
+    [
+        ("volume", None, "cannot tell the format of 'volume'"),
+        ("flat.npy", {"": np.zeros((5, 7))}, r"\(S³, 4\) rows"),
+        ("other.npz", {"volume": np.ones((4, 4, 4))}, "holds neither a scan .'image'. nor grids"),
+        ("junk.npz", None, "could not read 'junk.npz' as .npz"),
+    ],
+)
+def test_read_volume_rejects_bad_uploads(name, arrays, match):
+    buffer = io.BytesIO()
+    if arrays is None:
+        buffer.write(b"not a volume")
+    elif "" in arrays:
+        np.save(buffer, arrays[""])
+    else:
+        np.savez(buffer, **arrays)
+    with pytest.raises(ValueError, match=match):
+        pnc.read_volume(_upload(name, buffer.getvalue()))
+    with pytest.raises(TypeError, match="source must be a path or a binary file-like"):
+        pnc.read_volume(3)
+
+
 def test_cli_compress_then_decompress(tmp_path, capsys):
     grid = ball_grid(20, 6)
     np.save(tmp_path / "grid.npy", grid)
@@ -358,3 +420,59 @@ def test_cli_reports_bad_files_in_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "magic bytes" in err and err.count("\n") == 1
     np.save(tmp_path / "v.npy", smooth_volume((8, 8, 8)))
     assert cli.main(["compress", str(tmp_path / "v.npy"), "--ratio", "1", "--out", str(tmp_path / "v.pnc")]) == 2
+
+
+# ----------------------------------------------------------------------------- baselines and the app's figures
+
+
+def test_compare_methods_sets_the_code_beside_lossless_and_dct():
+    from porelib.bench import compression as bench
+
+    grid = ball_grid(20, 6)
+    compressed = pnc.compress(grid, ratio=2, steps=150, batch_size=2048, seed=0)
+    result = bench.compare_methods(grid, compressed.data, target=2, fit_s=1.5)
+    net, lossless, dct = (result.row(m) for m in (bench.NEURAL, bench.LOSSLESS, bench.DCT))
+    assert [row["method"] for row in result.rows] == [bench.NEURAL, bench.LOSSLESS, bench.DCT]
+    np.testing.assert_array_equal(result.decoded, pnc.decompress(compressed))
+    assert net["bytes"] == compressed.nbytes and net["encode_s"] == 1.5
+    assert net["iou"] == pnc.quality(grid, result.decoded, kind="binary")["iou"]
+    assert lossless["iou"] == 1.0 and lossless["bytes"] == len(bench.lzma_encode(grid, "binary"))
+    assert dct["bytes"] <= 1000 / 2  # the same budget: raw (20³ bits) / target
+    cards = {card.label: card for card in result.cards()}
+    assert list(cards) == ["Compression ratio", "File size (bytes)", "IoU", "Dice", "Fit time (s)"]
+    assert cards["File size (bytes)"].baseline == f"raw 1,000; lossless lzma {lossless['bytes']:,}"
+    assert cards["IoU"].baseline.startswith("DCT at ")
+    columns = ["method", "bytes", "ratio", "iou", "dice", "encode_s", "decode_s", "network"]
+    assert list(result.table().columns) == columns
+    # Precomputed baselines are used as given; a code of another volume is refused.
+    again = bench.compare_methods(grid, compressed, target=2, fit_s=1.5, baselines=result.rows[1:2])
+    assert [row["method"] for row in again.rows] == [bench.NEURAL, bench.LOSSLESS]
+    assert again.cards()[2].baseline == "DCT not run"
+    with pytest.raises(ValueError, match="shape"):
+        bench.compare_methods(grid[:10], compressed, target=2, fit_s=1.0)
+
+
+def test_section_panels_share_the_scale_and_mark_the_errors():
+    from porelib import viz
+    from porelib.viz_compress import ERROR_COLOUR, section_panels
+
+    grid = ball_grid(12, 4)
+    decoded = grid.copy()
+    decoded[0, 0, 6] = True  # one wrong voxel in the section z = 6
+    panels, geometry = section_panels(grid, decoded, kind="binary", axis="z", index=6, pixels=120)
+    assert [p.title for p in panels] == ["original", "reconstruction", "difference"]
+    np.testing.assert_array_equal(panels[0].image, viz.section_picture(grid[:, :, 6], pixels=120))
+    red = np.all(panels[2].image == viz._hex_rgb(ERROR_COLOUR), axis=-1)
+    assert red.sum() == (120 // 12) ** 2 and "1 (0.7% of the section)" in panels[2].caption
+    assert geometry == "Section z = 6 of 0–11: x to the right, y upwards (voxels)."
+
+    scan = smooth_volume((10, 8, 6))
+    panels, geometry = section_panels(scan, scan, kind="scan", axis="x", index=9, pixels=80)
+    np.testing.assert_array_equal(panels[0].image, panels[1].image)  # same grey scale for both
+    assert panels[2].image.max() == 0 and panels[2].caption.endswith("RMS 0")
+    assert panels[0].image.shape == (6 * 10, 8 * 10, 3)
+    assert geometry.startswith("Section x = 9 of 0–9: y to the right")
+    with pytest.raises(ValueError, match="same shape"):
+        section_panels(scan, scan[:5], kind="scan")
+    with pytest.raises(ValueError, match="index must be at least 0 and at most 9"):
+        section_panels(scan, scan, kind="scan", axis="x", index=10)

@@ -12,12 +12,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import fft
 
 from porelib import compress as neural
 from porelib import ct
+from porelib._validate import check_choice
 from porelib.bench._report import write_report
 from porelib.data import load_dataset
+from porelib.viz import StatCard
 
 SCAN_SIZE = 128
 SCAN_RATIOS = (25, 50, 100, 200)
@@ -38,8 +41,11 @@ DCT_BLOCK = 8
 #: Bytes of the DCT baseline's header: shape (3 × uint32), lo and hi (2 × float64), step (float32), block (uint8).
 DCT_HEADER_BYTES = 12 + 16 + 4 + 1
 #: LZMA2 at its strongest preset, without the .xz container (its ~60 bytes of
-#: headers and checksum would dominate a 30³ grid's code).
+#: headers and checksum would dominate a 30³ grid's code). Decoding uses these
+#: filters; encoding shrinks the dictionary to the input (:func:`_lzma_compress`).
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+#: Smallest LZMA2 dictionary (bytes).
+_LZMA_MIN_DICT = 4096
 
 NOTES = """\
 Volumes: a held-out simulated CT scan (`porelib.ct.simulate`, default dose, seed
@@ -80,7 +86,7 @@ class BenchVolume:
     name: str
     volume: np.ndarray
     kind: str
-    ratios: tuple[float, ...]
+    ratios: tuple[float, ...] = ()
     noise_free: np.ndarray | None = None
 
 
@@ -90,9 +96,9 @@ def run(*, out_dir="docs/bench", quick: bool = False) -> list[dict]:
     steps = QUICK_STEPS if quick else neural.DEFAULT_STEPS
     rows = []
     for item in volumes:
-        rows.append(_lossless_row(item))
+        rows.append(lossless_row(item))
         for target in item.ratios:
-            rows.append(_dct_row(item, target))
+            rows.append(dct_row(item, target))
             rows.append(_neural_row(item, target, steps))
             if item.kind == "scan" and target == TARGET_RATIO and not quick:
                 rows.append(
@@ -125,6 +131,10 @@ def benchmark_volumes(*, quick: bool = False) -> list[BenchVolume]:
 
 # ----------------------------------------------------------------------------- rows
 
+LOSSLESS = "lzma (lossless)"
+DCT = "dct"
+NEURAL = "neural"
+
 
 def _row(item: BenchVolume, method: str, target, nbytes: int, decoded: np.ndarray, encode_s, decode_s) -> dict:
     raw = neural.raw_nbytes(item.volume.shape, item.kind)
@@ -138,6 +148,7 @@ def _row(item: BenchVolume, method: str, target, nbytes: int, decoded: np.ndarra
         "ratio_vs_dtype": item.volume.nbytes / nbytes,
         "psnr": scores.get("psnr") if np.isfinite(scores.get("psnr", 0.0)) else None,
         "iou": scores.get("iou"),
+        "dice": scores.get("dice"),
         "psnr_vs_noise_free": neural.psnr(item.noise_free, decoded) if item.noise_free is not None else None,
         "encode_s": encode_s,
         "decode_s": decode_s,
@@ -145,7 +156,8 @@ def _row(item: BenchVolume, method: str, target, nbytes: int, decoded: np.ndarra
     }
 
 
-def _lossless_row(item: BenchVolume) -> dict:
+def lossless_row(item: BenchVolume) -> dict:
+    """The row of :func:`lzma_encode` (exact, so its ``psnr`` is ``None`` and its ``iou`` 1)."""
     start = time.perf_counter()
     data = lzma_encode(item.volume, item.kind)
     encode_s = time.perf_counter() - start
@@ -154,10 +166,11 @@ def _lossless_row(item: BenchVolume) -> dict:
     decode_s = time.perf_counter() - start
     if not np.array_equal(decoded, item.volume):
         raise RuntimeError("lzma round trip is not exact")  # a bug here, not a user error
-    return _row(item, "lzma (lossless)", None, len(data), decoded, encode_s, decode_s)
+    return _row(item, LOSSLESS, None, len(data), decoded, encode_s, decode_s)
 
 
-def _dct_row(item: BenchVolume, target: float) -> dict:
+def dct_row(item: BenchVolume, target: float) -> dict:
+    """The row of the finest :func:`dct_encode` code of at most raw size / ``target``."""
     max_bytes = neural.raw_nbytes(item.volume.shape, item.kind) / target
     start = time.perf_counter()
     code = dct_encode(item.volume, item.kind, max_bytes=max_bytes)
@@ -165,20 +178,168 @@ def _dct_row(item: BenchVolume, target: float) -> dict:
     start = time.perf_counter()
     decoded = dct_decode(code, item.volume.shape, item.kind, item.volume.dtype)
     decode_s = time.perf_counter() - start
-    return _row(item, "dct", target, code.nbytes, decoded, encode_s, decode_s)
+    return _row(item, DCT, target, code.nbytes, decoded, encode_s, decode_s)
 
 
-def _neural_row(item: BenchVolume, target: float, steps: int, *, method: str = "neural") -> dict:
-    start = time.perf_counter()
-    compressed = neural.compress(item.volume, ratio=target, kind=item.kind, steps=steps, seed=0)
-    encode_s = time.perf_counter() - start
+def neural_row(
+    item: BenchVolume, compressed: neural.Compressed, *, target, encode_s: float, method: str = NEURAL
+) -> tuple[dict, np.ndarray]:
+    """The row of a fitted :class:`~porelib.compress.Compressed` (decoded and timed here), and the decoded volume."""
     start = time.perf_counter()
     decoded = neural.decompress(compressed.data)
     decode_s = time.perf_counter() - start
     row = _row(item, method, target, compressed.nbytes, decoded, encode_s, decode_s)
     config = compressed.config
     row["network"] = f"w{config.width}×{config.n_blocks}b, tiles {'×'.join(map(str, config.tiles))}"
-    return row
+    return row, decoded
+
+
+def _neural_row(item: BenchVolume, target: float, steps: int, *, method: str = NEURAL) -> dict:
+    start = time.perf_counter()
+    compressed = neural.compress(item.volume, ratio=target, kind=item.kind, steps=steps, seed=0, threads=1)
+    encode_s = time.perf_counter() - start
+    return neural_row(item, compressed, target=target, encode_s=encode_s, method=method)[0]
+
+
+# ----------------------------------------------------------------------------- one volume, for the app
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A neural code of one volume beside lossless lzma and the DCT at the same target ratio.
+
+    Attributes
+    ----------
+    kind : {"scan", "binary"}
+        What the volume is; scans are scored by PSNR, grids by IoU and Dice.
+    target : float
+        The requested ratio.
+    raw_bytes : int
+        The raw size the ratios divide (see :mod:`porelib.compress`).
+    decoded : ndarray, (X, Y, Z)
+        The neural reconstruction, in the volume's dtype.
+    rows : list of dict
+        The benchmark's rows, neural first, then lossless, then the DCT if it was run.
+    """
+
+    kind: str
+    target: float
+    raw_bytes: int
+    decoded: np.ndarray
+    rows: list[dict]
+
+    def row(self, method: str) -> dict | None:
+        """The row of ``method`` (:data:`NEURAL`, :data:`LOSSLESS` or :data:`DCT`), or ``None``."""
+        return next((row for row in self.rows if row["method"] == method), None)
+
+    def cards(self) -> list[StatCard]:
+        """The headline figures, each beside its baseline: ratio, size, quality, time."""
+        net, lossless, dct = self.row(NEURAL), self.row(LOSSLESS), self.row(DCT)
+        cards = [
+            StatCard(
+                "Compression ratio",
+                f"{net['ratio']:.1f}:1",
+                f"target {self.target:g}:1; lossless lzma {lossless['ratio']:.2f}:1",
+                "Raw size / file size, header included. Raw = 4 bytes per voxel for a scan (float32), "
+                "1 bit per voxel for a grid (bit-packed).",
+            ),
+            StatCard(
+                "File size (bytes)",
+                f"{net['bytes']:,}",
+                f"raw {self.raw_bytes:,}; lossless lzma {lossless['bytes']:,}",
+                "The whole .pnc file: header, quantised weights and checksum.",
+            ),
+        ]
+        if self.kind == "scan":
+            scores = [("psnr", "PSNR (dB)", ".2f")]
+        else:
+            scores = [("iou", "IoU", ".4f"), ("dice", "Dice", ".4f")]
+        for key, label, spec in scores:
+            baseline = "DCT not run" if dct is None else f"DCT at {dct['ratio']:.1f}:1: {dct[key]:{spec}}"
+            cards.append(
+                StatCard(
+                    label,
+                    format(net[key], spec),
+                    baseline,
+                    "Reconstruction against the original; the DCT (JPEG-like, 8³ blocks) is the classical baseline "
+                    "at the same target ratio, lzma the lossless one (exact).",
+                )
+            )
+        dct_time = "" if dct is None else f"; DCT {dct['encode_s']:.1f} s"
+        cards.append(
+            StatCard(
+                "Fit time (s)",
+                f"{net['encode_s']:.1f}",
+                f"decoding {net['decode_s']:.2f} s; lzma {lossless['encode_s']:.2f} s{dct_time}",
+                "Wall-clock seconds on this machine, one CPU thread for the network.",
+            )
+        )
+        return cards
+
+    def table(self) -> pd.DataFrame:
+        """The rows as a table, with the columns that apply to this kind of volume (no network: "–")."""
+        score = ["psnr"] if self.kind == "scan" else ["iou", "dice"]
+        columns = ["method", "bytes", "ratio", *score, "encode_s", "decode_s", "network"]
+        return pd.DataFrame(self.rows)[columns].fillna({"network": "–"})
+
+
+def baseline_rows(volume, *, kind: str, target: float, name: str = "volume", dct: bool = True) -> list[dict]:
+    """The rows of lossless lzma and (with ``dct``) the DCT at raw size / ``target`` for one volume.
+
+    ``kind`` is ``"scan"`` or ``"binary"`` (:func:`porelib.compress.volume_kind`). The DCT takes
+    about 1 s on a 30³ grid and 10-20 s on a 64³ scan here (its step is bisected).
+    """
+    item = BenchVolume(name, np.asarray(volume), check_choice(kind, neural.KINDS, "kind"))
+    rows = [lossless_row(item)]
+    if dct:
+        rows.append(dct_row(item, target))
+    return rows
+
+
+def compare_methods(
+    volume,
+    compressed,
+    *,
+    target: float,
+    fit_s: float,
+    name: str = "volume",
+    dct: bool = True,
+    baselines: list[dict] | None = None,
+) -> Comparison:
+    """Decode a neural code of ``volume`` and set it beside lossless lzma and the DCT at ``target``.
+
+    Parameters
+    ----------
+    volume : array_like, (X, Y, Z)
+        The original that was compressed.
+    compressed : Compressed or bytes
+        Its neural code (a ``.pnc`` file's bytes are parsed).
+    target : float
+        The ratio that was asked for; the DCT gets the same budget, raw size / ``target``.
+    fit_s : float
+        Seconds the fit took (shown as the neural code's encoding time).
+    name : str
+        The volume's name in the rows.
+    dct : bool
+        Run the DCT baseline (see :func:`baseline_rows`).
+    baselines : list of dict, optional
+        :func:`baseline_rows` of this volume and target, if already computed.
+
+    Raises
+    ------
+    ValueError
+        If ``compressed`` is not a valid code, or its shape differs from the volume's.
+    """
+    if not isinstance(compressed, neural.Compressed):
+        compressed = neural.from_bytes(compressed)
+    volume = np.asarray(volume)
+    if volume.shape != compressed.shape:
+        raise ValueError(f"volume has shape {volume.shape} but the compressed volume {compressed.shape}")
+    item = BenchVolume(name, volume, compressed.kind)
+    net, decoded = neural_row(item, compressed, target=target, encode_s=float(fit_s))
+    if baselines is None:
+        baselines = baseline_rows(volume, kind=compressed.kind, target=target, name=name, dct=dct)
+    return Comparison(compressed.kind, float(target), compressed.raw_nbytes, decoded, [net, *baselines])
 
 
 # ----------------------------------------------------------------------------- lossless baseline
@@ -187,7 +348,19 @@ def _neural_row(item: BenchVolume, target: float, steps: int, *, method: str = "
 def lzma_encode(volume: np.ndarray, kind: str) -> bytes:
     """lzma of the bit-packed grid, or of the float32 scan bytes."""
     raw = np.packbits(volume.astype(bool)) if kind == "binary" else volume.astype("<f4")
-    return lzma.compress(raw.tobytes(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    return _lzma_compress(raw.tobytes())
+
+
+def _lzma_compress(data: bytes) -> bytes:
+    """Raw LZMA2 at preset 9 extreme, its dictionary no larger than ``data``.
+
+    The preset's 64 MiB dictionary costs ~0.15 s to set up, which dominated
+    small inputs; a dictionary larger than the input finds no more matches.
+    :func:`lzma_decode`'s larger dictionary decodes the stream.
+    """
+    dict_size = min(max(_LZMA_MIN_DICT, len(data)), 64 << 20)
+    filters = [{**_LZMA_FILTERS[0], "dict_size": dict_size}]
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters)
 
 
 def lzma_decode(data: bytes, shape, kind: str) -> np.ndarray:
@@ -224,9 +397,7 @@ def dct_encode(volume: np.ndarray, kind: str, *, max_bytes: float) -> DctCode:
 
     def code(step: float) -> DctCode:
         levels = np.rint(coefficients / step).astype(np.int32)
-        nbytes = DCT_HEADER_BYTES + len(
-            lzma.compress(_frequency_major(levels).tobytes(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        )
+        nbytes = DCT_HEADER_BYTES + len(_lzma_compress(_frequency_major(levels).tobytes()))
         return DctCode(nbytes, step, levels, (lo, hi))
 
     fine, coarse, best = 1e-5, 10.0, None

@@ -1,0 +1,147 @@
+"""Figures of the "Compress" page; no streamlit here.
+
+:func:`section_panels`: one orthogonal section of a volume, of its
+reconstruction and of their difference, drawn on the same scale so that the
+pictures can be compared side by side. The numbers beside their baselines come
+from :class:`porelib.bench.compression.Comparison`.
+
+Volumes are indexed ``volume[ix, iy, iz]`` and need not be cubic; lengths are in voxels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from porelib import segmentation
+from porelib._validate import check_choice, check_positive_int, check_same_shape
+from porelib.compress import KINDS
+from porelib.viz import AXES, SOLID_COLOUR, _hex_rgb, section_picture
+
+#: Colour of the voxels a reconstructed grid gets wrong.
+ERROR_COLOUR = "#ef4444"
+#: A scan's error map is white where the error reaches this fraction of the grey range.
+ERROR_FULL_SCALE = 0.25
+
+
+@dataclass(frozen=True)
+class SectionPanel:
+    """One picture of a section, ready to show.
+
+    Attributes
+    ----------
+    title : str
+        ``"original"``, ``"reconstruction"`` or ``"difference"``.
+    image : ndarray, (H, W, 3) uint8
+        Each voxel a square block of pixels; the horizontal axis is the first
+        remaining volume axis (left to right), the vertical one the second (bottom to top).
+    caption : str
+        What the picture shows, with one number (pore fraction, grey range or error).
+    """
+
+    title: str
+    image: np.ndarray
+    caption: str
+
+
+def section_panels(
+    original, decoded, *, kind: str, axis: str = "z", index: int = 0, pixels: int = 360
+) -> tuple[list[SectionPanel], str]:
+    """The section ``axis = index`` of a volume, its reconstruction and where they differ.
+
+    Parameters
+    ----------
+    original, decoded : array_like, (X, Y, Z)
+        The volume and its reconstruction (same shape).
+    kind : {"scan", "binary"}
+        A scan is drawn in grey levels, both volumes on the original's scale (its
+        0.5th to 99.5th percentile, as :func:`porelib.segmentation.normalize`); the
+        difference is ``|decoded - original|``, white at :data:`ERROR_FULL_SCALE` of
+        that scale. A grid is drawn as :func:`porelib.viz.section_picture`; the
+        difference marks the voxels that disagree in :data:`ERROR_COLOUR`.
+    axis : {"x", "y", "z"}
+        Axis held fixed.
+    index : int
+        Voxel index along ``axis``.
+    pixels : int
+        Target width; each voxel becomes ``max(1, pixels // width)`` pixels square.
+
+    Returns
+    -------
+    panels : list of SectionPanel
+        Original, reconstruction, difference.
+    geometry : str
+        Which section it is and how its axes run.
+
+    Raises
+    ------
+    ValueError
+        For volumes of different shapes or not 3-D, an unknown kind or axis, or an index outside the volume.
+    """
+    original, decoded = np.asarray(original), np.asarray(decoded)
+    check_same_shape(original, decoded, ("original", "decoded"))
+    if original.ndim != 3:
+        raise ValueError(f"original must be a 3-D volume (X, Y, Z); got shape {original.shape}")
+    check_choice(kind, KINDS, "kind")
+    check_choice(axis, AXES, "axis")
+    number = AXES.index(axis)
+    last = original.shape[number] - 1
+    index = check_positive_int(index, "index", minimum=0, maximum=last)
+    pixels = check_positive_int(pixels, "pixels")
+    before, after = (np.take(volume, index, axis=number) for volume in (original, decoded))
+    if kind == "binary":
+        panels = _grid_panels(before.astype(bool), after.astype(bool), pixels)
+    else:
+        panels = _scan_panels(original, before, after, pixels)
+    horizontal, vertical = (name for name in AXES if name != axis)
+    geometry = f"Section {axis} = {index} of 0–{last}: {horizontal} to the right, {vertical} upwards (voxels)."
+    return panels, geometry
+
+
+def _grid_panels(before: np.ndarray, after: np.ndarray, pixels: int) -> list[SectionPanel]:
+    wrong = before != after
+    difference = np.where(wrong[..., None], _hex_rgb(ERROR_COLOUR), _hex_rgb(SOLID_COLOUR)).astype(np.uint8)
+    return [
+        SectionPanel("original", section_picture(before, pixels=pixels), f"pore fraction {before.mean():.3f}"),
+        SectionPanel("reconstruction", section_picture(after, pixels=pixels), f"pore fraction {after.mean():.3f}"),
+        SectionPanel(
+            "difference",
+            _enlarge(difference, pixels),
+            f"voxels that differ, in red: {int(wrong.sum())} ({wrong.mean():.1%} of the section)",
+        ),
+    ]
+
+
+def _scan_panels(original: np.ndarray, before: np.ndarray, after: np.ndarray, pixels: int) -> list[SectionPanel]:
+    low, high = (float(v) for v in np.percentile(original, segmentation.NORMALIZE_PERCENTILES))
+    if high <= low:
+        low, high = float(original.min()), float(original.max())
+    span = (high - low) or 1.0
+    error = np.abs(after.astype(np.float64) - before.astype(np.float64))
+    scale = f"grey from {low:.4g} to {high:.4g}"
+    return [
+        SectionPanel("original", _grey(np.clip((before - low) / span, 0, 1), pixels), scale),
+        SectionPanel("reconstruction", _grey(np.clip((after - low) / span, 0, 1), pixels), scale),
+        SectionPanel(
+            "difference",
+            _grey(np.clip(error / (ERROR_FULL_SCALE * span), 0, 1), pixels),
+            f"|error|, white at {ERROR_FULL_SCALE:.0%} of the grey range; RMS {np.sqrt(np.mean(error**2)):.3g}",
+        ),
+    ]
+
+
+def _grey(section: np.ndarray, pixels: int) -> np.ndarray:
+    """A section ``section[h, v]`` of values in [0, 1] as a grey RGB picture (``v`` upwards)."""
+    grey = np.round(np.asarray(section, dtype=np.float64) * 255).astype(np.uint8)
+    return _enlarge(np.repeat(grey[..., None], 3, axis=2), pixels)
+
+
+def _enlarge(rgb: np.ndarray, pixels: int) -> np.ndarray:
+    """An ``(h, v, 3)`` section as picture rows (``v`` upwards, ``h`` to the right), each voxel a square block."""
+    picture = rgb.transpose(1, 0, 2)[::-1]
+    scale = max(1, pixels // rgb.shape[0])
+    return np.kron(picture, np.ones((scale, scale, 1), dtype=np.uint8))
+
+
+__all__ = ["ERROR_COLOUR", "ERROR_FULL_SCALE", "SectionPanel", "section_panels"]
