@@ -231,6 +231,17 @@ def show_slices(grids: dict, page: str) -> None:
     st.caption(f"{next(iter(views.values())).geometry} Blue = pore, grey = solid.")
 
 
+def slice_controls(page: str, shape) -> tuple[str, int]:
+    """The section axis and index widgets of ``page`` for a volume of ``shape`` (any box); returns ``(axis, index)``."""
+    axis_key, index_key = app_state.slice_keys(page)
+    length = shape[app_state.AXES.index(st.session_state[axis_key])]
+    app_state.clamp_index(st.session_state, index_key, length - 1)
+    left, right = st.columns([2, 3])
+    left.radio("Section axis", app_state.AXES, key=axis_key, persist_state="session", horizontal=True)
+    right.slider("Section index (voxels)", 0, length - 1, key=index_key, persist_state="session")
+    return st.session_state[axis_key], int(st.session_state[index_key])
+
+
 def show_cards(cards: list) -> None:
     """Draw :class:`porelib.viz.StatCard` s in a row, each with its baseline below."""
     for column, card in zip(st.columns(len(cards)), cards, strict=True):

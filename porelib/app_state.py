@@ -66,6 +66,23 @@ SEGMENT_METHODS = "segment_methods"
 #: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
 SEGMENT_RESULT = "segment_result"
 
+# Compress page.
+COMPRESS_SOURCE = "compress_source"
+COMPRESS_INDEX = "compress_index"
+COMPRESS_SCAN_SIZE = "compress_scan_size"
+COMPRESS_SCAN_SEED = "compress_scan_seed"
+COMPRESS_UPLOAD = "compress_upload"
+COMPRESS_GRID_RATIO = "compress_grid_ratio"
+COMPRESS_SCAN_RATIO = "compress_scan_ratio"
+COMPRESS_STEPS = "compress_steps"
+COMPRESS_SEED = "compress_seed"
+COMPRESS_RUN = "compress_run"
+#: Not a widget: the Compress page's last fit, ``(job, .pnc bytes, fit seconds)``; ``job`` names the
+#: volume and settings it was made from.
+COMPRESS_RESULT = "compress_result"
+#: Not a widget: the job the Compress button asked for (set by its callback, which survives a rerun).
+COMPRESS_PENDING = "compress_pending"
+
 
 @dataclass(frozen=True)
 class PageInfo:
@@ -125,6 +142,13 @@ PAGES = (
         "Simulate or upload a CT scan; the 3D U-Net beside Otsu, k-means and the depth map, with overlays and "
         "Dice against the exact label.",
     ),
+    PageInfo(
+        "pages/compress.py",
+        "Compress",
+        ":material/compress:",
+        "Fit a neural field to a dataset grid, a simulated CT scan or your upload at a chosen ratio: original "
+        "beside reconstruction, PSNR or IoU beside lossless lzma and a DCT baseline, the .pnc file to download.",
+    ),
 )
 
 
@@ -137,6 +161,10 @@ DENSITY_MODES = ("estimate", "enter")
 #: Where the Segment page takes its scan from, and the edge lengths it simulates.
 SEGMENT_SOURCES = ("simulate", "upload")
 SEGMENT_SIZES = (32, 48, 64, 96, 128, 192, 256)
+#: Where the Compress page takes its volume from, the scan sizes it simulates and its fitting steps.
+COMPRESS_SOURCES = ("dataset", "simulate", "upload")
+COMPRESS_SCAN_SIZES = (32, 48, 64)
+COMPRESS_STEP_CHOICES = (100, 250, 500, 1000, 2000)
 #: Where the From-an-image page takes its section from.
 FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload", "draw")
 #: Drawing tools of the From-an-image page's canvas.
@@ -146,7 +174,7 @@ COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
 MAX_SAMPLES = 16
 #: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
-SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image")
+SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image", "compress")
 
 
 def slice_keys(page: str) -> tuple[str, str]:
@@ -188,6 +216,14 @@ DEFAULTS = {
     SEGMENT_CONTRAST: "bright",
     SEGMENT_SEED: 1,
     SEGMENT_METHODS: ["unet", "otsu"],
+    COMPRESS_SOURCE: COMPRESS_SOURCES[0],
+    COMPRESS_INDEX: 43,  # a test-split grid of porosity 0.095 (density 0.70)
+    COMPRESS_SCAN_SIZE: 48,
+    COMPRESS_SCAN_SEED: 1,
+    COMPRESS_GRID_RATIO: 3.0,
+    COMPRESS_SCAN_RATIO: 100.0,
+    COMPRESS_STEPS: 500,
+    COMPRESS_SEED: 0,
     **{slice_keys(page)[0]: AXES[2] for page in SLICE_PAGES},
     **{slice_keys(page)[1]: 15 for page in SLICE_PAGES},
 }
