@@ -73,6 +73,24 @@ def test_contrast_picks_the_class(clean_scan):
     assert np.array_equal(segmentation.otsu(clean_scan.image), bright if clean_scan.contrast == "bright" else ~bright)
 
 
+def test_inclusion_contrast_is_the_minority_rule(clean_scan, noisy_scan):
+    for scan in (clean_scan, noisy_scan):
+        assert segmentation.inclusion_contrast(segmentation.normalize(scan.image)) == scan.contrast
+
+
+def test_unet_input_shows_a_bright_input_network_bright_inclusions(clean_scan):
+    intensities = segmentation.normalize(clean_scan.image)
+    as_is = segmentation.unet_input(clean_scan.image, input_contrast="any")
+    assert np.array_equal(as_is, intensities)
+    bright = segmentation.unet_input(clean_scan.image, input_contrast="bright")
+    assert bright[clean_scan.label].mean() > bright[~clean_scan.label].mean() + 0.5
+    expected = intensities if clean_scan.contrast == "bright" else 1 - intensities
+    np.testing.assert_allclose(bright, expected, atol=1e-6)
+    # An explicit contrast wins over the minority rule.
+    forced = segmentation.unet_input(clean_scan.image, input_contrast="bright", contrast="dark")
+    np.testing.assert_allclose(forced, 1 - intensities, atol=1e-6)
+
+
 def test_clahe_otsu_runs_and_stays_well_below_plain_otsu_at_low_dose(noisy_scan):
     # CLAHE stretches the noise of sphere-free regions; measured, not assumed to help.
     plain = dice(segmentation.otsu(noisy_scan.image), noisy_scan.label)
@@ -112,6 +130,8 @@ def test_classical_methods_report_progress_once(clean_scan):
         (lambda v: segmentation.kmeans(v, features="xyz"), "features must be one of"),
         (lambda v: segmentation.depthmap(v, percentile=120), "percentile must be a finite number >= 0 and <= 100"),
         (lambda v: segmentation.otsu(v, contrast="both"), "contrast must be one of"),
+        (lambda v: segmentation.unet_input(v, input_contrast="dark"), "input_contrast must be one of any, bright"),
+        (lambda v: segmentation.unet_input(v, input_contrast="bright", contrast="x"), "contrast must be one of"),
     ],
 )
 def test_bad_options_raise(call, match):
@@ -206,6 +226,19 @@ def test_unet_checkpoint_loads_and_segments(tmp_path):
     )
     expected = segmentation.unet_probability(volume, model) > 0.5
     assert np.array_equal(mask, expected) and calls == [(1, 1)]
+
+
+def test_untrained_threshold_skip_unet_segments_a_clean_scan_of_either_contrast(clean_scan, tmp_path):
+    # With its head at zero the network is a threshold of the bright-inclusion input:
+    # the segment() path must find the contrast and invert dark scans for it.
+    torch.manual_seed(0)
+    model = UNet3D(UNet3DConfig(channels=(4, 8), groups=2, input_contrast="bright", threshold_skip=20.0))
+    folder = save_checkpoint(tmp_path / "unet", model)
+    mask = segmentation.segment(clean_scan.image, "unet", checkpoint=folder)
+    assert dice(mask, clean_scan.label) >= 0.95
+    wrong = "dark" if clean_scan.contrast == "bright" else "bright"
+    inverted = segmentation.segment(clean_scan.image, "unet", contrast=wrong, checkpoint=folder)
+    assert dice(inverted, clean_scan.label) < 0.5
 
 
 def test_missing_or_broken_checkpoint_says_how_to_train(tmp_path):

@@ -1,4 +1,4 @@
-"""The 3D U-Net: shapes for several configs, invalid configs, the Dice + BCE loss."""
+"""The 3D U-Net: shapes for several configs, invalid configs, old cards, the threshold skip, the Dice + BCE loss."""
 
 import json
 
@@ -18,6 +18,12 @@ CASES = [
     ({"channels": (4, 8), "groups": 2}, (1, 1, 5, 6, 7), (1, 1, 5, 6, 7)),
     ({"channels": (8, 16, 32), "norm": "instance", "out_channels": 2}, (3, 1, 8, 8, 12), (3, 2, 8, 8, 12)),
     ({"in_channels": 2, "channels": (8, 8, 8), "dropout": 0.2}, (1, 2, 12, 12, 12), (1, 1, 12, 12, 12)),
+    ({"input_contrast": "bright", "threshold_skip": 20.0}, (2, 1, 9, 16, 10), (2, 1, 9, 16, 10)),
+    (
+        {"in_channels": 2, "out_channels": 2, "input_contrast": "bright", "threshold_skip": 5.0},
+        (1, 2, 8, 8, 8),
+        (1, 2, 8, 8, 8),
+    ),
 ]
 
 
@@ -35,9 +41,35 @@ def test_default_model_is_a_few_hundred_thousand_parameters():
 
 
 def test_config_round_trips_through_json():
-    config = UNet3DConfig(channels=(8, 16), groups=8, norm="instance")
+    config = UNet3DConfig(channels=(8, 16), groups=8, norm="instance", input_contrast="bright", threshold_skip=3.0)
     rebuilt = UNet3DConfig(**json.loads(json.dumps(config.to_dict())))
     assert rebuilt == config and rebuilt.channels == (8, 16)
+
+
+def test_a_card_written_before_the_input_options_gets_the_behaviour_it_was_trained_with():
+    # The first shipped card's config: no input_contrast, no threshold_skip.
+    old = {
+        "in_channels": 1,
+        "out_channels": 1,
+        "channels": [8, 16, 32, 64],
+        "norm": "group",
+        "groups": 4,
+        "dropout": 0.0,
+    }
+    config = UNet3DConfig(**old)
+    assert config.input_contrast == "any" and config.threshold_skip == 0.0
+    names = set(UNet3D(config).state_dict())
+    assert not {"skip_gain", "skip_offset"} & names
+
+
+def test_untrained_threshold_skip_is_a_threshold_at_mid_range():
+    torch.manual_seed(0)
+    model = UNet3D(UNet3DConfig(input_contrast="bright", threshold_skip=20.0)).eval()
+    volume = torch.rand(1, 1, 12, 10, 8)
+    with torch.inference_mode():
+        logits = model(volume)
+    torch.testing.assert_close(logits, 20.0 * (volume - 0.5))
+    assert {"skip_gain", "skip_offset"} <= set(model.state_dict())
 
 
 @pytest.mark.parametrize(
@@ -52,6 +84,9 @@ def test_config_round_trips_through_json():
         ({"groups": 0}, "groups must be a positive integer"),
         ({"norm": "batch"}, "norm must be one of group, instance"),
         ({"dropout": 1.0}, "dropout must be a finite number >= 0 and <= 0.9"),
+        ({"input_contrast": "dark"}, "input_contrast must be one of any, bright"),
+        ({"input_contrast": "bright", "threshold_skip": -1.0}, "threshold_skip must be a finite number >= 0"),
+        ({"threshold_skip": 20.0}, "threshold_skip needs input_contrast='bright'"),
     ],
 )
 def test_invalid_configs_raise(kwargs, match):

@@ -89,6 +89,17 @@ def test_random_crops_cut_image_and_label_at_the_same_place():
         assert torch.equal(label, (image.long() % 3 == 0).float())
 
 
+@pytest.mark.parametrize(("input_contrast", "dark_inclusions"), [("any", True), ("bright", False)])
+def test_training_inputs_follow_the_networks_input_contrast(input_contrast, dark_inclusions):
+    # Scan 1 is dark (pores in a solid): a bright-input network sees it inverted, as at inference.
+    model = {"input_contrast": input_contrast, "threshold_skip": 20.0 if input_contrast == "bright" else 0.0}
+    task = UNetTask({"data": TINY_DATA, "model": model})
+    images, labels = task._train_volumes
+    assert training_scan(1, task.data_config).contrast == "dark"
+    inside, outside = images[1][labels[1]].mean(), images[1][~labels[1]].mean()
+    assert (inside < outside) == dark_inclusions
+
+
 def test_training_step_transforms_image_and_label_alike():
     # An "identity" network: its loss is near zero only if image and label got the same symmetry.
     task = UNetTask({"data": TINY_DATA})
@@ -100,7 +111,8 @@ def test_training_step_transforms_image_and_label_alike():
 
 def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, capsys):
     out = tmp_path / "unet"
-    assert main(["train", "unet", "--out", str(out), "--epochs", "1", *TINY_FLAGS]) == 0
+    model_flags = ["--input-contrast", "bright", "--threshold-skip", "20"]  # as the shipped checkpoint
+    assert main(["train", "unet", "--out", str(out), "--epochs", "1", *model_flags, *TINY_FLAGS]) == 0
     assert "trained unet for 1 epoch(s)" in capsys.readouterr().out
     card = json.loads((out / "card.json").read_text())
     assert card["task"] == "unet" and card["monitor"] == {"metric": "val_dice", "mode": "max"}
@@ -109,7 +121,7 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
         assert {"dice", "iou", "dice_worst", "dice_high", "dice_default", "dice_low"} <= set(metrics)
     assert json.loads((out / "status.json").read_text())["state"] == "finished"
     model, _ = load_checkpoint(out)
-    assert isinstance(model, UNet3D)
+    assert isinstance(model, UNet3D) and model.config.input_contrast == "bright" and model.config.threshold_skip == 20
 
     # Fine-tuning from it keeps its card; model options then come from the checkpoint only.
     with pytest.raises(ValueError, match="init_from takes the model options from its checkpoint"):
@@ -131,15 +143,29 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
     assert mask.shape == (16, 16, 16) and mask.dtype == bool
 
 
-def test_shipped_checkpoint_beats_otsu_on_a_held_out_scan():
-    # Benchmark seed range (never trained on), default dose.
-    scan = ct.simulate(64, volume_fraction=0.25, contrast="bright", dose="default", seed=ct.BENCHMARK_SEED_START + 500)
+#: The issue's targets, checked per held-out scan: at least Otsu's Dice at every dose,
+#: 0.97 at the default dose, Otsu's + 0.03 at the low dose.
+MIN_DICE = {"high": 0.0, "default": 0.97, "low": 0.0}
+MIN_MARGIN_OVER_OTSU = {"high": 0.0, "default": 0.0, "low": 0.03}
+
+
+def test_shipped_checkpoint_beats_otsu_at_every_dose_on_held_out_scans():
+    # Benchmark seed range (never trained on): one 64³ scan per contrast × dose, fixed seeds.
+    # Measured at commit time (U-Net / Otsu): high 0.991/0.987 and 0.992/0.989,
+    # default 0.986/0.966 and 0.987/0.974, low 0.975/0.898 and 0.984/0.945.
     model = segmentation.load_unet()
-    fast = segmentation.unet_probability(scan.image, model) > 0.5  # bfloat16, as segment() runs it
+    settings = [(contrast, dose) for dose in ct.DOSES for contrast in ct.CONTRASTS]
+    for k, (contrast, dose) in enumerate(settings):
+        scan = ct.simulate(
+            64, volume_fraction=0.25, contrast=contrast, dose=dose, seed=ct.BENCHMARK_SEED_START + 500 + k
+        )
+        fast = segmentation.unet_probability(scan.image, model) > 0.5  # bfloat16, as segment() runs it
+        unet_dice = dice(fast, scan.label)
+        otsu_dice = dice(segmentation.segment(scan.image, "otsu"), scan.label)
+        required = max(MIN_DICE[dose], otsu_dice + MIN_MARGIN_OVER_OTSU[dose])
+        assert unet_dice >= required, f"{contrast}, {dose}: U-Net {unet_dice:.4f}, Otsu {otsu_dice:.4f}"
     exact = segmentation.unet_probability(scan.image, model, precision="float32") > 0.5
     assert np.mean(fast != exact) < 1e-3
-    unet_dice = dice(segmentation.segment(scan.image, "unet"), scan.label)
-    otsu_dice = dice(segmentation.segment(scan.image, "otsu"), scan.label)
-    assert unet_dice >= max(otsu_dice, 0.95), (unet_dice, otsu_dice)
+    assert np.array_equal(segmentation.segment(scan.image, "unet"), fast)
     with pytest.raises(ValueError, match="precision must be one of bfloat16, float32"):
         segmentation.unet_probability(scan.image, model, precision="float16")

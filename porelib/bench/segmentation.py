@@ -41,7 +41,9 @@ one per contrast (bright = glass spheres in polymer, dark = pores in a solid) ×
 detector pixel at 128 px: high 20 000, default 3 000, low 1 000) × volume fraction. `dice`/`iou` of the
 inclusion phase against the exact label; `porosity_error` = segmented minus true inclusion fraction;
 `mvox_per_s` = megavoxels segmented per second of wall time (2 shared CPU cores, so indicative).
-otsu/kmeans pick the minority class as the inclusion phase. `kmeans(intensity+xyz)` is seed 001's
+otsu/kmeans pick the minority class as the inclusion phase; the U-Net (`checkpoints/unet`, see
+docs/unet.md) is trained on bright inclusions and sees a scan inverted when Otsu's minority class is
+the darker one (the same rule, `contrast="auto"`). `kmeans(intensity+xyz)` is seed 001's
 feature set: on noisy scans cutting the volume in two halves beats the blurred intensity split, and
 it segments half the volume. `depthmap` is seed 001's depth map (cumsum along z of |dI/dz|, 75th
 percentile): it selects the top quarter of the slices whatever the material.

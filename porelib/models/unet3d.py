@@ -15,9 +15,26 @@ full-resolution level narrow makes CPU inference about twice as fast as
 ``(16, 32, 64)`` with the same parameter count (a 256³ volume: ~36 CPU-seconds
 against ~64 on this machine's cores).
 
+Input convention and threshold skip (both off by default, as in the first checkpoints).
+``input_contrast="bright"`` declares that the network was trained on inputs whose
+inclusions are brighter than the matrix; :func:`porelib.segmentation.unet_input`
+then inverts dark scans (``1 - x``) before the network sees them, so one network does
+not have to decide locally whether a dark region is a pore or a dim matrix corner.
+``threshold_skip=g`` (> 0) adds a learnable threshold of the input to the logits,
+
+    ``logits = head(features) + gain * (x - offset)``,  ``gain = g``, ``offset = 0.5`` at the start,
+
+with ``x`` the input's first channel, and starts the head at zero: the untrained
+network is a threshold of the normalised intensity at mid-range (nearly Otsu's on a
+clean scan) and the convolutions learn only the correction (noise, artefacts,
+partial-volume edges). The skip bypasses the normalisation layers, whose statistics
+depend on the window's content, so the boundary of a sphere does not move with the
+volume fraction around it.
+
 The checkpoint of a trained model is its :class:`UNet3DConfig` (as a dict, in
 the card) plus the weights (safetensors): ``UNet3D(UNet3DConfig(**card["config"]))``
-rebuilds it.
+rebuilds it; a card written before a field existed gets that field's default, the
+behaviour it was trained with.
 """
 
 from __future__ import annotations
@@ -36,6 +53,12 @@ from porelib.losses import soft_dice
 NORMS = ("group", "instance")
 MAX_DROPOUT = 0.9
 
+#: Input conventions of :attr:`UNet3DConfig.input_contrast`.
+INPUT_CONTRASTS = ("any", "bright")
+
+#: Initial offset of the threshold skip: mid-range of the normalised intensities.
+SKIP_OFFSET = 0.5
+
 
 @dataclass
 class UNet3DConfig:
@@ -53,6 +76,14 @@ class UNet3DConfig:
         Groups of GroupNorm; must divide every entry of ``channels``.
     dropout : float
         Dropout probability after each block, in [0, :data:`MAX_DROPOUT`].
+    input_contrast : {"any", "bright"}
+        What the input looks like (module notes): ``"any"``, scans of either contrast as
+        they are; ``"bright"``, inclusions brighter than the matrix (callers invert dark
+        scans).
+    threshold_skip : float
+        Initial gain of the threshold skip, in logits per unit of normalised intensity
+        (module notes); 0 = no skip. Needs ``input_contrast="bright"``: one threshold
+        cannot serve both contrasts.
     """
 
     in_channels: int = 1
@@ -61,6 +92,8 @@ class UNet3DConfig:
     norm: str = "group"
     groups: int = 4
     dropout: float = 0.0
+    input_contrast: str = "any"
+    threshold_skip: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.channels, list):  # a config read back from JSON
@@ -105,6 +138,11 @@ class UNet3D(nn.Module):
         )
         self.decoders = nn.ModuleList(_ConvBlock(2 * width, width, config) for width in channels[:-1])
         self.head = nn.Conv3d(channels[0], config.out_channels, kernel_size=1)
+        if config.threshold_skip > 0:
+            self.skip_gain = nn.Parameter(torch.tensor(float(config.threshold_skip)))
+            self.skip_offset = nn.Parameter(torch.tensor(SKIP_OFFSET))
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     @property
     def multiple(self) -> int:
@@ -119,6 +157,7 @@ class UNet3D(nn.Module):
         padding = [p for side in reversed(sides) for p in (0, -side % self.multiple)]
         if any(padding):
             x = F.pad(x, padding, mode="replicate")
+        intensity = x[:, :1]
         skips = []
         for level, encoder in enumerate(self.encoders):
             x = encoder(x if level == 0 else F.max_pool3d(x, 2))
@@ -127,6 +166,8 @@ class UNet3D(nn.Module):
             upsampled = F.interpolate(self.upsamplers[level](x), scale_factor=2, mode="nearest")
             x = self.decoders[level](torch.cat([skips[level], upsampled], dim=1))
         logits = self.head(x)
+        if self.config.threshold_skip > 0:  # in the input's precision (float32), not autocast's
+            logits = logits + self.skip_gain * (intensity.float() - self.skip_offset)
         return logits[..., : sides[0], : sides[1], : sides[2]]
 
 
@@ -174,6 +215,14 @@ def _check_config(config) -> None:
     if config.norm == "group" and any(c % config.groups for c in channels):
         raise ValueError(f"groups ({config.groups}) must divide every entry of channels {channels}")
     check_number(config.dropout, "dropout", minimum=0.0, maximum=MAX_DROPOUT)
+    if config.input_contrast not in INPUT_CONTRASTS:
+        raise ValueError(f"input_contrast must be one of {', '.join(INPUT_CONTRASTS)}; got {config.input_contrast!r}")
+    check_number(config.threshold_skip, "threshold_skip", minimum=0.0)
+    if config.threshold_skip > 0 and config.input_contrast != "bright":
+        raise ValueError(
+            "threshold_skip needs input_contrast='bright' (one threshold cannot serve both contrasts); "
+            f"got input_contrast={config.input_contrast!r}"
+        )
 
 
 def dice_bce_loss(

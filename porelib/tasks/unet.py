@@ -20,16 +20,19 @@ Both seed ranges lie inside :data:`porelib.ct.TRAINING_SEEDS` (below 10 000) and
 overlap; the benchmark's scans start at :data:`porelib.ct.BENCHMARK_SEED_START`
 (1 000 000), so no validation or benchmark scan is ever trained on.
 
-Training samples are random cubic crops of ``crop`` voxels of the scans normalised as
-a whole by :func:`porelib.segmentation.normalize` (as at inference), each under one of
-the 48 symmetries of the cube (the same one for image and label). The loss is
+Training samples are random cubic crops of ``crop`` voxels of the scans turned into the
+network's input as a whole by :func:`porelib.segmentation.unet_input` (as at inference:
+normalised, and for a network with ``input_contrast="bright"`` dark scans inverted, here
+by their known contrast), each under one of the 48 symmetries of the cube (the same one
+for image and label). The loss is
 :func:`porelib.models.unet3d.dice_bce_loss`, the forward pass on the CPU under bfloat16
 autocast by default (:class:`UNetStepConfig`).
 
 Validation runs the inference path itself, :func:`porelib.segmentation.unet_probability`
-(normalisation, windows of :data:`porelib.segmentation.UNET_WINDOW` voxels, Gaussian
-blending, threshold 0.5). A network trained on crops is thus checked with the GroupNorm
-statistics of the windows it meets in use, not of its training crops. Held-out metrics:
+(normalisation, the contrast found by ``contrast="auto"``, windows of
+:data:`porelib.segmentation.UNET_WINDOW` voxels, Gaussian blending, threshold 0.5). A
+network trained on crops is thus checked with the GroupNorm statistics of the windows it
+meets in use, not of its training crops. Held-out metrics:
 ``dice`` and ``iou`` (means over the validation scans; ``dice`` picks the checkpoint),
 ``dice_<dose>`` and ``iou_<dose>`` per named dose, and ``dice_worst``. The card
 records Otsu's threshold on the same scans as the baseline (``baseline``).
@@ -304,7 +307,10 @@ class UNetTask(Task):
     @cached_property
     def _train_volumes(self) -> tuple[np.ndarray, np.ndarray]:
         scans = [training_scan(i, self.data_config) for i in range(self.data_config.train_scans)]
-        images = np.stack([segmentation.normalize(scan.image) for scan in scans])
+        input_contrast = self.model_config.input_contrast
+        images = np.stack(
+            [segmentation.unet_input(scan.image, input_contrast=input_contrast, contrast=scan.contrast) for scan in scans]
+        )
         return images, np.stack([scan.label for scan in scans])
 
     @cached_property
@@ -373,10 +379,11 @@ class UNetTask(Task):
             return model(windows.to(device)).float().cpu()
 
         doses = list(ct.DOSES)
+        input_contrast = self.model_config.input_contrast
         results = []
         for images, labels, dose_indices in loader:
             for image, label, dose_index in zip(images.numpy(), labels.numpy(), dose_indices.tolist()):
-                mask = segmentation.unet_probability(image, forward) > 0.5
+                mask = segmentation.unet_probability(image, forward, input_contrast=input_contrast) > 0.5
                 results.append((mask, label, doses[dose_index]))
         return _segmentation_metrics(results)
 
