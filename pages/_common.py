@@ -15,8 +15,9 @@ from io import StringIO
 import numpy as np
 import streamlit as st
 
-from porelib import app_state, inference, io, metrics, viz
-from porelib.data import Dataset, load_dataset
+from porelib import app_state, inference, io, metrics, runs, viz
+from porelib.checkpoint import MODEL_CLASSES
+from porelib.data import Dataset, display_path, load_dataset
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
 
@@ -93,9 +94,9 @@ def dataset_reference(density: float) -> metrics.Reference:
 
 
 @st.cache_data(show_spinner="Generating…", max_entries=64)
-def generated(model: str, density: float, n: int, seed: int) -> np.ndarray:
-    """``porelib.generate`` with its result cached per (model, density, n, seed)."""
-    return generate(model, density, n=n, seed=seed)
+def generated(model: str, density: float, n: int, seed: int, checkpoint: str | None = None) -> np.ndarray:
+    """``porelib.generate`` with its result cached per (model, density, n, seed, checkpoint folder)."""
+    return generate(model, density, n=n, seed=seed, checkpoint=checkpoint)
 
 
 @st.cache_data(show_spinner="Comparing the samples with the dataset…", max_entries=64)
@@ -138,9 +139,9 @@ def export(grids: np.ndarray, kind: str, density: float | None, stem: str) -> tu
 # ----------------------------------------------------------------------------- drawing
 
 
-def require_model(name: str) -> None:
-    """Stop the page with an explanation and a link to Home if model ``name`` cannot be used yet."""
-    status = app_state.model_status(name)
+def require_model(name: str, checkpoint: str | None = None) -> None:
+    """Stop the page with an explanation and a link to Home if model ``name`` (from ``checkpoint``) cannot be used yet."""
+    status = app_state.model_status(name, checkpoint=checkpoint)
     if not status.ready:
         st.info(f"{model_label(name)} is not available yet: {status.detail}.")
         st.page_link(HOME, label="Home: status of data and models", icon=":material/home:")
@@ -150,6 +151,28 @@ def require_model(name: str) -> None:
 def model_label(name: str) -> str:
     """How a model is named in select boxes."""
     return MODEL_LABELS.get(name, name)
+
+
+def checkpoint_in_use(model: str) -> str | None:
+    """The checkpoint folder chosen for ``model`` on the Train page, or ``None`` for the shipped one."""
+    folder = runs.active_checkpoint(model)
+    return None if folder is None else str(folder)
+
+
+def show_checkpoint(model: str, checkpoint: str | None, *, key: str) -> None:
+    """Say which checkpoint of ``model`` the page uses; a chosen one gets a button back to the shipped one.
+
+    ``key`` is the button's widget key. Models without weights (the simulator) show nothing.
+    """
+    if model not in MODEL_CLASSES:
+        return
+    if checkpoint is None:
+        st.caption(f"{model_label(model)}: the shipped checkpoint `checkpoints/{model}`. Train your own on the Train page.")
+        return
+    text, button = st.columns([5, 2], vertical_alignment="center")
+    text.info(f"{model_label(model)}: the checkpoint chosen on the Train page, `{display_path(checkpoint)}`.",
+              icon=":material/model_training:")
+    button.button("Use the shipped checkpoint", key=key, on_click=runs.use_shipped, args=(model,))
 
 
 @st.cache_resource(show_spinner="Starting the 3D viewer…")

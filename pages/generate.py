@@ -26,10 +26,12 @@ controls[3].number_input(
 )
 
 model, density = st.session_state[keys.MODEL], st.session_state[keys.DENSITY]
-ui.require_model(model)
+checkpoint = ui.checkpoint_in_use(model)
+ui.show_checkpoint(model, checkpoint, key="generate_use_shipped")
+ui.require_model(model, checkpoint)
 n_samples, seed = int(st.session_state[keys.N_SAMPLES]), int(st.session_state[keys.SEED])
 try:
-    grids = ui.generated(model, density, n_samples, seed)
+    grids = ui.generated(model, density, n_samples, seed, checkpoint)
 except (ValueError, TypeError) as exc:
     ui.show_error(exc)
     st.stop()

@@ -89,13 +89,18 @@ if result is None or result[0] != scan_id:
 _, scan, masks = result
 image, label = scan.image, scan.label
 
-unet_status = model_status("unet")
+unet_checkpoint = ui.checkpoint_in_use("unet")
+if "unet" in masks and st.session_state.get(keys.SEGMENT_UNET_CHECKPOINT) != unet_checkpoint:
+    del masks["unet"]  # made with another checkpoint
+unet_status = model_status("unet", checkpoint=unet_checkpoint)
 available = [method for method in segmentation.METHODS if method != "unet" or unet_status.ready]
 st.session_state[keys.SEGMENT_METHODS] = [m for m in st.session_state[keys.SEGMENT_METHODS] if m in available]
 st.multiselect("Methods", available, key=keys.SEGMENT_METHODS, persist_state="session", format_func=METHOD_LABELS.get)
 if not unet_status.ready:
     st.caption(f"U-Net not available: {unet_status.detail}.")
 chosen = list(st.session_state[keys.SEGMENT_METHODS])
+if "unet" in chosen:
+    ui.show_checkpoint("unet", unet_checkpoint, key="segment_use_shipped")
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()
@@ -105,11 +110,18 @@ if todo:
     bar = st.progress(0.0, text="Segmenting…")
     try:
         masks.update(
-            viz_ct.segment_methods(image, todo, progress=lambda fraction, message: bar.progress(fraction, text=message))
+            viz_ct.segment_methods(
+                image,
+                todo,
+                checkpoint=unet_checkpoint,
+                progress=lambda fraction, message: bar.progress(fraction, text=message),
+            )
         )
     except (ValueError, TypeError) as exc:
         ui.show_error(exc)
         st.stop()
+    if "unet" in todo:
+        st.session_state[keys.SEGMENT_UNET_CHECKPOINT] = unet_checkpoint
     bar.empty()
 masks = {method: masks[method] for method in chosen}
 

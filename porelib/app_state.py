@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from porelib.inference import MODELS
+from porelib.training import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,25 @@ SEGMENT_SEED = "segment_seed"
 SEGMENT_METHODS = "segment_methods"
 #: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
 SEGMENT_RESULT = "segment_result"
+#: Not a widget: the U-Net checkpoint folder behind the stored ``unet`` mask (``None`` = the shipped one).
+SEGMENT_UNET_CHECKPOINT = "segment_unet_checkpoint"
+# Train page; a task's options use train_option_key(model, group, name).
+TRAIN_MODEL = "train_model"
+TRAIN_DATA_SOURCE = "train_data_source"
+TRAIN_DATA_FOLDER = "train_data_folder"
+TRAIN_EPOCHS = "train_epochs"
+TRAIN_BATCH_SIZE = "train_batch_size"
+TRAIN_LR = "train_lr"
+TRAIN_SEED = "train_seed"
+TRAIN_LIMIT = "train_limit"
+TRAIN_THREADS = "train_threads"
+TRAIN_DEVICE = "train_device"
+TRAIN_NPROC = "train_nproc"
+TRAIN_START = "train_start"
+#: Not a widget: set by the Start button's callback; the page then checks the settings and launches.
+TRAIN_START_REQUESTED = "train_start_requested"
+#: Not a widget: the error of the last run button's callback (Stop, Use, Resume), shown once.
+TRAIN_ACTION_ERROR = "train_action_error"
 
 # Compress page.
 COMPRESS_SOURCE = "compress_source"
@@ -143,6 +163,13 @@ PAGES = (
         "Dice against the exact label.",
     ),
     PageInfo(
+        "pages/train.py",
+        "Train",
+        ":material/model_training:",
+        "Train any model in the background (on the GPUs when there are some, several processes with torchrun): "
+        "live loss curves, stop, and use the new checkpoint on the Generate and Segment pages.",
+    ),
+    PageInfo(
         "pages/compress.py",
         "Compress",
         ":material/compress:",
@@ -182,6 +209,20 @@ def slice_keys(page: str) -> tuple[str, str]:
     return f"{page}_{SLICE_AXIS}", f"{page}_{SLICE_INDEX}"
 
 
+#: Where the Train page takes the dataset from: the built-in one, or a folder of original files.
+TRAIN_DATA_SOURCES = ("builtin", "folder")
+
+
+def train_option_key(model: str, group: str, name: str) -> str:
+    """Widget key of option ``options[group][name]`` of task ``model`` on the Train page."""
+    return f"train_option_{model}_{group}_{name}"
+
+
+def train_run_key(action: str, run_name: str) -> str:
+    """Widget key of a run's ``action`` button (``stop``, ``use``, ``resume``) or metric picker on the Train page."""
+    return f"train_{action}_{run_name}"
+
+
 #: Default of every widget key; file uploaders and buttons have none (Streamlit owns them).
 DEFAULTS = {
     MODEL: MODELS[0],
@@ -216,6 +257,17 @@ DEFAULTS = {
     SEGMENT_CONTRAST: "bright",
     SEGMENT_SEED: 1,
     SEGMENT_METHODS: ["unet", "otsu"],
+    TRAIN_MODEL: "cvae",
+    TRAIN_DATA_SOURCE: TRAIN_DATA_SOURCES[0],
+    TRAIN_DATA_FOLDER: "",
+    TRAIN_EPOCHS: TrainConfig.epochs,
+    TRAIN_BATCH_SIZE: TrainConfig.batch_size,
+    TRAIN_LR: TrainConfig.lr,
+    TRAIN_SEED: TrainConfig.seed,
+    TRAIN_LIMIT: TrainConfig.limit,
+    TRAIN_THREADS: TrainConfig.threads,
+    TRAIN_DEVICE: None,  # the page picks the best device it finds (porelib.runs.available_devices)
+    TRAIN_NPROC: 1,
     COMPRESS_SOURCE: COMPRESS_SOURCES[0],
     COMPRESS_INDEX: 43,  # a test-split grid of porosity 0.095 (density 0.70)
     COMPRESS_SCAN_SIZE: 48,

@@ -1,0 +1,243 @@
+"""Train: start a model's training in the background, watch its curves, stop it, use its checkpoint."""
+
+import math
+
+import streamlit as st
+
+from pages import _common as ui
+from porelib import app_state as keys
+from porelib import runs
+from porelib.data import DATA_DIR, DATASET_FILE, display_path
+from porelib.inference import MODELS
+
+ui.route_through_app()
+
+#: Seconds between refreshes of the run list while a run is active.
+REFRESH_S = 2.0
+STATE_ICONS = {
+    "starting": ":material/hourglass_top:",
+    "running": ":material/play_circle:",
+    "finalizing": ":material/hourglass_bottom:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/error:",
+    "stopped": ":material/stop_circle:",
+    "died": ":material/cancel:",
+}
+#: The page that uses a model's chosen checkpoint.
+USED_BY = {
+    **{model: "Generate" for model in MODELS if model != "simulator"},
+    "unet": "Segment a scan",
+}
+DATA_SOURCES = {
+    "builtin": f"built-in ({display_path(DATA_DIR / DATASET_FILE)})",
+    "folder": "a folder of original files distribution_{idx}_{density}.npy",
+}
+
+st.title("Train a model")
+st.caption(
+    "Starts `python -m porelib train MODEL …` in the background: the run goes on when this tab closes, and "
+    f"every session sees the runs in `{display_path(runs.resolve_runs_dir())}`. Several processes train "
+    "data-parallel under torchrun (one per GPU, or CPU processes talking through gloo)."
+)
+
+
+def _float_step(default: float) -> float:
+    """A number input's step: a tenth of the default's order of magnitude (0.01 for 0)."""
+    return 10 ** math.floor(math.log10(abs(default))) / 10 if default else 0.01
+
+
+def option_widget(field: runs.OptionField, key: str) -> None:
+    """The widget of one task option, by its type."""
+    label, help_text = field.name.replace("_", " "), field.help or None
+    if field.choices:
+        st.selectbox(label, field.choices, key=key, help=help_text, persist_state="session")
+    elif field.kind is int:
+        st.number_input(label, step=1, key=key, help=help_text, persist_state="session")
+    elif field.kind is float:
+        st.number_input(label, step=_float_step(field.default), format="%g", key=key, help=help_text,
+                        persist_state="session")
+    else:
+        st.text_input(label, key=key, help=help_text, persist_state="session")
+
+
+def option_form(model: str) -> dict:
+    """Widgets for every option of ``model``, one expander per group; returns ``{group: {name: value}}``."""
+    options: dict = {}
+    fields = runs.option_fields(model)
+    for group in dict.fromkeys(field.group for field in fields):
+        in_group = [field for field in fields if field.group == group]
+        with st.expander(f"{group.capitalize()} options ({len(in_group)})"):
+            for column, field in zip(st.columns(4) * math.ceil(len(in_group) / 4), in_group):
+                key = keys.train_option_key(model, field.group, field.name)
+                st.session_state.setdefault(key, field.default)
+                with column:
+                    option_widget(field, key)
+                options.setdefault(group, {})[field.name] = st.session_state[key]
+    return options
+
+
+# ----------------------------------------------------------------------------- a new run
+
+devices = runs.available_devices()
+if st.session_state[keys.TRAIN_MODEL] not in runs.TASKS:
+    st.session_state[keys.TRAIN_MODEL] = keys.DEFAULTS[keys.TRAIN_MODEL]
+if st.session_state[keys.TRAIN_DEVICE] not in [device.name for device in devices]:
+    st.session_state[keys.TRAIN_DEVICE] = devices[0].name
+
+with st.container(border=True):
+    st.subheader("New run")
+    top = st.columns([2, 5])
+    top[0].selectbox("Model", tuple(runs.TASKS), key=keys.TRAIN_MODEL, persist_state="session",
+                     format_func=ui.model_label)
+    model = st.session_state[keys.TRAIN_MODEL]
+    data = None
+    with top[1]:
+        if runs.reads_dataset(model):
+            st.radio("Dataset", keys.TRAIN_DATA_SOURCES, key=keys.TRAIN_DATA_SOURCE, persist_state="session",
+                     format_func=DATA_SOURCES.get, horizontal=True)
+            if st.session_state[keys.TRAIN_DATA_SOURCE] == "folder":
+                st.text_input("Dataset folder (on the machine that runs the app)", key=keys.TRAIN_DATA_FOLDER,
+                              persist_state="session", placeholder="/path/to/folder")
+                data = st.session_state[keys.TRAIN_DATA_FOLDER].strip() or None
+                if data is None:
+                    st.caption("Enter the folder that holds the files; it is checked when you start.")
+        else:
+            st.caption(f"{ui.model_label(model)} simulates its training data: it reads no dataset.")
+
+    settings = st.columns(5)
+    settings[0].number_input("Epochs", step=1, key=keys.TRAIN_EPOCHS, persist_state="session")
+    settings[1].number_input("Batch size (per process)", min_value=1, step=1, key=keys.TRAIN_BATCH_SIZE,
+                             persist_state="session")
+    settings[2].number_input("Peak learning rate", min_value=0.0, step=1e-4, format="%g", key=keys.TRAIN_LR,
+                             persist_state="session", help="AdamW, linear warm-up then cosine decay")
+    settings[3].number_input("Seed", min_value=0, step=1, key=keys.TRAIN_SEED, persist_state="session")
+    settings[4].number_input("Limit (training items)", min_value=1, step=1, key=keys.TRAIN_LIMIT,
+                             persist_state="session", placeholder="all", help="empty = all; a few for a quick try")
+    hardware = st.columns([3, 1, 1])
+    hardware[0].selectbox("Device", [device.name for device in devices], key=keys.TRAIN_DEVICE,
+                          persist_state="session", format_func={d.name: d.label for d in devices}.get)
+    hardware[1].number_input("Processes", min_value=1, step=1, key=keys.TRAIN_NPROC, persist_state="session",
+                             help="over 1: data parallel with torchrun on this machine (one per GPU on CUDA)")
+    hardware[2].number_input("CPU threads per process", min_value=1, step=1, key=keys.TRAIN_THREADS,
+                             persist_state="session")
+    options = option_form(model)
+
+    # Buttons act through callbacks: a callback's effect survives a rerun of the script, a click does not.
+    st.button("Start", key=keys.TRAIN_START, type="primary", icon=":material/play_arrow:",
+              on_click=st.session_state.__setitem__, args=(keys.TRAIN_START_REQUESTED, True))
+    if st.session_state.pop(keys.TRAIN_START_REQUESTED, False):
+        limit = st.session_state[keys.TRAIN_LIMIT]
+        try:
+            with st.spinner("Checking the settings and starting…"):
+                folder = runs.launch(
+                    model,
+                    options=options,
+                    epochs=int(st.session_state[keys.TRAIN_EPOCHS]),
+                    batch_size=int(st.session_state[keys.TRAIN_BATCH_SIZE]),
+                    lr=float(st.session_state[keys.TRAIN_LR]),
+                    seed=int(st.session_state[keys.TRAIN_SEED]),
+                    limit=None if limit is None else int(limit),
+                    data=data,
+                    device=st.session_state[keys.TRAIN_DEVICE],
+                    threads=int(st.session_state[keys.TRAIN_THREADS]),
+                    nproc=int(st.session_state[keys.TRAIN_NPROC]),
+                )
+        except (ValueError, TypeError) as exc:
+            ui.show_error(exc)
+        else:
+            st.success(f"Started {folder.name}; it is listed below.", icon=":material/rocket_launch:")
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+def show_curves(run: runs.RunInfo) -> None:
+    """The loss curves and one chosen held-out metric of a run, per epoch (a table for a single epoch)."""
+    table = runs.metrics_table(run.metrics)
+    if len(table) < 2:
+        st.dataframe(table, width="stretch")
+        return
+    losses = [column for column in ("train_loss", "val_loss") if column in table]
+    others = [column for column in table if column.startswith("val_") and column != "val_loss"]
+    left, right = st.columns(2)
+    if losses:
+        left.markdown("**Loss** (training mean and held-out)")
+        left.line_chart(table[losses], x_label="epoch", height=220)
+    if others:
+        monitor = runs.monitor_column(run.model)
+        metric = right.selectbox("Held-out metric", others, index=others.index(monitor) if monitor in others else 0,
+                                 key=keys.train_run_key("metric", run.name))
+        right.line_chart(table[[metric]], x_label="epoch", height=220)
+
+
+def run_action(action, folder) -> None:
+    """Button callback: ``action(folder)``; a ``ValueError`` is kept to be shown once."""
+    try:
+        action(folder)
+    except ValueError as exc:
+        st.session_state[keys.TRAIN_ACTION_ERROR] = str(exc)
+
+
+def show_checkpoint_choice(run: runs.RunInfo) -> None:
+    """Whether a run's checkpoint is in use, or the button that makes it so."""
+    page = USED_BY.get(run.model)
+    if page is None:
+        st.caption(f"No page uses {ui.model_label(run.model or '?')} checkpoints yet; pass the folder "
+                   f"`{display_path(run.path)}` to the command line (`--checkpoint`).")
+    elif runs.active_checkpoint(run.model) == run.path.resolve():
+        st.success(f"In use on the {page} page.", icon=":material/check:")
+    else:
+        st.button("Use this checkpoint", key=keys.train_run_key("use", run.name), icon=":material/input:",
+                  help=f"the {page} page then uses it instead of the shipped one",
+                  on_click=run_action, args=(runs.use_checkpoint, run.path))
+
+
+def show_run(run: runs.RunInfo, *, expanded: bool) -> None:
+    """One run: state, progress, curves (folded unless ``expanded``), error, and its buttons."""
+    with st.container(border=True):
+        head, buttons = st.columns([4, 2], vertical_alignment="center")
+        head.markdown(f"{STATE_ICONS.get(run.state, '')} **{run.name}** · {ui.model_label(run.model or '?')} · "
+                      f"**{run.state}**" + (f" · {run.nproc} processes" if run.nproc > 1 else ""))
+        head.caption(f"started {run.started or '?'}" + (f", ended {run.ended}" if run.ended else ""))
+        with buttons:
+            if run.active:
+                st.button("Stop", key=keys.train_run_key("stop", run.name), icon=":material/stop:",
+                          on_click=run_action, args=(runs.stop, run.path))
+            if run.resumable:
+                st.button("Resume", key=keys.train_run_key("resume", run.name), icon=":material/resume:",
+                          help="continue from its last finished epoch to the same final epoch",
+                          on_click=run_action, args=(runs.resume, run.path))
+            if run.has_checkpoint and not run.active:
+                show_checkpoint_choice(run)
+        if run.epochs:
+            st.progress(run.progress, text=f"epoch {run.epoch} of {run.epochs}")
+        if run.metrics:
+            with st.expander("Curves", expanded=expanded):
+                show_curves(run)
+        if run.error:
+            st.error(f"The run {run.state}. The end of its error:", icon=":material/error:")
+            st.code(run.error, language=None)
+        if run.command:
+            with st.expander("Command"):
+                st.code(run.command, language="bash")
+
+
+polling = any(run.active for run in runs.list_runs())
+
+
+@st.fragment(run_every=REFRESH_S if polling else None)
+def show_runs() -> None:
+    """Every run, newest first; refreshes itself while one is active."""
+    current = runs.list_runs()
+    if polling and not any(run.active for run in current):
+        st.rerun()  # the last active run ended: redraw the page once, without the timer
+    if message := st.session_state.pop(keys.TRAIN_ACTION_ERROR, None):
+        st.error(message, icon=":material/error:")
+    if not current:
+        st.info("No runs yet. Start one above.")
+    for number, run in enumerate(current):
+        show_run(run, expanded=run.active or number == 0)
+
+
+st.subheader("Runs")
+show_runs()
