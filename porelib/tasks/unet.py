@@ -260,6 +260,8 @@ class UNetTask(Task):
     """The 3D U-Net segmenting simulated CT scans; data, loss and metrics in the module notes."""
 
     name = "unet"
+    #: No ``--data``: the scans are simulated (read by :func:`porelib.runs.reads_dataset`).
+    reads_dataset = False
     option_classes = {"model": UNet3DConfig, "data": UNetDataConfig, "step": UNetStepConfig, "init": UNetInitConfig}
     derived_options = {"model": ("in_channels", "out_channels")}
     monitor = "dice"
