@@ -66,7 +66,7 @@ def option_form(model: str) -> dict:
     fields = runs.option_fields(model)
     for group in dict.fromkeys(field.group for field in fields):
         in_group = [field for field in fields if field.group == group]
-        with st.expander(f"{group.capitalize()} options ({len(in_group)})"):
+        with st.expander(f"Options: {group} ({len(in_group)})"):
             for column, field in zip(st.columns(4) * math.ceil(len(in_group) / 4), in_group):
                 key = keys.train_option_key(model, field.group, field.name)
                 st.session_state.setdefault(key, field.default)
