@@ -10,12 +10,13 @@ import streamlit as st
 from pages import _common as ui
 from porelib import app_state as keys
 from porelib import compress as pnc
-from porelib import ct, viz_compress
+from porelib import viz_compress
 from porelib.bench import compression as bench
 
 ui.route_through_app()
 
 SOURCES = {"dataset": "Dataset grid (test split)", "simulate": "Simulated CT scan", "upload": "Upload a volume"}
+DOSE_LABELS = {"none": "no photon noise"}
 UPLOAD_TYPES = ["npy", "npz", "tif", "tiff", "vti"]
 #: Updates of the progress bar over a fit.
 PROGRESS_UPDATES = 50
@@ -32,9 +33,9 @@ st.caption(
 
 
 @st.cache_data(show_spinner="Simulating the scan…", max_entries=16)
-def simulated_scan(size: int, seed: int) -> np.ndarray:
-    """The image of :func:`porelib.ct.simulate` (glass spheres in a polymer, default dose), cached."""
-    return ct.simulate(size, seed=seed).image
+def simulated_scan(size: int, seed: int, dose: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`porelib.bench.compression.simulated_scan` (the scan and its noise-free twin), cached."""
+    return bench.simulated_scan(size, seed=seed, dose=dose)
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
@@ -44,21 +45,24 @@ def uploaded_volume(file_id: str, _upload) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Running the lossless and DCT baselines…", max_entries=16)
-def baselines(volume: np.ndarray, kind: str, target: float) -> list[dict]:
+def baselines(volume: np.ndarray, kind: str, target: float, noise_free: np.ndarray | None) -> list[dict]:
     """:func:`porelib.bench.compression.baseline_rows`, cached per volume and target."""
-    return bench.baseline_rows(volume, kind=kind, target=target)
+    return bench.baseline_rows(volume, kind=kind, target=target, noise_free=noise_free)
 
 
 @st.cache_data(show_spinner="Decoding…", max_entries=8)
-def comparison(data: bytes, volume: np.ndarray, target: float, fit_s: float) -> bench.Comparison:
+def comparison(
+    data: bytes, volume: np.ndarray, target: float, fit_s: float, noise_free: np.ndarray | None
+) -> bench.Comparison:
     """:func:`porelib.bench.compression.compare_methods` of a ``.pnc`` file's bytes, cached."""
-    kind = pnc.volume_kind(volume)
-    return bench.compare_methods(volume, data, target=target, fit_s=fit_s, baselines=baselines(volume, kind, target))
+    rows = baselines(volume, pnc.volume_kind(volume), target, noise_free)
+    return bench.compare_methods(volume, data, target=target, fit_s=fit_s, baselines=rows, noise_free=noise_free)
 
 
 st.radio("Volume", tuple(SOURCES), key=keys.COMPRESS_SOURCE, persist_state="session", format_func=SOURCES.get,
          horizontal=True)
 source = st.session_state[keys.COMPRESS_SOURCE]
+noise_free = None
 if source == "dataset":
     dataset = ui.require_dataset()
     test = dataset.split("test")
@@ -73,16 +77,21 @@ if source == "dataset":
         f"{volume.mean():.4f}, {'×'.join(map(str, volume.shape))} voxels."
     )
 elif source == "simulate":
-    left, right = st.columns(2)
-    left.select_slider("Size (voxels per side)", keys.COMPRESS_SCAN_SIZES, key=keys.COMPRESS_SCAN_SIZE,
-                       persist_state="session")
-    right.number_input("Scan seed", 0, 2**31 - 1, key=keys.COMPRESS_SCAN_SEED, persist_state="session")
+    columns = st.columns([3, 2, 2])
+    columns[0].select_slider("Size (voxels per side)", keys.COMPRESS_SCAN_SIZES, key=keys.COMPRESS_SCAN_SIZE,
+                             persist_state="session")
+    columns[1].selectbox("Dose", keys.COMPRESS_SCAN_DOSES, key=keys.COMPRESS_SCAN_DOSE, persist_state="session",
+                         format_func=lambda dose: DOSE_LABELS.get(dose, dose))
+    columns[2].number_input("Scan seed", 0, 2**31 - 1, key=keys.COMPRESS_SCAN_SEED, persist_state="session")
     size, scan_seed = int(st.session_state[keys.COMPRESS_SCAN_SIZE]), int(st.session_state[keys.COMPRESS_SCAN_SEED])
-    volume, name = simulated_scan(size, scan_seed), f"ct_{size}_seed{scan_seed}"
-    volume_id = ("simulate", size, scan_seed)
+    dose = st.session_state[keys.COMPRESS_SCAN_DOSE]
+    image, clean = simulated_scan(size, scan_seed, "default" if dose == "none" else dose)
+    volume, noise_free = (clean, None) if dose == "none" else (image, clean)
+    name, volume_id = f"ct_{size}_{dose}_seed{scan_seed}", ("simulate", size, dose, scan_seed)
     st.caption(
-        "Glass spheres in a polymer at the default dose (porelib.ct.simulate): photon noise, ring artefacts and "
-        "cupping after filtered back-projection. The noise is part of the volume, so it costs bits too."
+        "Glass spheres in a polymer (porelib.ct.simulate): ring artefacts and cupping after filtered back-projection, "
+        "and photon noise for a dose. The noise is part of the volume, so it costs bits too and caps the PSNR against "
+        "the input; against the same scan without photon noise, a code that drops the noise can beat the input itself."
     )
 else:
     upload = st.file_uploader(
@@ -159,7 +168,7 @@ if result is None or result[0] != job:
     st.stop()
 _, data, fit_s = result
 try:
-    figures = comparison(data, volume, target, fit_s)
+    figures = comparison(data, volume, target, fit_s, noise_free)
 except (ValueError, TypeError) as exc:
     ui.show_error(exc)
     st.stop()
@@ -171,6 +180,7 @@ st.dataframe(
     column_config={
         "ratio": st.column_config.NumberColumn("ratio", format="%.2f"),
         "psnr": st.column_config.NumberColumn("PSNR (dB)", format="%.2f"),
+        "psnr_vs_noise_free": st.column_config.NumberColumn("PSNR vs noise-free (dB)", format="%.2f"),
         "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
         "dice": st.column_config.NumberColumn("Dice", format="%.4f"),
         "encode_s": st.column_config.NumberColumn("encode (s)", format="%.2f"),

@@ -91,6 +91,7 @@ COMPRESS_SOURCE = "compress_source"
 COMPRESS_INDEX = "compress_index"
 COMPRESS_SCAN_SIZE = "compress_scan_size"
 COMPRESS_SCAN_SEED = "compress_scan_seed"
+COMPRESS_SCAN_DOSE = "compress_scan_dose"
 COMPRESS_UPLOAD = "compress_upload"
 COMPRESS_GRID_RATIO = "compress_grid_ratio"
 COMPRESS_SCAN_RATIO = "compress_scan_ratio"
@@ -191,6 +192,8 @@ SEGMENT_SIZES = (32, 48, 64, 96, 128, 192, 256)
 #: Where the Compress page takes its volume from, the scan sizes it simulates and its fitting steps.
 COMPRESS_SOURCES = ("dataset", "simulate", "upload")
 COMPRESS_SCAN_SIZES = (32, 48, 64)
+#: Doses of the Compress page's simulated scan: names of porelib.ct.DOSES, or "none" (no photon noise).
+COMPRESS_SCAN_DOSES = ("default", "high", "low", "none")
 COMPRESS_STEP_CHOICES = (100, 250, 500, 1000, 2000)
 #: Where the From-an-image page takes its section from.
 FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload", "draw")
@@ -272,6 +275,7 @@ DEFAULTS = {
     COMPRESS_INDEX: 43,  # a test-split grid of porosity 0.095 (density 0.70)
     COMPRESS_SCAN_SIZE: 48,
     COMPRESS_SCAN_SEED: 1,
+    COMPRESS_SCAN_DOSE: "default",
     COMPRESS_GRID_RATIO: 3.0,
     COMPRESS_SCAN_RATIO: 100.0,
     COMPRESS_STEPS: 500,

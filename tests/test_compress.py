@@ -476,3 +476,21 @@ def test_section_panels_share_the_scale_and_mark_the_errors():
         section_panels(scan, scan[:5], kind="scan")
     with pytest.raises(ValueError, match="index must be at least 0 and at most 9"):
         section_panels(scan, scan, kind="scan", axis="x", index=10)
+
+
+def test_simulated_scan_and_its_noise_free_twin():
+    from porelib import ct
+    from porelib.bench import compression as bench
+
+    image, clean = bench.simulated_scan(24, seed=3, dose="low")
+    np.testing.assert_array_equal(image, ct.simulate(24, dose="low", seed=3).image)
+    high, twin = bench.simulated_scan(24, seed=3, dose="high")
+    np.testing.assert_array_equal(clean, twin)  # the twin does not depend on the dose
+    assert pnc.psnr(clean, high) > pnc.psnr(clean, image)  # less noise, closer to the twin
+
+    compressed = pnc.compress(image, ratio=20, **FAST)
+    result = bench.compare_methods(image, compressed, target=20, fit_s=1.0, noise_free=clean, dct=False)
+    card = next(card for card in result.cards() if card.label == "PSNR vs noise-free (dB)")
+    assert card.value == f"{pnc.psnr(clean, result.decoded):.2f}"
+    assert card.baseline == f"the noisy input: {pnc.psnr(clean, image):.2f}"
+    assert "psnr_vs_noise_free" in result.table().columns

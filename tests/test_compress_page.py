@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import assert_clean, metrics, npy_bytes, npz_bytes
+from apptest_helpers import assert_clean, metrics, npz_bytes
 from porelib import app_state as keys
 from porelib import compress as pnc
 from porelib.bench import compression as bench
@@ -40,7 +40,7 @@ def test_dataset_grid_is_compressed_with_its_figures_and_download():
 
     test = load_dataset().split("test")
     grid = test.grids[keys.DEFAULTS[keys.COMPRESS_INDEX]]
-    job, data, _ = at.session_state[keys.COMPRESS_RESULT]
+    _, data, _ = at.session_state[keys.COMPRESS_RESULT]
     compressed = pnc.from_bytes(data)
     assert compressed.kind == "binary" and compressed.shape == grid.shape and compressed.ratio >= 3.0
     decoded = pnc.decompress(data)
@@ -60,6 +60,8 @@ def test_dataset_grid_is_compressed_with_its_figures_and_download():
     assert list(table["bytes"][:2]) == [len(data), len(lossless)]
 
     assert len(at.get("image")) == 3  # original, reconstruction, difference
+    assert [header.value for header in at.subheader] == ["Original and reconstruction", "3D", "Download"]
+    assert len(at.get("bidi_component")) == 2  # the two stpyvista views
     assert any(caption.value.startswith("Section z = 15 of 0–29") for caption in at.caption)
     buttons = at.get("download_button")
     assert len(buttons) == 1 and buttons[0].proto.label.startswith("Compressed volume (.pnc")
@@ -69,23 +71,34 @@ def test_dataset_grid_is_compressed_with_its_figures_and_download():
     assert any(caption.value.startswith("Section x = 15 of 0–29") for caption in at.caption)
     assert at.session_state[keys.COMPRESS_RESULT][1] == data  # not fitted again
 
-
-def test_changing_the_ratio_asks_to_compress_again():
-    at = _compress_page(**{keys.COMPRESS_STEPS: STEPS})
-    at.button(key=keys.COMPRESS_RUN).click().run()
     at.number_input(key=keys.COMPRESS_GRID_RATIO).set_value(4.0).run()
     assert_clean(at)
     assert any("press Compress" in info.value for info in at.info) and not at.metric
+
+
+def test_simulated_scan_is_scored_against_its_noise_free_twin():
+    at = _compress_page(**{keys.COMPRESS_SOURCE: "simulate", keys.COMPRESS_SCAN_SIZE: 32, keys.COMPRESS_STEPS: STEPS,
+                           keys.COMPRESS_SCAN_RATIO: 50.0})
+    at.button(key=keys.COMPRESS_RUN).click().run()
+    assert_clean(at)
+    image, clean = bench.simulated_scan(32, seed=keys.DEFAULTS[keys.COMPRESS_SCAN_SEED], dose="default")
+    decoded = pnc.decompress(at.session_state[keys.COMPRESS_RESULT][1])
+    shown = metrics(at)
+    assert shown["PSNR (dB)"] == f"{pnc.psnr(image, decoded):.2f}"
+    assert shown["PSNR vs noise-free (dB)"] == f"{pnc.psnr(clean, decoded):.2f}"
+    captions = " ".join(caption.value for caption in at.caption)
+    assert f"the noisy input: {pnc.psnr(clean, image):.2f}" in captions and "raw 131,072" in captions
+    assert len(at.get("image")) == 3  # sections, and no 3D for scans
+    assert [header.value for header in at.subheader] == ["Original and reconstruction", "Download"]
 
 
 @pytest.mark.parametrize(
     ("name", "payload", "fragment"),
     [
         ("broken.npy", b"\x93NUMPY garbage", "could not read 'broken.npy' as .npy"),
-        ("flat.npy", npy_bytes(np.zeros((5, 7))), "rows"),
         ("other.npz", npz_bytes(volume=np.ones((8, 8, 8))), "holds neither a scan ('image') nor grids"),
     ],
-    ids=["corrupt npy", "2-D array", "npz without image or grids"],
+    ids=["corrupt npy", "npz without image or grids"],
 )
 def test_malformed_upload_shows_the_library_message(name, payload, fragment):
     at = _compress_page(**{keys.COMPRESS_SOURCE: "upload"})
