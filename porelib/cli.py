@@ -21,8 +21,8 @@ EXIT_USAGE = 2
 #: Exit status of a training run stopped by SIGTERM (128 + 15, the shell's convention); it can be resumed.
 EXIT_STOPPED = 143
 
-#: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)``.
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression")
+#: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -272,12 +272,13 @@ def _cmd_decompress(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    module = import_module(f"porelib.bench.{args.name}")
+    name = args.name.replace("-", "_")
+    module = import_module(f"porelib.bench.{name}")
     from porelib.bench._report import markdown_table
 
     rows = module.run(out_dir=args.out, quick=args.quick)
     print(markdown_table(rows))
-    print(f"wrote {Path(args.out) / (args.name + '.md')} and .json")
+    print(f"wrote {Path(args.out) / (name + '.md')} and .json")
     return 0
 
 

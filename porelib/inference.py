@@ -21,7 +21,7 @@ from porelib._validate import check_choice, check_density, check_grids, check_po
 from porelib.synth import pore_grids
 
 #: Generators offered by :func:`generate`, the CLI and the app.
-MODELS = ("simulator", "cvae")
+MODELS = ("simulator", "cvae", "cgan")
 
 #: Folder of the shipped checkpoints, ``CHECKPOINTS_DIR / <model>``.
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -7,6 +7,9 @@ so it is imported only when that model is trained:
 ``cvae``
     :class:`porelib.tasks.cvae.CVAETask`: the conditional VAE of :mod:`porelib.models.cvae`
     on the pore-grid dataset.
+``cgan``
+    :class:`porelib.tasks.cgan.CGANTask`: the conditional GAN of :mod:`porelib.models.cgan`
+    on the pore-grid dataset, with the loss options of :func:`porelib.losses.gan_losses`.
 ``unet``
     :class:`porelib.tasks.unet.UNetTask`: the 3D U-Net of
     :mod:`porelib.models.unet3d` on simulated CT scans (:mod:`porelib.ct`).
