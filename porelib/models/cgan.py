@@ -78,9 +78,6 @@ class CGANConfig:
     relax_temperature : float
         Temperature T, in standard deviations of a grid's logits, of the sigmoid
         around the top-k threshold whose gradient :meth:`CGAN.relaxed_top_k` passes back.
-    ema_decay : float
-        Decay β of the exponential moving average of the generator's weights that
-        generates (:meth:`CGAN.update_average`); in [0, 1), 0 = the trained weights themselves.
     """
 
     size: int = 30
@@ -92,7 +89,6 @@ class CGANConfig:
     fine_channels: int = 4
     critic_width: int = 16
     relax_temperature: float = 1.0
-    ema_decay: float = 0.995
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""
@@ -119,9 +115,6 @@ def _check_config(config) -> CGANConfig:
     config.relax_temperature = check_number(config.relax_temperature, "CGANConfig.relax_temperature", minimum=0.0)
     if config.relax_temperature == 0:
         raise ValueError("CGANConfig.relax_temperature must be positive (e.g. 1.0); got 0")
-    config.ema_decay = check_number(config.ema_decay, "CGANConfig.ema_decay", minimum=0.0, maximum=1.0)
-    if config.ema_decay == 1:
-        raise ValueError("CGANConfig.ema_decay must be below 1 (e.g. 0.995); 1 would never move the average")
     return config
 
 
@@ -209,10 +202,6 @@ class CGAN(nn.Module):
         self.config = _check_config(config)
         self.generator = Generator(config)
         self.critic = Critic(config)
-        #: The moving average of :attr:`generator` that generates; never trained directly.
-        self.average_generator = Generator(config).requires_grad_(False)
-        self.average_generator.load_state_dict(self.generator.state_dict())
-        self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
 
     @property
     def noise_shape(self) -> tuple[int, int, int, int]:
@@ -227,27 +216,10 @@ class CGAN(nn.Module):
                 f"got {tuple(noise.shape)} and {tuple(densities.shape)}"
             )
 
-    def generate_logits(self, noise: torch.Tensor, densities: torch.Tensor, *, average: bool = True) -> torch.Tensor:
-        """Generator logits ``(N, S, S, S)`` of "pore" for noise :attr:`noise_shape` at densities ``(N,)``.
-
-        ``average=True`` uses the moving average of the weights (what generates),
-        ``False`` the trained generator (what the critic trains against).
-        """
+    def generate_logits(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """Generator logits ``(N, S, S, S)`` of "pore" for noise :attr:`noise_shape` at densities ``(N,)``."""
         self._check_noise(noise, densities)
-        return (self.average_generator if average else self.generator)(noise, densities)
-
-    @torch.no_grad()
-    def update_average(self) -> None:
-        """One step of the weights' moving average: ``ā ← β_t ā + (1 − β_t) w``.
-
-        ``β_t = min(ema_decay, (1 + t) / (10 + t))`` after ``t`` updates, so the average
-        follows the fast early changes of training and smooths the late ones.
-        """
-        t = float(self.average_updates)
-        decay = min(self.config.ema_decay, (1 + t) / (10 + t))
-        for average, current in zip(self.average_generator.parameters(), self.generator.parameters()):
-            average.lerp_(current, 1 - decay)
-        self.average_updates += 1
+        return self.generator(noise, densities)
 
     def criticize(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Critic outputs for grids ``(N, S, S, S)`` (0/1, or relaxed) at densities ``(N,)``.

@@ -165,10 +165,8 @@ class CGANTask(Task):
         grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
         noise = torch.randn((len(grids), *model.noise_shape), device=densities.device)
         generator_step = progress.step % self.schedule.critic_steps == 0
-        if generator_step and progress.step:
-            model.update_average()  # with the weights of the generator's previous step
         with torch.set_grad_enabled(generator_step):
-            fake = model.relaxed_top_k(model.generate_logits(noise, densities, average=False), densities)
+            fake = model.relaxed_top_k(model.generate_logits(noise, densities), densities)
         critic, generator, real_score, fake_score = self._adversarial(model, grids, fake, densities)
         parts = {"critic": critic.item(), "real_score": real_score.mean().item(), "fake_score": fake_score.mean().item()}
         if self.loss_config.loss == "wgan_gp":
