@@ -18,6 +18,11 @@ most :data:`TARGET_RATIO` at every density, ``meets floor`` when at most
 whose loss becomes NaN or infinite is ``diverged``. The training curves (validation
 mismatch first, best and last epoch) show whether a run is still improving.
 
+The shipped checkpoint (``checkpoints/cgan``, trained by its own longer command, see its
+card) is judged the same way in a row of its own, and so are two baselines: fresh
+simulator grids (the ceiling) and Bernoulli grids (the calibrated number of pore voxels
+at random positions).
+
 Writes ``docs/bench/gan_losses.{md,json}``, the training curves of every run
 (``gan_losses.png``: critic loss, generator loss and validation mismatch per epoch) and
 a central section of one generated grid per run and density (``gan_losses_samples.png``).
@@ -34,7 +39,9 @@ import numpy as np
 from porelib import metrics
 from porelib.bench._report import write_report
 from porelib.bench.generators import SAMPLE_SEED, SIMULATOR_SEED, bernoulli_grids, held_out_ensemble
+from porelib.checkpoint import read_card
 from porelib.data import load_dataset
+from porelib.inference import checkpoint_dir
 from porelib.synth import expected_pore_voxels, pore_grids
 from porelib.tasks.cgan import mean_pairwise_iou
 from porelib.tasks.cvae import sample_mismatch
@@ -112,6 +119,15 @@ def _val_mismatch(sample, val) -> float:
     """Mean :func:`sample_mismatch` of one grid from ``sample`` per validation grid, at its density."""
     values = [sample(float(density), 1, SAMPLE_SEED + index)[0] for index, density in enumerate(val.densities)]
     return float(np.mean([sample_mismatch(grid, truth) for grid, truth in zip(values, val.grids)]))
+
+
+def _shipped_card(shipped, size: int) -> dict | None:
+    """The card of the shipped cGAN checkpoint if it is there and generates ``size``³ grids, else ``None``."""
+    folder = checkpoint_dir("cgan", shipped)
+    if not (folder / "model.safetensors").is_file():
+        return None
+    card = read_card(folder)
+    return card if card.get("model") == "cgan" and card["config"].get("size") == size else None
 
 
 def _judge(sample, references: dict, densities, samples: int) -> tuple[dict, dict, dict]:
@@ -240,7 +256,8 @@ def _plot_samples(samples: dict[str, dict], reference: dict, path: Path) -> None
     plt.close(figure)
 
 
-def run(*, out_dir="docs/bench", quick: bool = False, runs=None, runs_dir=RUNS_DIR, data=None, train: bool = True) -> list[dict]:
+def run(*, out_dir="docs/bench", quick: bool = False, runs=None, runs_dir=RUNS_DIR, data=None, train: bool = True,
+        shipped=None) -> list[dict]:
     """Train every run of :data:`RUNS`, judge its best checkpoint, write ``out_dir/gan_losses.*``.
 
     Parameters
@@ -259,13 +276,16 @@ def run(*, out_dir="docs/bench", quick: bool = False, runs=None, runs_dir=RUNS_D
     train : bool
         Train the runs (default). ``False`` judges the run folders already in ``runs_dir``
         again (e.g. after a change of the judgement), with the status they recorded.
+    shipped : str or Path, optional
+        The shipped cGAN checkpoint judged beside the runs (not trained here; default
+        ``checkpoints/cgan``); skipped when missing or of another grid size.
 
     Returns
     -------
     list of dict
         One row per run: the flags, status, epochs and minutes, validation mismatch (first,
         best, last), the last training losses, the worst held-out ratios over the densities
-        and the verdict.
+        and the verdict; then the shipped checkpoint's row and the baselines' rows.
 
     Raises
     ------
@@ -303,6 +323,15 @@ def run(*, out_dir="docs/bench", quick: bool = False, runs=None, runs_dir=RUNS_D
         histories[name] = history
         rows.append(_row(name, known[name], status, history, summary))
     val = dataset.split("val")
+    shipped_card = _shipped_card(shipped, size)
+    if shipped_card is not None:
+        name = "shipped (checkpoints/cgan)" if shipped is None else f"shipped ({shipped})"
+        summary, by_density[name], shown[name] = _judge(_model_sampler(checkpoint_dir("cgan", shipped)), references,
+                                                        densities, samples)
+        rows.append({"run": name, "flags": shipped_card["command"], "status": "shipped",
+                     "epochs": shipped_card.get("epochs"), "minutes": round(shipped_card.get("duration_s", 0) / 60, 2),
+                     "val_mismatch_best": shipped_card["metrics"].get("mismatch"), "best_epoch": shipped_card.get("best_epoch"),
+                     **summary, "verdict": _verdict("shipped", summary)})
     for name, sample in _baselines(size).items():
         summary, by_density[name], _ = _judge(sample, references, densities, samples)
         rows.append({"run": name, "val_mismatch_best": _val_mismatch(sample, val), **summary, "verdict": "baseline"})

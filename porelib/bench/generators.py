@@ -37,9 +37,9 @@ from porelib.data import load_dataset
 from porelib.synth import expected_pore_voxels, pore_grids
 
 #: Rows of the table; trained models are loaded from ``checkpoints/<name>``.
-GENERATORS = ("cvae", "bernoulli", "simulator")
+GENERATORS = ("cvae", "cgan", "bernoulli", "simulator")
 #: Generators that need a checkpoint.
-TRAINED = ("cvae",)
+TRAINED = ("cvae", "cgan")
 DENSITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 ENSEMBLE_SIZE = 16
 SAMPLES = 16
