@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("scan", type=Path, help=".npz (image[, label]), .npy or .tif")
     seg.add_argument("--method", choices=("unet", "otsu", "kmeans", "depthmap"), default="otsu")
     seg.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
-                     help="which phase is the inclusion for otsu/kmeans (auto: the minority phase)")
+                     help="which phase is the inclusion (otsu, kmeans, unet; auto: the minority phase)")
     seg.add_argument("--clahe", action="store_true", help="otsu after local histogram equalisation (as seed 001)")
     seg.add_argument("--checkpoint", type=Path, default=None, help="U-Net checkpoint folder (default checkpoints/unet)")
     seg.add_argument("--out", type=Path, required=True, help="output mask .npy (bool)")
