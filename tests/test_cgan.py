@@ -17,7 +17,7 @@ from porelib.data import build_dataset
 from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, reconstruct
 from porelib.losses import GAN_LOSSES, GANLossConfig, density_kl, gan_losses, gradient_penalty
 from porelib.models.cgan import CGAN, CGANConfig
-from porelib.models.cvae import keep_top_k
+from porelib.models.blocks import keep_top_k
 from porelib.synth import expected_pore_voxels
 from porelib.tasks.cgan import GANScheduleConfig, mean_pairwise_iou
 from porelib.training import TrainConfig, fit, make_task

@@ -13,7 +13,8 @@ from porelib.bench.generators import ENSEMBLE_SIZE, SAMPLE_SEED, SAMPLES, held_o
 from porelib.checkpoint import CARD_FILE, load_checkpoint, save_checkpoint
 from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, reconstruct
 from porelib.losses import CVAELossConfig, cvae_loss, s2_error, soft_two_point_correlation
-from porelib.models.cvae import CVAE, CVAEConfig, depth_to_space, keep_top_k, latent_numel, space_to_depth
+from porelib.models.blocks import depth_to_space, keep_top_k, space_to_depth
+from porelib.models.cvae import CVAE, CVAEConfig, latent_numel
 from porelib.synth import expected_pore_voxels, pore_grids
 
 TINY = dict(width=8, latent_channels=2, film_hidden=8, prior_rank=4)

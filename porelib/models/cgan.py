@@ -2,7 +2,7 @@
 
 Layout (S = 30 by default; any S ≥ 4 works), with ``H1 = ceil(S / 2)`` and
 ``H2 = ceil(H1 / 2)`` (15 and 8 for S = 30); the building blocks are those of the cVAE
-(:mod:`porelib.models.cvae`: FiLM residual blocks, space-to-depth folding), so no
+(:mod:`porelib.models.blocks`: FiLM residual blocks, space-to-depth folding), so no
 convolution runs at full resolution except the last one:
 
 * **Generator** ``G(z, d)``: spatial standard normal noise ``z`` of shape
@@ -14,7 +14,7 @@ convolution runs at full resolution except the last one:
   convolution to the ``S³`` logits of "this voxel is a pore". No per-position term: a
   logit shared by all samples would let every sample put its pores in the same places.
   Returns logits ``(N, S, S, S)``.
-* **Discriminator** ``D(x, d)`` (the critic): the grid folded into 2×2×2 blocks, four
+* **Discriminator** ``D(x, d)`` (the critic, :class:`porelib.models.blocks.Critic`): the grid folded into 2×2×2 blocks, four
   3³ convolutions with LeakyReLU: ``critic_width`` channels at ``H1``, strided to
   ``2 * critic_width`` at ``H2``, again at ``H2``, strided to ``4 * critic_width`` at
   ``ceil(H2 / 2)``; summed over space into features ``h``.
@@ -30,7 +30,7 @@ critic sees what generation ships, binary grids with the dataset's pore count), 
 the gradient of a sigmoid centred on the top-k threshold in the backward pass.
 
 Generation (:meth:`CGAN.sample`) keeps the ``k = round(expected_pore_voxels(density))``
-voxels of highest logit (:func:`porelib.models.cvae.keep_top_k`), so the porosity of
+voxels of highest logit (:func:`porelib.models.blocks.keep_top_k`), so the porosity of
 every generated grid is exactly the dataset's at that density, as for the cVAE.
 """
 
@@ -42,15 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from porelib._validate import check_number, check_positive_int
-from porelib.models.cvae import FiLM, NormAct, ResBlock, depth_to_space, keep_top_k, space_to_depth
+from porelib.models.blocks import Critic, FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, relaxed_top_k
 from porelib.synth import expected_pore_voxels
-
-#: Negative slope of the critic's LeakyReLU.
-LEAKY_SLOPE = 0.2
-
 
 @dataclass
 class CGANConfig:
@@ -118,10 +113,6 @@ def _check_config(config) -> CGANConfig:
     return config
 
 
-def _half(size: int) -> int:
-    return (size + 1) // 2
-
-
 class Generator(nn.Module):
     """Spatial noise and a density to pore logits; see the module docstring."""
 
@@ -129,7 +120,7 @@ class Generator(nn.Module):
         super().__init__()
         w, hidden, g = config.width, config.film_hidden, config.groups
         self.size = config.size
-        half, quarter = _half(config.size), _half(_half(config.size))
+        half, quarter = half_size(config.size), half_size(half_size(config.size))
         self.input = nn.Conv3d(config.noise_channels, 2 * w, 3, padding=1)
         self.input_film = FiLM(2 * w, hidden)
         self.coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.generator_blocks))
@@ -153,34 +144,6 @@ class Generator(nn.Module):
         return self.output(F.silu(fine))[:, 0]
 
 
-class Critic(nn.Module):
-    """Spectrally normalised projection critic; returns ``(logit, density_logit)``, each ``(N,)``."""
-
-    def __init__(self, config: CGANConfig):
-        super().__init__()
-        c = config.critic_width
-
-        def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
-            return spectral_norm(nn.Conv3d(cin, cout, 3, stride=stride, padding=1))
-
-        self.features = nn.Sequential(
-            conv(8, c), nn.LeakyReLU(LEAKY_SLOPE),
-            conv(c, 2 * c, stride=2), nn.LeakyReLU(LEAKY_SLOPE),
-            conv(2 * c, 2 * c), nn.LeakyReLU(LEAKY_SLOPE),
-            conv(2 * c, 4 * c, stride=2), nn.LeakyReLU(LEAKY_SLOPE),
-        )
-        self.head = spectral_norm(nn.Linear(4 * c, 1))
-        self.density_head = spectral_norm(nn.Linear(4 * c, 1))
-        self.embed = nn.Sequential(
-            nn.Linear(1, config.film_hidden), nn.SiLU(), spectral_norm(nn.Linear(config.film_hidden, 4 * c))
-        )
-
-    def forward(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.features(space_to_depth(grids[:, None].to(self.head.bias.dtype))).sum(dim=(2, 3, 4))
-        projection = (self.embed(densities.to(h.dtype)[:, None]) * h).sum(1)
-        return self.head(h)[:, 0] + projection, self.density_head(h)[:, 0]
-
-
 class CGAN(nn.Module):
     """Density-conditioned GAN of pore grids: :attr:`generator` and :attr:`critic`.
 
@@ -201,12 +164,12 @@ class CGAN(nn.Module):
         super().__init__()
         self.config = _check_config(config)
         self.generator = Generator(config)
-        self.critic = Critic(config)
+        self.critic = Critic(config.critic_width, config.film_hidden)
 
     @property
     def noise_shape(self) -> tuple[int, int, int, int]:
         """Shape ``(C, L, L, L)`` of the standard normal noise behind one grid (L = quarter resolution)."""
-        quarter = _half(_half(self.config.size))
+        quarter = half_size(half_size(self.config.size))
         return (self.config.noise_channels, quarter, quarter, quarter)
 
     def _check_noise(self, noise: torch.Tensor, densities: torch.Tensor) -> None:
@@ -245,35 +208,9 @@ class CGAN(nn.Module):
         return torch.as_tensor(np.rint(expected_pore_voxels(d, size=self.config.size)), dtype=torch.long).reshape(-1)
 
     def relaxed_top_k(self, logits: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
-        """Straight-through top-k: exact binary grids forward, a soft threshold's gradient backward.
-
-        Forward: the voxels whose logit exceeds ``t``, the midpoint between the k-th and
-        the (k+1)-th largest logit of each grid (k from :meth:`pore_counts`): the top k
-        voxels, as :func:`keep_top_k` keeps them, unless those two logits tie. Backward:
-        the gradient of ``σ((logits − t) / (T σ_l))`` (``t`` and the grid's standard
-        deviation of logits ``σ_l`` detached, ``T`` the config's ``relax_temperature``),
-        so the gradient reaches the voxels within a few σ_l of the threshold whatever
-        the scale of the logits.
-
-        Parameters
-        ----------
-        logits : Tensor, (N, S, S, S)
-        densities : Tensor, (N,)
-
-        Returns
-        -------
-        Tensor, (N, S, S, S), float, values 0/1
-        """
-        counts = self.pore_counts(densities).to(logits.device)
-        flat = logits.reshape(len(logits), -1)
-        ordered = torch.sort(flat.detach(), dim=1, descending=True).values
-        index = counts.clamp(1, flat.shape[1] - 1)[:, None]
-        threshold = 0.5 * (ordered.gather(1, index - 1) + ordered.gather(1, index))
-        scale = self.config.relax_temperature * flat.detach().std(dim=1, keepdim=True).clamp(min=1e-6)
-        soft = torch.sigmoid((flat - threshold) / scale)
-        hard = ((flat > threshold) & (counts[:, None] > 0)) | (counts[:, None] >= flat.shape[1])
-        hard = hard.to(soft.dtype)
-        return (hard + soft - soft.detach()).reshape(logits.shape)
+        """Straight-through top-k of :func:`porelib.models.blocks.relaxed_top_k` with this model's
+        pore counts (:meth:`pore_counts`) and ``relax_temperature``; ``(N, S, S, S)`` float 0/1."""
+        return relaxed_top_k(logits, self.pore_counts(densities), self.config.relax_temperature)
 
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -294,4 +231,4 @@ class CGAN(nn.Module):
         return keep_top_k(self.generate_logits(noise, densities), self.pore_counts(densities))
 
 
-__all__ = ["CGAN", "CGANConfig", "Critic", "Generator"]
+__all__ = ["CGAN", "CGANConfig", "Generator"]

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_positive_int
+from porelib.models.blocks import FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, space_to_depth
 from porelib.synth import expected_pore_voxels
 
 
@@ -132,70 +133,6 @@ def _powers(densities: torch.Tensor, degree: int) -> torch.Tensor:
     return densities[:, None] ** torch.arange(degree + 1, dtype=densities.dtype, device=densities.device)
 
 
-def _half(size: int) -> int:
-    return (size + 1) // 2
-
-
-class FiLM(nn.Module):
-    """Per-channel affine modulation ``h * (1 + scale(d)) + shift(d)`` by the density."""
-
-    def __init__(self, channels: int, hidden: int):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, 2 * channels))
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
-
-    def forward(self, h: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.mlp(density[:, None]).chunk(2, dim=1)
-        return h * (1 + scale[:, :, None, None, None]) + shift[:, :, None, None, None]
-
-
-class NormAct(nn.Sequential):
-    """GroupNorm then SiLU: what precedes every convolution after the first."""
-
-    def __init__(self, channels: int, groups: int):
-        super().__init__(nn.GroupNorm(groups, channels), nn.SiLU())
-
-
-class ResBlock(nn.Module):
-    """``h + conv(act(FiLM(conv(act(norm(h))))))``; the last convolution starts at zero."""
-
-    def __init__(self, channels: int, film_hidden: int, groups: int):
-        super().__init__()
-        self.pre = NormAct(channels, groups)
-        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
-        self.film = FiLM(channels, film_hidden)
-        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, h: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
-        inner = self.film(self.conv1(self.pre(h)), density)
-        return h + self.conv2(F.silu(inner))
-
-
-def space_to_depth(volumes: torch.Tensor) -> torch.Tensor:
-    """Fold ``(N, C, S, S, S)`` into 2×2×2 blocks ``(N, 8 C, H, H, H)``, ``H = ceil(S / 2)``.
-
-    An odd S is padded with one empty voxel at the high end of each axis.
-    """
-    n, c, size = volumes.shape[:3]
-    pad = 2 * _half(size) - size
-    if pad:
-        volumes = F.pad(volumes, (0, pad, 0, pad, 0, pad))
-    h = _half(size)
-    blocks = volumes.reshape(n, c, h, 2, h, 2, h, 2).permute(0, 1, 3, 5, 7, 2, 4, 6)
-    return blocks.reshape(n, 8 * c, h, h, h)
-
-
-def depth_to_space(blocks: torch.Tensor, size: int) -> torch.Tensor:
-    """Inverse of :func:`space_to_depth`: ``(N, 8 C, H, H, H)`` to ``(N, C, S, S, S)`` (cropped to S)."""
-    n, c8, h = blocks.shape[:3]
-    c = c8 // 8
-    volumes = blocks.reshape(n, c, 2, 2, 2, h, h, h).permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(n, c, 2 * h, 2 * h, 2 * h)
-    return volumes[:, :, :size, :size, :size]
-
-
 class CVAE(nn.Module):
     """Density-conditioned VAE of pore grids; see the module docstring for the layout.
 
@@ -216,8 +153,8 @@ class CVAE(nn.Module):
         super().__init__()
         self.config = _check_config(config)
         w, c, hidden, g = config.width, config.latent_channels, config.film_hidden, config.groups
-        self.half_size = _half(config.size)
-        self.quarter_size = _half(self.half_size)
+        self.half_size = half_size(config.size)
+        self.quarter_size = half_size(self.half_size)
         self.latent_size = self.half_size if config.latent_level == 1 else self.quarter_size
         latent_width = w if config.latent_level == 1 else 2 * w
         output_padding = self.half_size - (2 * self.quarter_size - 1)
@@ -459,33 +396,10 @@ class CVAE(nn.Module):
         return keep_top_k(self.decode(mean, densities), self.pore_counts(densities))
 
 
-def keep_top_k(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Keep the ``counts[i]`` highest-scoring voxels of each grid.
-
-    Ties are broken deterministically in favour of the lower flat (C-order) index.
-
-    Parameters
-    ----------
-    scores : Tensor, (N, S, S, S)
-    counts : Tensor of int, (N,)
-        Voxels to keep per grid, clipped to [0, S³].
-
-    Returns
-    -------
-    Tensor of bool, (N, S, S, S)
-    """
-    flat = scores.detach().reshape(scores.shape[0], -1).float()
-    counts = counts.reshape(-1).clamp(0, flat.shape[1]).to(flat.device)
-    order = torch.argsort(-flat, dim=1, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    return (ranks < counts[:, None]).reshape(scores.shape)
-
-
 def latent_numel(config: CVAEConfig) -> int:
     """Number of latent dimensions of one grid for ``config``."""
-    edge = _half(config.size) if config.latent_level == 1 else _half(_half(config.size))
+    edge = half_size(config.size) if config.latent_level == 1 else half_size(half_size(config.size))
     return config.latent_channels * edge**3
 
 
-__all__ = ["CVAE", "CVAEConfig", "keep_top_k", "latent_numel", "space_to_depth", "depth_to_space"]
+__all__ = ["CVAE", "CVAEConfig", "latent_numel"]

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_number, check_positive_int
-from porelib.models.cvae import (
+from porelib.models.blocks import (
     FiLM,
     NormAct,
     ResBlock,

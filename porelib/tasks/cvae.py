@@ -23,7 +23,8 @@ from porelib import metrics
 from porelib._validate import check_positive_int
 from porelib.data import load_dataset
 from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
-from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig, keep_top_k
+from porelib.models.blocks import keep_top_k
+from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig
 from porelib.augment import cube_symmetries, random_cube_symmetry
 from porelib.training import Progress, Task, batch_to
 
