@@ -68,6 +68,13 @@ class CVAELossConfig:
         λ_D, λ_φ, λ_S2.
     prior_weight : float
         λ_prior: weight of the structural terms on samples from the prior (0 disables them).
+    adversarial_weight : float
+        λ_adv: weight of the hinge loss ``−critic(top-k(p̂), d)`` of the prior samples
+        (needs a model with a critic, ``CVAEConfig.critic_width > 0``; 0 disables it).
+        The critic learns ``max(0, 1 − critic(x)) + max(0, 1 + critic(top-k(p̂)))``.
+    relax_temperature : float
+        Temperature of the straight-through top-k (:func:`porelib.models.blocks.relaxed_top_k`)
+        through which the critic sees the prior samples.
     """
 
     beta: float = 1.0
@@ -77,10 +84,14 @@ class CVAELossConfig:
     porosity_weight: float = 0.01
     s2_weight: float = 1.0
     prior_weight: float = 1.0
+    adversarial_weight: float = 0.0
+    relax_temperature: float = 1.0
 
     def __post_init__(self):
         for name, value in asdict(self).items():
             setattr(self, name, check_number(value, f"CVAELossConfig.{name}", minimum=0.0))
+        if self.relax_temperature == 0:
+            raise ValueError("CVAELossConfig.relax_temperature must be positive (e.g. 1.0); got 0")
 
     def warmup(self, epoch: float) -> float:
         """The warm-up factor w(t) in [0, 1] at (fractional) epoch ``epoch``."""

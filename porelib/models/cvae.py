@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_positive_int
-from porelib.models.blocks import FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, space_to_depth
+from porelib.models.blocks import Critic, FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, space_to_depth
 from porelib.synth import expected_pore_voxels
 
 
@@ -75,6 +75,10 @@ class CVAEConfig:
         Rank of the low-rank factor of the fitted latent prior (see :meth:`CVAE.fit_prior`).
     prior_degree : int
         Degree of the polynomial in the density of the fitted prior's mean.
+    critic_width : int
+        Channels of a :class:`porelib.models.blocks.Critic` trained beside the VAE to tell
+        decoded prior samples from dataset grids (0: no critic; see
+        :class:`porelib.losses.CVAELossConfig.adversarial_weight`). Generation does not use it.
     """
 
     size: int = 30
@@ -88,6 +92,7 @@ class CVAEConfig:
     fine_channels: int = 4
     prior_rank: int = 128
     prior_degree: int = 3
+    critic_width: int = 0
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""
@@ -109,6 +114,7 @@ def _check_config(config) -> CVAEConfig:
         "fine_channels": (1, 64),
         "prior_rank": (0, 4096),
         "prior_degree": (0, 8),
+        "critic_width": (0, 1024),
     }
     for name, (low, high) in limits.items():
         check_positive_int(getattr(config, name), f"CVAEConfig.{name}", minimum=low, maximum=high)
@@ -197,6 +203,8 @@ class CVAE(nn.Module):
         self.register_buffer("prior_factor", torch.zeros(dims, config.prior_rank, dtype=torch.float16))  # compact
         self.register_buffer("prior_scale", torch.ones(dims))
         self.register_buffer("prior_temperature", torch.ones(len(TEMPERATURE_KNOTS)))
+        #: Training only: tells decoded prior samples from dataset grids (None without ``critic_width``).
+        self.critic = Critic(config.critic_width, config.film_hidden) if config.critic_width else None
 
     @property
     def latent_shape(self) -> tuple[int, int, int, int]:
@@ -274,6 +282,19 @@ class CVAE(nn.Module):
         logits = self.decode(torch.cat([z, prior_noise.to(z.dtype)]), torch.cat([densities, densities]))
         reconstruction, prior_logits = logits.chunk(2)
         return reconstruction, mean, logvar, prior_logits
+
+    def criticize(self, grids: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
+        """The critic's "real" score ``(N,)`` of grids ``(N, S, S, S)`` (0/1, or relaxed) at densities ``(N,)``.
+
+        Raises
+        ------
+        ValueError
+            If the model has no critic (``critic_width = 0``) or the shapes do not fit.
+        """
+        if self.critic is None:
+            raise ValueError("this cVAE has no critic; build it with CVAEConfig(critic_width=16) to train against one")
+        self._check_input(grids, densities)
+        return self.critic(grids, densities)[0]
 
     def pore_counts(self, densities) -> torch.Tensor:
         """Number of pore voxels kept at each density: ``round(expected_pore_voxels(d, size=S))``."""
@@ -371,6 +392,14 @@ class CVAE(nn.Module):
         self.prior_factor.copy_(factor)
         self.prior_scale.copy_(scale)
         return {"explained_variance": explained, "samples": len(z)}
+
+    @torch.no_grad()
+    def reset_prior(self) -> None:
+        """Make the generation prior N(0, I) again (m = 0, W = 0, s = 1, τ = 1), as before :meth:`fit_prior`."""
+        self.prior_mean.zero_()
+        self.prior_factor.zero_()
+        self.prior_scale.fill_(1.0)
+        self.prior_temperature.fill_(1.0)
 
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

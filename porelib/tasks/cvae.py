@@ -22,8 +22,8 @@ from torch.utils.data import Dataset, TensorDataset
 from porelib import metrics
 from porelib._validate import check_positive_int
 from porelib.data import load_dataset
-from porelib.losses import CVAELossConfig, cvae_loss, soft_two_point_correlation
-from porelib.models.blocks import keep_top_k
+from porelib.losses import CVAELossConfig, GANLossConfig, cvae_loss, gan_losses, soft_two_point_correlation
+from porelib.models.blocks import keep_top_k, relaxed_top_k
 from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig
 from porelib.augment import cube_symmetries, random_cube_symmetry
 from porelib.training import Progress, Task, batch_to
@@ -79,6 +79,12 @@ class CVAETask(Task):
             raise ValueError(f"the dataset at {dataset.source} needs grids in both the train and the val split")
         self.model_config = CVAEConfig(size=dataset.size, **self.options.get("model", {}))
         self.loss_config = CVAELossConfig(**self.options.get("loss", {}))
+        if bool(self.model_config.critic_width) != bool(self.loss_config.adversarial_weight):
+            raise ValueError(
+                "a critic needs an adversarial weight and vice versa: give both --critic-width (e.g. 16) and "
+                f"--adversarial-weight (e.g. 0.05), or neither; got critic_width={self.model_config.critic_width}, "
+                f"adversarial_weight={self.loss_config.adversarial_weight}"
+            )
 
     def resolved_options(self) -> dict:
         return {"model": self.model_config.to_dict(), "loss": asdict(self.loss_config)}
@@ -96,8 +102,20 @@ class CVAETask(Task):
     def data_card(self) -> dict:
         return self.dataset.card(train=len(self.train_split), val=len(self.val_split), limit=self.limit)
 
+    def parameter_groups(self, model) -> dict[str, dict]:
+        """One group, or with a critic two: ``critic`` (Adam betas 0, 0.9, as the cGAN's) and ``model``."""
+        network = getattr(model, "module", model)
+        if network.critic is None:
+            return super().parameter_groups(model)
+        critic = list(network.critic.parameters())
+        owned = {id(parameter) for parameter in critic}
+        return {
+            "critic": {"params": critic, "betas": (0.0, 0.9)},
+            "model": {"params": [parameter for parameter in network.parameters() if id(parameter) not in owned]},
+        }
+
     def _prior_noise(self, model, n: int, device, generator=None) -> torch.Tensor | None:
-        if not self.loss_config.prior_weight:
+        if not (self.loss_config.prior_weight or self.loss_config.adversarial_weight):
             return None
         return torch.randn((n, *getattr(model, "module", model).latent_shape), generator=generator).to(device)
 
@@ -106,10 +124,24 @@ class CVAETask(Task):
         grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
         noise = self._prior_noise(model, len(grids), densities.device)
         logits, mean, logvar, prior_logits = model(grids, densities, noise)
-        return cvae_loss(
-            logits, grids, mean, logvar, self.loss_config,
-            warmup=self.loss_config.warmup(progress.fraction), prior_logits=prior_logits,
-        )
+        warmup = self.loss_config.warmup(progress.fraction)
+        loss, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, warmup=warmup, prior_logits=prior_logits)
+        network = getattr(model, "module", model)
+        if network.critic is None:
+            return loss, parts
+        critic_loss, adversarial = self._adversarial(network, grids, prior_logits, densities)
+        loss = loss + warmup * self.loss_config.adversarial_weight * adversarial
+        parts.update(critic=critic_loss.item(), adversarial=adversarial.item(), loss=loss.item())
+        return {"critic": critic_loss, "model": loss}, parts
+
+    def _adversarial(self, model: CVAE, grids, prior_logits, densities) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hinge losses of the critic and of the decoder on ``[grids, top-k(prior samples)]``, in one pass.
+
+        The engine back-propagates each into its own parameter group only.
+        """
+        fake = relaxed_top_k(prior_logits, model.pore_counts(densities), self.loss_config.relax_temperature)
+        real_score, fake_score = model.criticize(torch.cat([grids, fake]), torch.cat([densities, densities])).chunk(2)
+        return gan_losses(real_score, fake_score, GANLossConfig(loss="hinge"))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         generator = torch.Generator().manual_seed(1234)
@@ -151,21 +183,25 @@ class CVAETask(Task):
         return result
 
     def finalize(self, model: CVAE, device: torch.device) -> dict:
-        """Fit the generation prior to the training grids, then pick its temperature on validation grids.
+        """Fit the generation prior to the training grids, then pick it and its temperature on validation grids.
 
-        1. :meth:`CVAE.fit_prior` on posterior draws ``z = mean + σ ε`` (seeded) of every
+        1. Score the standard normal prior ``z = τ e`` at every temperature of
+           :data:`TEMPERATURES` on the validation grids (:meth:`_validation_mismatch`).
+        2. :meth:`CVAE.fit_prior` on posterior draws ``z = mean + σ ε`` (seeded) of every
            training grid under as many of the 48 cube symmetries as
-           :data:`PRIOR_SAMPLE_BUDGET` allows.
-        2. For each band of :data:`TEMPERATURE_BANDS`, the temperature of :data:`TEMPERATURES`
-           whose prior samples best match the validation grids of that band
-           (:data:`SELECTION_SAMPLES` samples per grid at its density, scored by
-           :func:`sample_mismatch`: S2, pore count, mean pore radius); it becomes the
-           prior's temperature at the band's knot (:meth:`CVAE.temperature`).
+           :data:`PRIOR_SAMPLE_BUDGET` allows, and score it the same way.
+        3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the temperature with
+           the lowest mismatch (:data:`SELECTION_SAMPLES` samples per grid at its density,
+           scored by :func:`sample_mismatch`: S2, pore count, mean pore radius) becomes the
+           prior's temperature at the band's knot (:meth:`CVAE.temperature`); the prior
+           whose chosen temperatures give the lower summed mismatch is kept (a decoder
+           trained against a critic on standard normal samples may do best with them).
 
-        Returns the fit's summary, the mismatch per temperature and the validation
-        ``prior_s2`` under N(0, I) and under the fitted prior.
+        Returns the fit's summary, the prior kept, the mismatch per prior and temperature
+        and the validation ``prior_s2`` under N(0, I) and under the kept prior.
         """
         before = self._prior_s2(model, device)
+        standard = self._mismatch_by_temperature(model, device)
         dims = int(np.prod(model.latent_shape))
         per_grid = max(1, min(48, PRIOR_SAMPLE_BUDGET // (dims * len(self.train_split))))
         generator = torch.Generator().manual_seed(0)
@@ -184,22 +220,38 @@ class CVAETask(Task):
                     latents.append((mean + torch.exp(0.5 * logvar) * noise).cpu())
                     conditions.append(d.cpu())
         fit = model.fit_prior(torch.cat(latents), torch.cat(conditions))
-        mismatch = {}
-        for temperature in TEMPERATURES:
-            model.prior_temperature.fill_(temperature)
-            mismatch[temperature] = self._validation_mismatch(model, device)
-        chosen = [min(TEMPERATURES, key=lambda t: mismatch[t][band]) for band in range(len(TEMPERATURE_BANDS))]
-        model.prior_temperature.copy_(torch.tensor(chosen))
+        fitted = self._mismatch_by_temperature(model, device)
+        choices = {name: _best_temperatures(table) for name, table in (("standard_normal", standard), ("fitted", fitted))}
+        totals = {
+            name: sum(table[t][band] for band, t in enumerate(choices[name]))
+            for name, table in (("standard_normal", standard), ("fitted", fitted))
+        }
+        kind = min(totals, key=totals.get)
+        if kind == "standard_normal":
+            model.reset_prior()
+        model.prior_temperature.copy_(torch.tensor(choices[kind]))
         return {
-            "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank,
-                      "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), chosen))},
+            "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank, "kind": kind,
+                      "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), choices[kind]))},
+            "val_mismatch_total": {name: round(total, 4) for name, total in totals.items()},
             "val_mismatch_by_temperature": {
-                str(t): {f"{low}-{high}": round(m, 4) for (low, high), m in zip(TEMPERATURE_BANDS, values)}
-                for t, values in mismatch.items()
+                name: {
+                    str(t): {f"{low}-{high}": round(m, 4) for (low, high), m in zip(TEMPERATURE_BANDS, values)}
+                    for t, values in table.items()
+                }
+                for name, table in (("standard_normal", standard), ("fitted", fitted))
             },
             "val_prior_s2_standard_normal": before,
-            "val_prior_s2_fitted": self._prior_s2(model, device),
+            f"val_prior_s2_{kind}": self._prior_s2(model, device),
         }
+
+    def _mismatch_by_temperature(self, model: CVAE, device) -> dict[float, list[float]]:
+        """:meth:`_validation_mismatch` of the model's current prior at each temperature of :data:`TEMPERATURES`."""
+        table = {}
+        for temperature in TEMPERATURES:
+            model.prior_temperature.fill_(temperature)
+            table[temperature] = self._validation_mismatch(model, device)
+        return table
 
     def _validation_mismatch(self, model: CVAE, device) -> list[float]:
         """Mean :func:`sample_mismatch` per band of :data:`TEMPERATURE_BANDS` (fixed noise)."""
@@ -228,6 +280,11 @@ class CVAETask(Task):
             sampled = model.sample(densities.to(device), noise.to(device)).float().cpu()
         return _s2_error(sampled, grids)
 
+
+
+def _best_temperatures(table: dict[float, list[float]]) -> list[float]:
+    """Per band of :data:`TEMPERATURE_BANDS`, the temperature of ``table`` (``{τ: [mismatch per band]}``) that scores lowest."""
+    return [min(table, key=lambda t: table[t][band]) for band in range(len(TEMPERATURE_BANDS))]
 
 
 def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:
