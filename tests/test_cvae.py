@@ -72,6 +72,7 @@ INVALID_CONFIGS = [
     (dict(fine_channels=0), ValueError, "fine_channels"),
     (dict(latent_level=3), ValueError, "latent_level"),
     (dict(size=8, latent_channels=1, latent_level=2, prior_rank=9), ValueError, "prior_rank must not exceed"),
+    (dict(critic_width=-1), ValueError, "critic_width"),
 ]
 
 
@@ -131,6 +132,30 @@ def test_prior_is_standard_normal_until_fitted_then_follows_the_latents():
         model.prior_latents(densities, torch.randn(5, dims))
 
 
+def test_reset_prior_gives_the_standard_normal_back():
+    model = CVAE(CVAEConfig(size=8, latent_channels=2, latent_level=2, width=4, groups=2, film_hidden=4,
+                            fine_channels=2, prior_rank=2, prior_degree=1))
+    z = torch.randn(50, *model.latent_shape) * 3 + 1
+    model.fit_prior(z, torch.rand(50))
+    model.prior_temperature.fill_(2.0)
+    noise, densities = torch.randn(4, *model.noise_shape), torch.rand(4)
+    assert not torch.equal(model.prior_latents(densities, noise).reshape(4, -1), noise[:, 2:])
+    model.reset_prior()
+    assert torch.equal(model.prior_latents(densities, noise).reshape(4, -1), noise[:, 2:])
+
+
+def test_the_critic_is_optional_and_scores_grids():
+    plain = CVAE(CVAEConfig(size=8, **TINY))
+    assert plain.critic is None
+    with pytest.raises(ValueError, match="has no critic"):
+        plain.criticize(torch.zeros(2, 8, 8, 8), torch.zeros(2))
+    model = CVAE(CVAEConfig(size=8, critic_width=4, **TINY))
+    scores = model.criticize(torch.rand(3, 8, 8, 8).round(), torch.tensor([0.2, 0.5, 0.9]))
+    assert scores.shape == (3,) and torch.isfinite(scores).all()
+    with pytest.raises(ValueError, match="grids must have shape"):
+        model.criticize(torch.zeros(2, 9, 9, 9), torch.zeros(2))
+
+
 # ----------------------------------------------------------------------------- losses
 
 
@@ -155,6 +180,8 @@ def test_s2_error_is_zero_for_equal_grids_and_bounded():
         (dict(beta=-1.0), ValueError, "beta"),
         (dict(s2_weight=float("nan")), ValueError, "s2_weight"),
         (dict(warmup_epochs="5"), TypeError, "warmup_epochs"),
+        (dict(adversarial_weight=-0.1), ValueError, "adversarial_weight"),
+        (dict(relax_temperature=0.0), ValueError, "relax_temperature must be positive"),
     ],
 )
 def test_invalid_loss_configs(options, error, match):

@@ -16,6 +16,7 @@ from toy_training import TINY_CVAE_FLAGS, TOY_LR, TOY_SPEC, ToyModel, ToyTask, t
 from porelib.checkpoint import MODEL_CLASSES, load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
+from porelib.synth import expected_pore_voxels
 from porelib.tasks.cvae import CVAETask
 from porelib.training import (
     TASKS,
@@ -310,3 +311,41 @@ def test_a_run_killed_by_sigkill_keeps_its_checkpoint_and_resumes_through_the_cl
                  "--seed", "1", "--out", str(grids)]) == 0
     with np.load(grids, allow_pickle=False) as archive:
         assert archive["grids"].shape == (2, 30, 30, 30)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"model": {"critic_width": 4}}, {"loss": {"adversarial_weight": 0.1}}],
+    ids=["critic-without-weight", "weight-without-critic"],
+)
+def test_cvae_task_wants_a_critic_and_its_weight_together(options):
+    with pytest.raises(ValueError, match="a critic needs an adversarial weight and vice versa"):
+        make_task("cvae", options, limit=4)
+
+
+def test_a_cvae_trained_against_a_critic_steps_both_groups_and_generates(tmp_path, capsys):
+    out, data = tmp_path / "run", tiny_dataset(tmp_path / "data")
+    argv = ["train", "cvae", "--data", str(data), "--epochs", "1", "--limit", "8", "--out", str(out),
+            "--critic-width", "4", "--adversarial-weight", "0.1", "--warmup-epochs", "0", *TINY_FLAGS]
+    task = make_task("cvae", {"model": {"width": 8, "latent_channels": 2, "film_hidden": 8, "critic_width": 4},
+                              "loss": {"adversarial_weight": 0.1}}, data=data)
+    assert list(task.parameter_groups(task.build_model())) == ["critic", "model"]
+    torch.manual_seed(0)
+    untrained = task.build_model()
+    assert main(argv) == 0
+    row = _rows(out)[0]
+    assert np.isfinite(row["train_critic"]) and np.isfinite(row["train_adversarial"])
+    assert {"lr_critic", "lr_model"} <= set(row)
+    model, card = load_checkpoint(out)
+    assert model.critic is not None and card["config"]["critic_width"] == 4
+    assert card["options"]["loss"]["adversarial_weight"] == 0.1
+    assert not torch.equal(model.critic.head.parametrizations.weight.original, untrained.critic.head.parametrizations.weight.original)
+    prior = card["finalize"]["prior"]
+    assert prior["kind"] in {"standard_normal", "fitted"}
+    assert set(card["finalize"]["val_mismatch_by_temperature"]) == {"standard_normal", "fitted"}
+    grids = tmp_path / "grids.npz"
+    assert main(["generate", "--model", "cvae", "--checkpoint", str(out), "--density", "0.8", "--n", "2",
+                 "--seed", "1", "--out", str(grids)]) == 0
+    with np.load(grids, allow_pickle=False) as archive:
+        assert archive["grids"].shape == (2, 30, 30, 30)
+        assert (archive["grids"].reshape(2, -1).sum(1) == round(float(expected_pore_voxels(0.8)))).all()
