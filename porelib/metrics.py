@@ -67,6 +67,7 @@ from porelib._validate import (
 __all__ = [
     "STATISTICS",
     "GridStats",
+    "PairedReference",
     "Reference",
     "StatFidelity",
     "aad",
@@ -913,6 +914,94 @@ class Reference:
         result = {}
         for name in STATISTICS:
             distance = self._mean_distance(name, candidates, exclude_self=False)
+            noise_floor = self._noise_floors[name]
+            result[name] = StatFidelity(distance=distance, noise_floor=noise_floor, ratio=_ratio(distance, noise_floor))
+        return result
+
+
+class PairedReference:
+    """Reference grids, each with its own noise floor from grids drawn under its conditions.
+
+    :class:`Reference` needs an ensemble at one density. A validation split has one grid
+    per density instead; pairing keeps the comparison at matched densities. For reference
+    grids ``x_i`` with neighbours ``y_ik`` (other grids drawn under the same conditions,
+    e.g. the training grids nearest in density) and candidate grids ``c_ig`` made for
+    ``x_i`` (e.g. generated at its density), on statistic ``s``::
+
+        distance    = mean over i, g of d_s(c_ig, x_i)
+        noise_floor = mean over i, k of d_s(y_ik, x_i)
+        ratio       = distance / noise_floor
+
+    so a generator whose grids are drawn like the neighbours scores about 1, as with
+    :class:`Reference` (same distances ``d_s``; see the module docstring).
+
+    Parameters
+    ----------
+    references : array_like, (M, S, S, S) bool or 0/1
+    neighbours : array_like, (M, K, S, S, S) bool or 0/1, K ≥ 1
+        ``neighbours[i]``: grids drawn under the conditions of ``references[i]``.
+    statistics : sequence of str
+        Names from :data:`STATISTICS` to score (default: all).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match as above or a name is unknown.
+    """
+
+    def __init__(self, references, neighbours, *, statistics=STATISTICS):
+        references = check_grids(references, "references")
+        neighbours = np.asarray(neighbours)
+        if neighbours.ndim != 5 or neighbours.shape[0] != len(references) or neighbours.shape[2:] != references.shape[1:]:
+            raise ValueError(
+                f"neighbours must have shape (M, K, S, S, S) = ({len(references)}, K, "
+                f"{', '.join(map(str, references.shape[1:]))}) with K ≥ 1 grids per reference; got {neighbours.shape}"
+            )
+        self.statistics = tuple(check_choice(name, STATISTICS, "statistics") for name in statistics)
+        self.size = int(references.shape[1])
+        self.stats = [_summary(member) for member in references]
+        flat = check_grids(neighbours.reshape(-1, *neighbours.shape[2:]), "neighbours")
+        neighbour_stats = [_summary(grid) for grid in flat]
+        per = neighbours.shape[1]
+        self._noise_floors = {
+            name: float(np.mean([_DISTANCES[name](y, self.stats[index // per]) for index, y in enumerate(neighbour_stats)]))
+            for name in self.statistics
+        }
+
+    def __repr__(self) -> str:
+        return f"PairedReference(references={len(self.stats)}, size={self.size}, statistics={self.statistics})"
+
+    def fidelity(self, grids) -> dict[str, StatFidelity]:
+        """Distance, noise floor and ratio of each scored statistic for candidate grids.
+
+        Parameters
+        ----------
+        grids : array_like, (M, G, S, S, S) or (M, S, S, S) bool or 0/1
+            ``grids[i]``: the G ≥ 1 candidates made for reference ``i``.
+
+        Returns
+        -------
+        dict
+            ``{name: StatFidelity}`` for every scored statistic, in order.
+
+        Raises
+        ------
+        ValueError
+            If ``grids`` do not hold candidates for each of the M references at size S.
+        """
+        grids = np.asarray(grids)
+        if grids.ndim == 4:
+            grids = grids[:, None]
+        if grids.ndim != 5 or grids.shape[0] != len(self.stats) or grids.shape[2:] != (self.size,) * 3:
+            raise ValueError(
+                f"grids must have shape (M, G, S, S, S) = ({len(self.stats)}, G, {self.size}, {self.size}, "
+                f"{self.size}): G candidates for each reference; got {grids.shape}"
+            )
+        per = grids.shape[1]
+        candidates = [_summary(grid) for grid in check_grids(grids.reshape(-1, *grids.shape[2:]), "grids")]
+        result = {}
+        for name in self.statistics:
+            distance = float(np.mean([_DISTANCES[name](c, self.stats[index // per]) for index, c in enumerate(candidates)]))
             noise_floor = self._noise_floors[name]
             result[name] = StatFidelity(distance=distance, noise_floor=noise_floor, ratio=_ratio(distance, noise_floor))
         return result

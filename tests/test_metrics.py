@@ -386,6 +386,19 @@ def test_zero_noise_floor_rule():
     assert other["pore_count"].ratio == 1.0  # still one pore: distance 0
 
 
+def test_paired_reference_scores_like_grids_near_one_and_noise_far():
+    rng = np.random.default_rng(11)
+    references = np.stack([random_balls(rng) for _ in range(6)])
+    neighbours = np.stack([np.stack([random_balls(rng) for _ in range(3)]) for _ in range(6)])
+    paired = metrics.PairedReference(references, neighbours, statistics=("s2", "pore_count"))
+    fresh = paired.fidelity(np.stack([np.stack([random_balls(rng) for _ in range(2)]) for _ in range(6)]))
+    assert tuple(fresh) == ("s2", "pore_count")
+    assert all(0.3 < f.ratio < 2.5 for f in fresh.values())
+    noise = np.stack([rng.random(r.shape) < r.mean() for r in references])  # one candidate per reference
+    assert paired.fidelity(noise)["pore_count"].ratio > 3
+    assert paired.fidelity(references)["s2"].ratio == 0.0  # the references themselves
+
+
 # --------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------
@@ -421,6 +434,9 @@ BAD_CALLS = [
     (lambda: metrics.fidelity(GRID, GRID[None]), "at least 2"),
     (lambda: metrics.fidelity(np.zeros((5, 5, 5)), np.stack([GRID, GRID])), "size"),
     (lambda: metrics.Reference(np.stack([GRID, GRID])).noise_floor("volume"), "name"),
+    (lambda: metrics.PairedReference(GRID[None], GRID[None]), r"\(M, K, S, S, S\)"),
+    (lambda: metrics.PairedReference(GRID[None], GRID[None, None], statistics=("volume",)), "statistics"),
+    (lambda: metrics.PairedReference(GRID[None], GRID[None, None]).fidelity(np.stack([GRID, GRID])), "G candidates"),
 ]
 
 

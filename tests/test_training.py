@@ -17,7 +17,8 @@ from porelib.checkpoint import MODEL_CLASSES, load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
 from porelib.synth import expected_pore_voxels
-from porelib.tasks.cvae import CVAETask
+from porelib.models.cvae import TEMPERATURE_KNOTS
+from porelib.tasks.cvae import SELECTION_STATISTICS, CVAETask
 from porelib.training import (
     TASKS,
     TrainConfig,
@@ -342,7 +343,11 @@ def test_a_cvae_trained_against_a_critic_steps_both_groups_and_generates(tmp_pat
     assert not torch.equal(model.critic.head.parametrizations.weight.original, untrained.critic.head.parametrizations.weight.original)
     prior = card["finalize"]["prior"]
     assert prior["kind"] in {"standard_normal", "fitted"}
-    assert set(card["finalize"]["val_mismatch_by_temperature"]) == {"standard_normal", "fitted"}
+    ratios = card["finalize"]["val_ratios_by_temperature"]
+    assert set(ratios) == set(card["finalize"]["val_selection_score"]) == {"standard_normal", "fitted"}
+    assert set(prior["temperature"]) == {str(knot) for knot in TEMPERATURE_KNOTS}
+    assert all(set(band) == set(SELECTION_STATISTICS) for table in ratios.values()
+               for bands in table.values() for band in bands.values())
     grids = tmp_path / "grids.npz"
     assert main(["generate", "--model", "cvae", "--checkpoint", str(out), "--density", "0.8", "--n", "2",
                  "--seed", "1", "--out", str(grids)]) == 0

@@ -21,23 +21,32 @@ from torch.utils.data import Dataset, TensorDataset
 
 from porelib import metrics
 from porelib._validate import check_positive_int
-from porelib.data import load_dataset
-from porelib.losses import CVAELossConfig, GANLossConfig, cvae_loss, gan_losses, soft_two_point_correlation
-from porelib.models.blocks import keep_top_k, relaxed_top_k
-from porelib.models.cvae import TEMPERATURE_KNOTS, CVAE, CVAEConfig
 from porelib.augment import cube_symmetries, random_cube_symmetry
+from porelib.data import load_dataset
+from porelib.losses import (
+    CVAELossConfig,
+    GANLossConfig,
+    cvae_loss,
+    gan_losses,
+    soft_two_point_correlation,
+)
+from porelib.models.blocks import keep_top_k, relaxed_top_k
+from porelib.models.cvae import CVAE, TEMPERATURE_KNOTS, CVAEConfig
 from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
 PRIOR_SAMPLE_BUDGET = 40_000_000
 #: Candidate temperatures of the fitted prior, chosen on the validation split.
-TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.625, 1.75, 2.0, 2.5, 3.0)
 #: Density band of the validation grids that choose the temperature at each knot of
 #: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (grids below 0.3 hold a few dozen voxels).
-TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 1.0))
+TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
 #: Prior samples per validation grid when choosing the temperature.
-SELECTION_SAMPLES = 2
-
+SELECTION_SAMPLES = 4
+#: Statistics whose density-matched fidelity ratios choose the temperature (the benchmark's targets).
+SELECTION_STATISTICS = ("s2", "pore_size", "pore_count")
+#: Training grids nearest in density to a validation grid that set its noise floor in the selection.
+SELECTION_NEIGHBOURS = 4
 
 class CVAETask(Task):
     """The conditional VAE of :mod:`porelib.models.cvae` with the loss of :mod:`porelib.losses`.
@@ -75,6 +84,7 @@ class CVAETask(Task):
         if limit is not None:
             self.train_split = self.train_split.subset(slice(0, check_positive_int(limit, "limit")))
         self.val_split = dataset.split("val")
+        self._references = None
         if len(self.train_split) == 0 or len(self.val_split) == 0:
             raise ValueError(f"the dataset at {dataset.source} needs grids in both the train and the val split")
         self.model_config = CVAEConfig(size=dataset.size, **self.options.get("model", {}))
@@ -186,22 +196,26 @@ class CVAETask(Task):
         """Fit the generation prior to the training grids, then pick it and its temperature on validation grids.
 
         1. Score the standard normal prior ``z = τ e`` at every temperature of
-           :data:`TEMPERATURES` on the validation grids (:meth:`_validation_mismatch`).
+           :data:`TEMPERATURES` on the validation grids (:meth:`_validation_ratios`).
         2. :meth:`CVAE.fit_prior` on posterior draws ``z = mean + σ ε`` (seeded) of every
            training grid under as many of the 48 cube symmetries as
            :data:`PRIOR_SAMPLE_BUDGET` allows, and score it the same way.
-        3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the temperature with
-           the lowest mismatch (:data:`SELECTION_SAMPLES` samples per grid at its density,
-           scored by :func:`sample_mismatch`: S2, pore count, mean pore radius) becomes the
-           prior's temperature at the band's knot (:meth:`CVAE.temperature`); the prior
-           whose chosen temperatures give the lower summed mismatch is kept (a decoder
+        3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the temperature whose
+           :data:`SELECTION_SAMPLES` samples per validation grid (at its density) score
+           lowest (:func:`_selection_score`: ``Σ log²(ratio)`` over the fidelity ratios of
+           :data:`SELECTION_STATISTICS`) becomes the prior's
+           temperature at the band's knot (:meth:`CVAE.temperature`). The ratios are those
+           of the benchmark, at matched densities (:class:`porelib.metrics.PairedReference`:
+           each validation grid's noise floor is its distance to the
+           :data:`SELECTION_NEIGHBOURS` training grids nearest in density). The prior whose
+           chosen temperatures give the lower summed score is kept (a decoder
            trained against a critic on standard normal samples may do best with them).
 
-        Returns the fit's summary, the prior kept, the mismatch per prior and temperature
-        and the validation ``prior_s2`` under N(0, I) and under the kept prior.
+        Returns the fit's summary, the prior kept, the ratios per prior, temperature and
+        band and the validation ``prior_s2`` under N(0, I) and under the kept prior.
         """
         before = self._prior_s2(model, device)
-        standard = self._mismatch_by_temperature(model, device)
+        standard = self._ratios_by_temperature(model, device)
         dims = int(np.prod(model.latent_shape))
         per_grid = max(1, min(48, PRIOR_SAMPLE_BUDGET // (dims * len(self.train_split))))
         generator = torch.Generator().manual_seed(0)
@@ -220,54 +234,71 @@ class CVAETask(Task):
                     latents.append((mean + torch.exp(0.5 * logvar) * noise).cpu())
                     conditions.append(d.cpu())
         fit = model.fit_prior(torch.cat(latents), torch.cat(conditions))
-        fitted = self._mismatch_by_temperature(model, device)
-        choices = {name: _best_temperatures(table) for name, table in (("standard_normal", standard), ("fitted", fitted))}
+        fitted = self._ratios_by_temperature(model, device)
+        tables = {"standard_normal": standard, "fitted": fitted}
+        choices = {name: _best_temperatures(table) for name, table in tables.items()}
         totals = {
-            name: sum(table[t][band] for band, t in enumerate(choices[name]))
-            for name, table in (("standard_normal", standard), ("fitted", fitted))
+            name: sum(_selection_score(table[t][band]) for band, t in enumerate(choices[name])) for name, table in tables.items()
         }
         kind = min(totals, key=totals.get)
         if kind == "standard_normal":
             model.reset_prior()
         model.prior_temperature.copy_(torch.tensor(choices[kind]))
+        bands = [f"{low}-{high}" for low, high in TEMPERATURE_BANDS]
         return {
             "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank, "kind": kind,
                       "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), choices[kind]))},
-            "val_mismatch_total": {name: round(total, 4) for name, total in totals.items()},
-            "val_mismatch_by_temperature": {
+            "val_selection_score": {name: round(total, 4) for name, total in totals.items()},
+            "val_ratios_by_temperature": {
                 name: {
-                    str(t): {f"{low}-{high}": round(m, 4) for (low, high), m in zip(TEMPERATURE_BANDS, values)}
+                    str(t): {band: {k: round(v, 3) for k, v in ratios.items()} for band, ratios in zip(bands, values)}
                     for t, values in table.items()
                 }
-                for name, table in (("standard_normal", standard), ("fitted", fitted))
+                for name, table in tables.items()
             },
             "val_prior_s2_standard_normal": before,
             f"val_prior_s2_{kind}": self._prior_s2(model, device),
         }
 
-    def _mismatch_by_temperature(self, model: CVAE, device) -> dict[float, list[float]]:
-        """:meth:`_validation_mismatch` of the model's current prior at each temperature of :data:`TEMPERATURES`."""
+    def _ratios_by_temperature(self, model: CVAE, device) -> dict[float, list[dict[str, float]]]:
+        """:meth:`_validation_ratios` of the model's current prior at each temperature of :data:`TEMPERATURES`."""
         table = {}
         for temperature in TEMPERATURES:
             model.prior_temperature.fill_(temperature)
-            table[temperature] = self._validation_mismatch(model, device)
+            table[temperature] = self._validation_ratios(model, device)
         return table
 
-    def _validation_mismatch(self, model: CVAE, device) -> list[float]:
-        """Mean :func:`sample_mismatch` per band of :data:`TEMPERATURE_BANDS` (fixed noise)."""
+    def _selection_references(self) -> list[metrics.PairedReference | None]:
+        """Per band of :data:`TEMPERATURE_BANDS`, its validation grids paired with their nearest-density training grids."""
+        if self._references is None:
+            val, train = self.val_split, self.train_split
+            neighbours = min(SELECTION_NEIGHBOURS, len(train.grids))
+            self._references = []
+            for low, high in TEMPERATURE_BANDS:
+                inside = np.flatnonzero((val.densities >= low) & (val.densities <= high))
+                if not len(inside):
+                    self._references.append(None)
+                    continue
+                nearest = np.argsort(np.abs(train.densities[None, :] - val.densities[inside, None]), axis=1)
+                self._references.append(metrics.PairedReference(
+                    val.grids[inside], train.grids[nearest[:, :neighbours]], statistics=SELECTION_STATISTICS))
+        return self._references
+
+    def _validation_ratios(self, model: CVAE, device) -> list[dict[str, float]]:
+        """Per band of :data:`TEMPERATURE_BANDS`, the fidelity ratios of prior samples at the validation densities (fixed noise)."""
         generator = torch.Generator().manual_seed(2468)
         result = []
-        for low, high in TEMPERATURE_BANDS:
+        for (low, high), reference in zip(TEMPERATURE_BANDS, self._selection_references()):
             inside = (self.val_split.densities >= low) & (self.val_split.densities <= high)
-            grids = np.repeat(self.val_split.grids[inside], SELECTION_SAMPLES, axis=0)
-            densities = np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32)
-            if not len(grids):
-                result.append(0.0)
+            if reference is None:
+                result.append({name: 0.0 for name in SELECTION_STATISTICS})
                 continue
-            noise = torch.randn((len(grids), *model.noise_shape), generator=generator)
+            densities = np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32)
+            noise = torch.randn((len(densities), *model.noise_shape), generator=generator)
             with torch.no_grad():
                 sampled = model.sample(torch.from_numpy(densities).to(device), noise.to(device)).cpu().numpy()
-            result.append(float(np.mean([sample_mismatch(g, v) for g, v in zip(sampled, grids)])))
+            fidelity = reference.fidelity(sampled.reshape(-1, SELECTION_SAMPLES, *sampled.shape[1:]))
+            result.append({name: fidelity[name].ratio for name in SELECTION_STATISTICS})
         return result
 
     def _prior_s2(self, model: CVAE, device) -> float:
@@ -282,9 +313,18 @@ class CVAETask(Task):
 
 
 
-def _best_temperatures(table: dict[float, list[float]]) -> list[float]:
-    """Per band of :data:`TEMPERATURE_BANDS`, the temperature of ``table`` (``{τ: [mismatch per band]}``) that scores lowest."""
-    return [min(table, key=lambda t: table[t][band]) for band in range(len(TEMPERATURE_BANDS))]
+def _selection_score(ratios: dict[str, float]) -> float:
+    """``Σ log²(ratio)`` over the statistics of one band: 0 for grids like the dataset's.
+
+    Unlike the worst ratio it weighs every statistic, and it penalises a ratio of ½ (samples
+    more alike than the dataset's grids) as much as one of 2.
+    """
+    return float(sum(np.log(max(ratio, 1e-6)) ** 2 for ratio in ratios.values()))
+
+
+def _best_temperatures(table: dict[float, list[dict[str, float]]]) -> list[float]:
+    """Per band of :data:`TEMPERATURE_BANDS`, the temperature of ``table`` (``{τ: [ratios per band]}``) that scores lowest."""
+    return [min(table, key=lambda t: _selection_score(table[t][band])) for band in range(len(TEMPERATURE_BANDS))]
 
 
 def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:
