@@ -346,12 +346,8 @@ def test_shipped_checkpoint_meets_the_porosity_and_pore_size_floor(shipped_fidel
     assert fidelity["pore_size"].ratio <= 2.0, fidelity["pore_size"]
 
 
-@pytest.mark.parametrize(
-    "density",
-    [*GATE_DENSITIES[:-1], pytest.param(1.0, marks=pytest.mark.xfail(
-        strict=True, reason="known miss: S2 ratio ≈ 3.4 at density 1.0, features too small (docs/cvae.md)"))],
-)
+@pytest.mark.parametrize("density", GATE_DENSITIES)
 def test_shipped_checkpoint_meets_the_s2_floor(shipped_fidelity, density):
-    """S2 ratio ≤ 2 (the issue's floor); at density 1.0 the shipped model misses it."""
+    """S2 ratio ≤ 2 (the issue's floor)."""
     _, fidelity = shipped_fidelity[density]
     assert fidelity["s2"].ratio <= 2.0, fidelity["s2"]
