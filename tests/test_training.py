@@ -300,7 +300,7 @@ def test_a_run_killed_by_sigkill_keeps_its_checkpoint_and_resumes_through_the_cl
     assert card["data"]["fingerprint"] == load_dataset(data).fingerprint and card["data"]["train"] == 8
     assert card["epochs"] == 4 and card["duration_s"] > 0 and "val_loss" not in card["metrics"]
     assert card["metrics"]["loss"] == rows[card["best_epoch"] - 1]["val_loss"] == min(row["val_loss"] for row in rows)
-    assert set(card["finalize"]["prior"]["temperature"]) == {"0.45", "0.725", "0.925"}
+    assert set(card["finalize"]["prior"]["temperature"]) == {str(knot) for knot in TEMPERATURE_KNOTS}
     status = _status(out)
     assert status["state"] == "finished" and status["epoch"] == 4 and status["error"] is None
     assert status["resumed_from"] == done and status["pid"] == os.getpid()
