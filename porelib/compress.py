@@ -105,6 +105,7 @@ from porelib._validate import (
     check_same_shape,
     describe,
 )
+from porelib.devices import DEVICES, select_device, warmup_cosine
 from porelib.models.siren import (
     MAX_TILES,
     MIN_WIDTH,
@@ -119,7 +120,6 @@ MAGIC = b"PNCF"
 FORMAT_VERSION = 1
 SUFFIX = ".pnc"
 KINDS = ("scan", "binary")
-DEVICES = ("auto", "cpu", "cuda")
 
 #: Bits per quantised weight unless asked otherwise (6 bits with a third more
 #: weights lost 3 dB against 8 bits on a CT crop at 100:1).
@@ -630,7 +630,10 @@ def fit_field(
         field = SirenField(config).to(device)
     sampler = torch.Generator(device=device).manual_seed(seed + 1)
     optimiser = torch.optim.Adam(field.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_cosine(steps))
+    warmup = max(1, round(WARMUP_FRACTION * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: warmup_cosine(step, warmup_steps=warmup, total_steps=steps)
+    )
     quantise_from = steps - round(QAT_FRACTION * steps) if bits is not None else steps
     field.train()
     for step in range(steps):
@@ -649,17 +652,6 @@ def fit_field(
     if quantise_from < steps:
         _set_fake_quantisation(field, None)
     return field.eval()
-
-
-def _warmup_cosine(steps: int) -> Callable[[int], float]:
-    warmup = max(1, round(WARMUP_FRACTION * steps))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    return factor
 
 
 class _FakeQuantise(nn.Module):
@@ -709,18 +701,6 @@ def render_field(field: SirenField, shape, *, batch_size: int = DECODE_BATCH_SIZ
     padded = out.reshape(*config.tiles, *grid.length).permute(0, 3, 1, 4, 2, 5)
     padded = padded.reshape(*(t * length for t, length in zip(config.tiles, grid.length)))
     return padded[: shape[0], : shape[1], : shape[2]].numpy().copy()
-
-
-def select_device(device) -> torch.device:
-    """Return the torch device for ``"auto"``, ``"cpu"`` or ``"cuda"`` (``"auto"`` = CUDA when available)."""
-    if isinstance(device, torch.device):
-        return device
-    check_choice(device, DEVICES, "device")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA GPU; use 'cpu' or 'auto'")
-    return torch.device(device)
 
 
 @contextmanager

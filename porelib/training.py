@@ -76,9 +76,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from porelib import checkpoint
+from porelib.devices import DEVICES, select_device, warmup_cosine
 from porelib._validate import check_choice, check_number, check_positive_int
 
-DEVICES = ("auto", "cpu", "cuda")
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
 #: Lines of the traceback kept in ``status.json`` of a failed run.
@@ -511,36 +511,12 @@ def _distributed_context(device_name: str) -> tuple[_Distributed, torch.device]:
     return context, device
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name, or ``cuda`` on a machine without CUDA.
-    """
-    check_choice(name, DEVICES, "device")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(name)
-
-
 def _autocast(device: torch.device):
     """Mixed precision on CUDA (bfloat16 where supported, else float16); nothing on CPU."""
     if device.type != "cuda":
         return torch.autocast("cpu", enabled=False)
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
-
-
-def _lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_fraction: float) -> float:
-    """Linear warm-up to 1, then cosine decay to ``min_fraction`` at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 #: AdamW settings a parameter group of :meth:`Task.parameter_groups` may override.
@@ -592,7 +568,7 @@ def _build_optimizers(task: Task, model: torch.nn.Module, config: TrainConfig) -
 
 
 def _set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
-    """Set every group's learning rate to its peak times ``factor`` (see :func:`_lr_factor`).
+    """Set every group's learning rate to its peak times ``factor`` (see :func:`porelib.devices.warmup_cosine`).
 
     The schedule is a function of the batch count, not of how often a group stepped,
     so a group skipped on some batches follows the same warm-up and decay as the others.
@@ -1004,7 +980,7 @@ class _Loop:
 
     def learning_rate_factor(self, step: int) -> float:
         warmup = max(1, round(self.config.lr_warmup_epochs * self.steps_per_epoch))
-        return _lr_factor(step, warmup_steps=warmup, total_steps=self.steps_per_epoch * self.config.epochs,
+        return warmup_cosine(step, warmup_steps=warmup, total_steps=self.steps_per_epoch * self.config.epochs,
                           min_fraction=self.config.min_lr_fraction)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:

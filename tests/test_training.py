@@ -16,6 +16,7 @@ from toy_training import TINY_CVAE_FLAGS, TOY_LR, TOY_SPEC, ToyModel, ToyTask, t
 from porelib.checkpoint import MODEL_CLASSES, load_checkpoint
 from porelib.cli import main
 from porelib.data import load_dataset
+from porelib.devices import warmup_cosine
 from porelib.synth import expected_pore_voxels
 from porelib.models.cvae import TEMPERATURE_KNOTS
 from porelib.tasks.cvae import SELECTION_STATISTICS, CVAETask
@@ -23,7 +24,6 @@ from porelib.training import (
     TASKS,
     TrainConfig,
     TrainingStopped,
-    _lr_factor,
     fit,
     make_task,
     select_device,
@@ -73,7 +73,7 @@ def test_select_device():
 
 
 def test_learning_rate_warms_up_then_decays():
-    factors = [_lr_factor(step, warmup_steps=4, total_steps=20, min_fraction=0.1) for step in range(21)]
+    factors = [warmup_cosine(step, warmup_steps=4, total_steps=20, min_fraction=0.1) for step in range(21)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
     assert all(a >= b for a, b in zip(factors[3:], factors[4:]))
     assert factors[-1] == pytest.approx(0.1)
