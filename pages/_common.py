@@ -6,11 +6,14 @@ Not a page itself (``app.py`` does not list it). Computation lives in
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import warnings
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from io import StringIO
+from typing import Iterator
 
 import numpy as np
 import streamlit as st
@@ -20,6 +23,8 @@ from porelib.checkpoint import MODEL_CLASSES
 from porelib.data import Dataset, display_path, load_dataset
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
+
+LOGGER = logging.getLogger("porelib.app")
 
 HOME = "pages/home.py"
 GENERATE = "pages/generate.py"
@@ -273,14 +278,38 @@ def show_cards(cards: list) -> None:
 
 
 def show_error(exc: Exception) -> None:
-    """A user's mistake as the library worded it."""
-    st.error(str(exc), icon=":material/error:")
+    """Show a failure with ``st.error``: a user's mistake as the library worded it, anything else as unexpected.
+
+    ``ValueError``/``TypeError`` are the library's answers to a bad input or setting. Any
+    other exception (a parser's bug on a file no one foresaw, ``MemoryError``) is logged
+    with its traceback on the server and shown as one line; the session and the server go on.
+    """
+    if isinstance(exc, (ValueError, TypeError)):
+        st.error(str(exc), icon=":material/error:")
+        return
+    LOGGER.error("unexpected failure on a page", exc_info=exc)
+    reason = " ".join(str(exc).split())[:300] or "no message"
+    st.error(
+        f"Unexpected {type(exc).__name__}: {reason}. The app is still running; if a file caused this, "
+        "please report it with the file.",
+        icon=":material/error:",
+    )
+
+
+@contextmanager
+def stop_on_error() -> Iterator[None]:
+    """Around a parse or a model run: any failure is shown by :func:`show_error` and the page stops there."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
+        show_error(exc)
+        st.stop()
 
 
 def load_uploaded(upload):
     """The grids of an uploaded file as a :class:`porelib.io.GridBatch`, or ``None`` after ``st.error``."""
     try:
         return io.load_batch(upload)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - shown by show_error, the page goes on
         show_error(exc)
         return None

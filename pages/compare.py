@@ -84,11 +84,8 @@ st.header("Fresh samples at this density")
 fresh_controls = st.columns([1, 1, 4])
 fresh_controls[0].number_input("Fresh samples", 1, keys.MAX_SAMPLES, key=keys.COMPARE_N_FRESH, persist_state="session")
 fresh_controls[1].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEED, persist_state="session")
-try:
+with ui.stop_on_error():
     fresh = ui.generated(model, density, int(st.session_state[keys.COMPARE_N_FRESH]), int(st.session_state[keys.SEED]))
-except (ValueError, TypeError) as exc:
-    ui.show_error(exc)
-    st.stop()
 reference = ui.dataset_reference(density)
 neighbour = dataset.grids[dataset.nearest(density, 2)[1]]
 st.caption(

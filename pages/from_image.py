@@ -103,23 +103,17 @@ else:
         st.info("Draw pores on the canvas (circles or free strokes), or pick another source above.")
         st.stop()
     upload, label, contrast = drawing.image_bytes, "your drawing", "dark"
-try:
+with ui.stop_on_error():
     if original is not None:
         image = original[:, :, original.shape[-1] // 2]
     else:
         image = read_section(upload, fmt=".png" if source == "draw" else None)
-except (ValueError, TypeError) as exc:
-    ui.show_error(exc)
-    st.stop()
 
 st.number_input("Seed of the volume (same seed, same grid)", 0, 2**31 - 1, key=keys.FROM_IMAGE_SEED,
                 persist_state="session")
 seed = int(st.session_state[keys.FROM_IMAGE_SEED])
-try:
+with ui.stop_on_error():
     result = volume(np.asarray(image), contrast, seed)
-except (ValueError, TypeError) as exc:
-    ui.show_error(exc)
-    st.stop()
 grid, size = result.grid, result.grid.shape[0]
 
 st.subheader(f"Section of {label}")

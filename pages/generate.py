@@ -30,11 +30,8 @@ checkpoint = ui.checkpoint_in_use(model)
 ui.show_checkpoint(model, checkpoint, key="generate_use_shipped")
 ui.require_model(model, checkpoint)
 n_samples, seed = int(st.session_state[keys.N_SAMPLES]), int(st.session_state[keys.SEED])
-try:
+with ui.stop_on_error():
     grids = ui.generated(model, density, n_samples, seed, checkpoint)
-except (ValueError, TypeError) as exc:
-    ui.show_error(exc)
-    st.stop()
 st.session_state[keys.LAST_GENERATED] = (grids, density, model)
 
 keys.clamp_index(st.session_state, keys.VIEW_SAMPLE, n_samples - 1)

@@ -120,11 +120,8 @@ if not size_matches:
         "without the dataset comparison."
     )
 ensemble = ui.dataset_reference(density) if size_matches else None
-try:
+with ui.stop_on_error():
     score = score_grid(grid, reference=reference, density=density if size_matches else None, ensemble=ensemble)
-except (ValueError, TypeError) as exc:
-    ui.show_error(exc)
-    st.stop()
 
 st.subheader(f"Statistics of {name}")
 top = st.columns(4)

@@ -71,7 +71,7 @@ else:
 
 result = st.session_state.get(keys.SEGMENT_RESULT)
 if result is None or result[0] != scan_id:
-    try:
+    with ui.stop_on_error():
         if scan_id[0] == "simulate":
             bar = st.progress(0.0, text="Simulating the scan…")
             scan = ct.simulate(
@@ -81,9 +81,6 @@ if result is None or result[0] != scan_id:
             bar.empty()
         else:
             scan = ct.load_scan(upload)
-    except (ValueError, TypeError) as exc:
-        ui.show_error(exc)
-        st.stop()
     result = (scan_id, scan, {})
     st.session_state[keys.SEGMENT_RESULT] = result
 _, scan, masks = result
@@ -108,7 +105,7 @@ if not chosen:
 todo = [method for method in chosen if method not in masks]
 if todo:
     bar = st.progress(0.0, text="Segmenting…")
-    try:
+    with ui.stop_on_error():
         masks.update(
             viz_ct.segment_methods(
                 image,
@@ -117,9 +114,6 @@ if todo:
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
             )
         )
-    except (ValueError, TypeError) as exc:
-        ui.show_error(exc)
-        st.stop()
     if "unet" in todo:
         st.session_state[keys.SEGMENT_UNET_CHECKPOINT] = unet_checkpoint
     bar.empty()

@@ -142,7 +142,7 @@ with st.container(border=True):
                     threads=int(st.session_state[keys.TRAIN_THREADS]),
                     nproc=int(st.session_state[keys.TRAIN_NPROC]),
                 )
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a refused setting, or anything else: shown, the page goes on
             ui.show_error(exc)
         else:
             st.success(f"Started {folder.name}; it is listed below.", icon=":material/rocket_launch:")

@@ -289,7 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m porelib``."""
     from porelib.inference import MODELS
 
-    parser = _Parser(prog="porelib", description="Pore Studio: 3D porous microstructures.")
+    reads = _Parser(add_help=False)
+    reads.add_argument(
+        "--max-input-size", type=str, default=argparse.SUPPRESS, metavar="SIZE",
+        help="refuse input files, or arrays they declare, above this size (default 1GiB; e.g. 4GiB, 500MB); "
+             "also set by the environment variable PORELIB_MAX_INPUT_BYTES",
+    )
+    parser = _Parser(prog="porelib", description="Pore Studio: 3D porous microstructures.", parents=[reads])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = commands.add_parser("data", help="build the simulated dataset")
@@ -313,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output file: .npz (grids, densities), .npy, .rows.npy (original row format), .tif, .vti, .stl")
     gen.set_defaults(func=_cmd_generate)
 
-    score = commands.add_parser("score", help="statistics of a grid, against a reference and the dataset")
+    score = commands.add_parser("score", help="statistics of a grid, against a reference and the dataset", parents=[reads])
     score.add_argument("file", type=Path, help=".npy (rows or 3-D), .npz, .tif or .vti")
     score.add_argument("--reference", type=Path, default=None, help="grid to compare voxel by voxel")
     score.add_argument("--density", type=_density_arg, default=None,
@@ -330,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ct = commands.add_parser("ct", help="simulate X-ray CT scans with exact labels")
     ct_commands = ct.add_subparsers(dest="ct_command", required=True, parser_class=_Parser)
-    simulate = ct_commands.add_parser("simulate", help="simulate a scan of glass spheres, or of a given grid")
+    simulate = ct_commands.add_parser("simulate", help="simulate a scan of glass spheres, or of a given grid", parents=[reads])
     simulate.add_argument("--size", type=int, default=128, help="edge length of a new sphere phantom (default 128)")
     simulate.add_argument("--volume-fraction", type=float, default=0.2, help="of the spheres (default 0.2)")
     simulate.add_argument("--grid", type=Path, default=None, help="scan this grid (pores) instead of a sphere phantom")
@@ -342,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, required=True, help="output .npz (image float32, label bool)")
     simulate.set_defaults(func=_cmd_ct_simulate)
 
-    seg = commands.add_parser("segment", help="segment the inclusions (spheres or pores) of a CT scan")
+    seg = commands.add_parser("segment", help="segment the inclusions (spheres or pores) of a CT scan", parents=[reads])
     seg.add_argument("scan", type=Path, help=".npz (image[, label]), .npy or .tif")
     seg.add_argument("--method", choices=("unet", "otsu", "kmeans", "depthmap"), default="otsu")
     seg.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
@@ -352,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--out", type=Path, required=True, help="output mask .npy (bool)")
     seg.set_defaults(func=_cmd_segment)
 
-    image = commands.add_parser("from-image", help="a 3D pore grid whose central section is a 2D image")
+    image = commands.add_parser("from-image", help="a 3D pore grid whose central section is a 2D image", parents=[reads])
     image.add_argument("image", type=Path, help=".png picture (x to the right, y upwards) or .npy array [ix, iy]")
     image.add_argument("--out", type=Path, required=True, help="output grid: .npy, .npz, .tif, .vti or .stl")
     image.add_argument("--checkpoint", type=Path, default=None, help="img2vox checkpoint folder (default checkpoints/img2vox)")
@@ -361,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which phase of a grey image is pore (auto: the minority phase; 0/1 data: 1 = pore)")
     image.set_defaults(func=_cmd_from_image)
 
-    pack = commands.add_parser("compress", help="fit a neural field to a scan or grid and write it as .pnc")
+    pack = commands.add_parser("compress", help="fit a neural field to a scan or grid and write it as .pnc", parents=[reads])
     pack.add_argument("input", type=Path, help="scan (.npz with image, .npy, .tif) or grid (.npy, .npz, .tif, .vti)")
     pack.add_argument("--ratio", type=float, required=True, help="target ratio: raw size (float32 or bit-packed) / file size")
     pack.add_argument("--out", type=Path, required=True, help="output file (.pnc)")
@@ -397,12 +403,22 @@ def main(argv=None) -> int:
         return exc.code
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if hasattr(args, "max_input_size"):
+            from porelib.io import MAX_INPUT_ENV, parse_size
+
+            os.environ[MAX_INPUT_ENV] = str(parse_size(args.max_input_size, "--max-input-size"))
         return args.func(args)
     except (ValueError, TypeError) as exc:
         if os.environ.get("PORELIB_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:
+        if os.environ.get("PORELIB_DEBUG"):
+            raise
+        print("error: out of memory; try a smaller input (or fewer samples), or a machine with more memory",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -42,8 +42,6 @@ data must use seeds in :data:`TRAINING_SEEDS`; benchmarks use seeds from
 from __future__ import annotations
 
 import numbers
-import os
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -465,13 +463,21 @@ def save_scan(path, scan: Scan) -> Path:
     return path
 
 
-def load_scan(source) -> Scan:
-    """Read a scan from a path or a binary file object (e.g. an upload with a ``.name``).
+def load_scan(source, *, fmt: str | None = None) -> Scan:
+    """Read a scan from a path, bytes or an upload (through :func:`porelib.io.open_input`).
 
     ``.npz`` needs ``image`` and may hold ``label`` and the settings written by
     :func:`save_scan`; ``.npy`` and ``.tif``/``.tiff`` hold an image only
     (``label=None``). A tif stack is read as ``image[axis0, axis1, axis2]``,
-    page k being ``image[k, :, :]``, as :mod:`porelib.io` does for grids.
+    page k being ``image[k, :, :]``, as :mod:`porelib.io` does for grids. Every
+    header is checked before the data is read (:mod:`porelib.io.arrays`).
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        The scan; bytes need ``fmt``.
+    fmt : str, optional
+        ``".npz"``, ``".npy"``, ``".tif"`` or ``".tiff"``; by default the extension.
 
     Returns
     -------
@@ -481,63 +487,31 @@ def load_scan(source) -> Scan:
     Raises
     ------
     ValueError
-        For an unsupported extension, an unreadable file, a missing ``image``,
-        an image that is not 3-D, holds NaN/inf or is constant, or a label of
-        another shape.
+        For an unsupported extension, an unreadable file, a declared size above the
+        input limit, a missing ``image``, an image that is not 3-D, holds NaN/inf or is
+        constant, or a label of another shape.
     """
-    is_path = isinstance(source, (str, os.PathLike))
-    name = os.fspath(source) if is_path else str(getattr(source, "name", "") or "")
-    suffix = Path(name).suffix.lower()
-    if suffix not in SCAN_SUFFIXES:
-        found = f"extension '{suffix}'" if suffix else "no extension (name the upload, e.g. scan.npz)"
-        raise ValueError(f"cannot load scan '{name}': {found} is not supported; use one of {', '.join(SCAN_SUFFIXES)}")
-    try:
-        content = _read_scan_file(source, suffix, is_path)
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        pickled = "pickle" in str(exc).lower()
-        reason = "it holds pickled Python objects, which are refused; save plain arrays" if pickled else exc
-        raise ValueError(f"could not read scan '{name}' as {suffix}: {reason}") from exc
-    if isinstance(content, dict):
-        return _scan_from_archive(content, name)
-    return Scan(image=check_volume(content, f"image of '{name}'"))
+    from porelib.io import arrays, open_input
+
+    file = open_input(source, formats=SCAN_SUFFIXES, fmt=fmt, what="scan")
+    if file.suffix == ".npz":
+        return _scan_from_archive(arrays.read_npz(file), file.label)
+    image = arrays.read_npy(file) if file.suffix == ".npy" else arrays.read_tif(file)
+    return Scan(image=check_volume(image, f"image of {file.label}"))
 
 
-_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK\x03\x04"}
-
-
-def _read_scan_file(source, suffix: str, is_path: bool) -> np.ndarray | dict:
-    """Return the array of a ``.npy``/``.tif``, or the arrays of an ``.npz`` by key."""
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        return tifffile.imread(source)
-    magic = _MAGIC[suffix]
-    if is_path:
-        with open(source, "rb") as stream:
-            head = stream.read(len(magic))
-    else:
-        head = source.read(len(magic))
-        source.seek(0)
-    if head != magic:
-        raise ValueError(f"it does not start like a {suffix} file")
-    if suffix == ".npy":
-        return np.load(source, allow_pickle=False)
-    with np.load(source, allow_pickle=False) as archive:
-        return dict(archive.items())
-
-
-def _scan_from_archive(arrays: dict, name: str) -> Scan:
-    """Build a :class:`Scan` from the arrays of an ``.npz``."""
+def _scan_from_archive(arrays: dict, label: str) -> Scan:
+    """Build a :class:`Scan` from the arrays of an ``.npz`` named ``label`` in messages."""
     if "image" not in arrays:
         raise ValueError(
-            f"scan '{name}' has no 'image' array; found keys: {', '.join(arrays) or 'none'}. "
+            f"{label} has no 'image' array; found keys: {', '.join(arrays) or 'none'}. "
             "Save with numpy.savez(path, image=..., label=...)"
         )
-    image = check_volume(arrays["image"], f"image of '{name}'")
-    label = None
+    image = check_volume(arrays["image"], f"image of {label}")
+    label_array = None
     if "label" in arrays:
-        label = check_binary(arrays["label"], f"label of '{name}'")
-        check_same_shape(image, label, (f"image of '{name}'", "its label"))
+        label_array = check_binary(arrays["label"], f"label of {label}")
+        check_same_shape(image, label_array, (f"image of {label}", "its label"))
     settings = {}
     for key, kind in (("contrast", str), ("dose", float), ("ring_strength", float), ("cupping", float)):
         if key in arrays:
@@ -545,4 +519,4 @@ def _scan_from_archive(arrays: dict, name: str) -> Scan:
     for key in ("n_angles", "seed"):
         if key in arrays:
             settings[key] = int(arrays[key])
-    return Scan(image=image, label=label, **settings)
+    return Scan(image=image, label=label_array, **settings)

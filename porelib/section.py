@@ -28,10 +28,7 @@ Size
 
 from __future__ import annotations
 
-import io as stdio
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -107,28 +104,15 @@ def read_section(source, *, fmt: str | None = None) -> np.ndarray:
         If the format is unsupported, the file unreadable, or the image not 2-D,
         smaller than 2 × 2, larger than ``MAX_IMAGE_SIDE``, or holding NaN/inf.
     """
+    from porelib.io import arrays, open_input
+
     if isinstance(source, np.ndarray):
         return _check_image(source, "section")
-    data, label, suffix = _section_bytes(source, fmt)
-    if suffix == ".npy":
-        try:
-            array = np.load(stdio.BytesIO(data), allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"could not read {label} as .npy: {exc}") from exc
-        return _check_image(array, label)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(stdio.BytesIO(data)) as picture:
-            if picture.format != "PNG":
-                raise ValueError(f"{label} is a {picture.format} image, not a PNG; save it as .png")
-            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-                white = Image.new("RGBA", picture.size, "white")
-                picture = Image.alpha_composite(white, picture.convert("RGBA"))
-            array = np.asarray(picture.convert("F"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"could not read {label} as a PNG image: {exc}") from exc
-    return _check_image(array, label)[::-1].T.copy()
+    file = open_input(source, formats=SECTION_FORMATS, fmt=fmt, what="section image", arg_name="image")
+    if file.suffix == ".npy":
+        return _check_image(arrays.read_npy(file), file.label)
+    picture = arrays.read_picture(file, max_side=MAX_IMAGE_SIDE)
+    return _check_image(picture, file.label)[::-1].T.copy()
 
 
 def binarize_section(image, *, size: int, contrast: str = "auto") -> np.ndarray:
@@ -231,43 +215,6 @@ def grid_from_section(image, *, checkpoint=None, seed=None, contrast: str = "aut
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _section_bytes(source, fmt: str | None) -> tuple[bytes, str, str]:
-    """The bytes, a label for messages and the format of a path, bytes or upload."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label, suffix = f"file '{path}'", (fmt or path.suffix).lower()
-        _check_format(suffix, label)
-        if not path.is_file():
-            raise ValueError(f"no such file: '{path}'")
-        return path.read_bytes(), label, suffix
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, name = bytes(source), None
-    elif hasattr(source, "getvalue") or hasattr(source, "read"):
-        data = source.getvalue() if hasattr(source, "getvalue") else source.read()
-        name = getattr(source, "name", None)
-    else:
-        raise TypeError(
-            f"image must be a path, a 2-D array, bytes or a binary file-like object; got {type(source).__name__}"
-        )
-    if fmt is None and not name:
-        raise ValueError(f"cannot tell the format of bytes without a name; pass fmt= one of {', '.join(SECTION_FORMATS)}")
-    label = f"file '{name}'" if name else "the given bytes"
-    suffix = (fmt or Path(str(name)).suffix).lower()
-    _check_format(suffix, label)
-    if not data:
-        raise ValueError(f"{label} is empty (0 bytes); expected a {suffix} section image")
-    return bytes(data), label, suffix
-
-
-def _check_format(suffix: str, label: str) -> None:
-    suffix = suffix if suffix.startswith(".") else f".{suffix}"
-    if suffix not in SECTION_FORMATS:
-        raise ValueError(
-            f"cannot read {label} as a section: extension '{suffix}' is not supported; use one of "
-            f"{', '.join(SECTION_FORMATS)}"
-        )
 
 
 def _check_image(array: np.ndarray, label: str) -> np.ndarray:

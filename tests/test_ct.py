@@ -191,8 +191,8 @@ def test_user_images_load_without_label(tmp_path):
         ("scan.npy", np.array([{"a": 1}], dtype=object), "pickled"),
         ("scan.npz", {"volume": np.random.rand(8, 8, 8)}, "no 'image' array"),
         ("scan.npz", {"image": np.random.rand(8, 8, 8), "label": np.zeros((8, 8, 4), bool)}, "same shape"),
-        ("scan.npz", b"not a zip", "does not start like a .npz"),
-        ("scan.tif", b"not a tif", "could not read scan .*not a TIFF"),
+        ("scan.npz", b"not a zip", r"scan\.npz' is not a \.npz \(zip\) archive"),
+        ("scan.tif", b"not a tif", r"could not read file '.*scan\.tif' as \.tif: not a TIFF"),
     ],
 )
 def test_load_scan_rejects_bad_files(tmp_path, name, content, match):

@@ -206,7 +206,7 @@ def test_uniform_image_has_no_pores():
         (lambda: read_section(np.zeros(5)), ValueError, r"section must be a 2-D section image"),
         (lambda: read_section(np.zeros((1, 5))), ValueError, r"between 2 and 8192 pixels"),
         (lambda: read_section(np.full((3, 3), np.nan)), ValueError, r"9 NaN or infinite"),
-        (lambda: read_section(42), TypeError, r"image must be a path, a 2-D array"),
+        (lambda: read_section(42), TypeError, r"image must be a path, bytes or a binary file-like object"),
         (lambda: binarize_section(SECTION, size=12, contrast="light"), ValueError, r"contrast must be one of auto"),
         (lambda: grid_from_section(SECTION, checkpoint="/no/such/folder"), ValueError, r"no img2vox checkpoint"),
     ],
