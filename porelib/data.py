@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from porelib import io
+from porelib.io.arrays import read_npz
+from porelib.io.atomic import atomic_path
+from porelib.io.inputs import open_input
 from porelib._validate import check_choice, check_density, check_positive_int
 from porelib.synth import pore_grids
 
@@ -149,16 +152,15 @@ def build_dataset(n: int = 512, *, size: int = 30, seed: int = 0, out_dir=DATA_D
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / DATASET_FILE
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        packed=np.packbits(grids.reshape(n, -1), axis=1),
-        size=np.int64(size),
-        densities=densities,
-        indices=np.arange(n),
-        seed=np.int64(seed),
-    )
-    tmp.replace(path)
+    with atomic_path(path) as target:
+        np.savez_compressed(
+            target,
+            packed=np.packbits(grids.reshape(n, -1), axis=1),
+            size=np.int64(size),
+            densities=densities,
+            indices=np.arange(n),
+            seed=np.int64(seed),
+        )
     examples = out_dir / EXAMPLES_DIR
     examples.mkdir(exist_ok=True)
     for old in examples.glob("distribution_*.npy"):
@@ -170,10 +172,10 @@ def build_dataset(n: int = 512, *, size: int = 30, seed: int = 0, out_dir=DATA_D
 
 def _read_compact(path: Path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            packed, size = archive["packed"], int(archive["size"])
-            densities, indices = archive["densities"].astype(float), archive["indices"].astype(np.int64)
-    except (OSError, KeyError, ValueError, EOFError) as exc:
+        archive = read_npz(open_input(path, formats=(".npz",), what="dataset"))
+        packed, size = archive["packed"], int(archive["size"])
+        densities, indices = archive["densities"].astype(float), archive["indices"].astype(np.int64)
+    except (KeyError, ValueError) as exc:
         raise ValueError(f"could not read the dataset file {path}: {exc}; rebuild it with `python -m porelib data build`") from exc
     grids = np.unpackbits(packed, axis=1, count=size**3).astype(bool).reshape(-1, size, size, size)
     return Dataset(grids, densities, indices, str(path))

@@ -396,7 +396,8 @@ def _row_indices(coords: np.ndarray, size: int, arg_name: str) -> np.ndarray:
                 f"{indices.max()}; expected 0 to {size - 1} for {size}³ rows"
             )
         return indices
-    positions = coords.astype(np.float64) * (size - 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values fail the range check below
+        positions = coords.astype(np.float64) * (size - 1)
     slack = ROW_COORD_TOLERANCE
     if positions.min() < -slack or positions.max() > size - 1 + slack:
         raise ValueError(
