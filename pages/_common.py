@@ -9,17 +9,16 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import warnings
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from io import StringIO
 from typing import Iterator
 
 import numpy as np
 import streamlit as st
 
-from porelib import app_state, inference, io, metrics, runs, viz
-from porelib.checkpoint import MODEL_CLASSES
+from porelib import app_state, inference, io, metrics, registry, runs, viz
 from porelib.data import Dataset, display_path, load_dataset
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
@@ -35,14 +34,6 @@ FROM_IMAGE = "pages/from_image.py"
 #: Densities are rounded to this many decimals before the dataset ensemble is looked up,
 #: so the slider's 101 positions share at most 101 cached references.
 DENSITY_DECIMALS = 2
-#: Display names of the models; others are shown by their name.
-MODEL_LABELS = {
-    "simulator": "Simulator (calibrated spheres)",
-    "cvae": "cVAE",
-    "cgan": "cGAN",
-    "unet": "3D U-Net (segmentation)",
-    "img2vox": "Section → volume VAE",
-}
 #: Largest grid drawn in 3D; bigger uploads are shown as slices only.
 MAX_3D_SIZE = 160
 
@@ -154,8 +145,8 @@ def require_model(name: str, checkpoint: str | None = None) -> None:
 
 
 def model_label(name: str) -> str:
-    """How a model is named in select boxes."""
-    return MODEL_LABELS.get(name, name)
+    """How a model is named in select boxes (:func:`porelib.registry.label`)."""
+    return registry.label(name)
 
 
 def checkpoint_in_use(model: str) -> str | None:
@@ -169,7 +160,7 @@ def show_checkpoint(model: str, checkpoint: str | None, *, key: str) -> None:
 
     ``key`` is the button's widget key. Models without weights (the simulator) show nothing.
     """
-    if model not in MODEL_CLASSES:
+    if not registry.entry(model).has_checkpoint:
         return
     if checkpoint is None:
         st.caption(f"{model_label(model)}: the shipped checkpoint `checkpoints/{model}`. Train your own on the Train page.")

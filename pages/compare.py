@@ -4,9 +4,8 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import app_state as keys
-from porelib import metrics, viz
+from porelib import metrics, registry, viz
 from porelib.data import split_of
-from porelib.inference import MODELS
 
 ui.route_through_app()
 
@@ -23,7 +22,7 @@ st.caption(
 )
 
 controls = st.columns([2, 2, 3])
-controls[0].selectbox("Model", MODELS, key=keys.MODEL, persist_state="session", format_func=ui.model_label)
+controls[0].selectbox("Model", registry.names(role="generator"), key=keys.MODEL, persist_state="session", format_func=ui.model_label)
 controls[1].radio(
     "Pick a dataset grid",
     tuple(PICKS),

@@ -4,8 +4,7 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import app_state as keys
-from porelib import viz
-from porelib.inference import MODELS
+from porelib import registry, viz
 
 ui.route_through_app()
 
@@ -18,7 +17,7 @@ st.caption(
 )
 
 controls = st.columns([2, 4, 1, 1])
-controls[0].selectbox("Model", MODELS, key=keys.MODEL, persist_state="session", format_func=ui.model_label)
+controls[0].selectbox("Model", registry.names(role="generator"), key=keys.MODEL, persist_state="session", format_func=ui.model_label)
 controls[1].slider("Density factor d", 0.0, 1.0, step=0.01, key=keys.DENSITY, persist_state="session")
 controls[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEED, persist_state="session")
 controls[3].number_input(

@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 
 from pages import _common as ui
+from porelib import registry
 from porelib.app_state import PAGES, model_status
 from porelib.data import SPLITS
-from porelib.training import TASKS
 
 ui.route_through_app()
 
@@ -45,7 +45,7 @@ with data_column:
         )
 with model_column:
     st.subheader("Models")
-    for status in (model_status(name) for name in ("simulator", *TASKS)):
+    for status in (model_status(name) for name in registry.names()):
         icon = ":material/check_circle:" if status.ready else ":material/cancel:"
         st.markdown(
             f"{icon} **{ui.model_label(status.name)}**: {'ready' if status.ready else 'missing'} — {status.detail}"

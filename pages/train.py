@@ -6,9 +6,8 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import app_state as keys
-from porelib import runs
+from porelib import registry, runs
 from porelib.data import DATA_DIR, DATASET_FILE, display_path
-from porelib.inference import MODELS
 
 ui.route_through_app()
 
@@ -22,11 +21,6 @@ STATE_ICONS = {
     "failed": ":material/error:",
     "stopped": ":material/stop_circle:",
     "died": ":material/cancel:",
-}
-#: The page that uses a model's chosen checkpoint.
-USED_BY = {
-    **{model: "Generate" for model in MODELS if model != "simulator"},
-    "unet": "Segment a scan",
 }
 DATA_SOURCES = {
     "builtin": f"built-in ({display_path(DATA_DIR / DATASET_FILE)})",
@@ -79,7 +73,7 @@ def option_form(model: str) -> dict:
 # ----------------------------------------------------------------------------- a new run
 
 devices = runs.available_devices()
-if st.session_state[keys.TRAIN_MODEL] not in runs.TASKS:
+if st.session_state[keys.TRAIN_MODEL] not in registry.names(trainable=True):
     st.session_state[keys.TRAIN_MODEL] = keys.DEFAULTS[keys.TRAIN_MODEL]
 if st.session_state[keys.TRAIN_DEVICE] not in [device.name for device in devices]:
     st.session_state[keys.TRAIN_DEVICE] = devices[0].name
@@ -87,7 +81,7 @@ if st.session_state[keys.TRAIN_DEVICE] not in [device.name for device in devices
 with st.container(border=True):
     st.subheader("New run")
     top = st.columns([2, 5])
-    top[0].selectbox("Model", tuple(runs.TASKS), key=keys.TRAIN_MODEL, persist_state="session",
+    top[0].selectbox("Model", registry.names(trainable=True), key=keys.TRAIN_MODEL, persist_state="session",
                      format_func=ui.model_label)
     model = st.session_state[keys.TRAIN_MODEL]
     data = None
@@ -180,15 +174,16 @@ def run_action(action, folder) -> None:
 
 def show_checkpoint_choice(run: runs.RunInfo) -> None:
     """Whether a run's checkpoint is in use, or the button that makes it so."""
-    page = USED_BY.get(run.model)
-    if page is None:
+    pages = registry.entry(run.model).pages if run.model in registry.names() else ()
+    page = " and ".join(pages)
+    if not pages:
         st.caption(f"No page uses {ui.model_label(run.model or '?')} checkpoints yet; pass the folder "
                    f"`{display_path(run.path)}` to the command line (`--checkpoint`).")
     elif runs.active_checkpoint(run.model) == run.path.resolve():
-        st.success(f"In use on the {page} page.", icon=":material/check:")
+        st.success(f"In use on the {page} page{'s' * (len(pages) > 1)}.", icon=":material/check:")
     else:
         st.button("Use this checkpoint", key=keys.train_run_key("use", run.name), icon=":material/input:",
-                  help=f"the {page} page then uses it instead of the shipped one",
+                  help=f"the {page} page{'s' * (len(pages) > 1)} then use{'s' * (len(pages) == 1)} it instead of the shipped one",
                   on_click=run_action, args=(runs.use_checkpoint, run.path))
 
 

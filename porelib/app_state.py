@@ -15,7 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from porelib.inference import MODELS
+from porelib import registry
 from porelib.training import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +228,7 @@ def train_run_key(action: str, run_name: str) -> str:
 
 #: Default of every widget key; file uploaders and buttons have none (Streamlit owns them).
 DEFAULTS = {
-    MODEL: MODELS[0],
+    MODEL: "simulator",
     DENSITY: 0.6,
     # Not 0: `python -m porelib data build` uses seed 0, and the simulator at seed 0 and a
     # dataset grid's density repeats that grid exactly (same spawned generator).
@@ -292,7 +292,7 @@ def init_state(state: MutableMapping) -> None:
     """
     for key, value in DEFAULTS.items():
         state.setdefault(key, value)
-    if state[MODEL] not in MODELS:
+    if state[MODEL] not in registry.names(role="generator"):
         state[MODEL] = DEFAULTS[MODEL]
 
 
@@ -308,7 +308,7 @@ class ModelStatus:
     Attributes
     ----------
     name : str
-        The model's name in :data:`porelib.inference.MODELS`.
+        A generator of :mod:`porelib.registry`.
     ready : bool
         True if :func:`porelib.generate` can use it now.
     detail : str

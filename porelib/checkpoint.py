@@ -3,20 +3,19 @@
 A checkpoint is a folder (``checkpoints/<name>/``) holding
 
 * ``model.safetensors``: the model's ``state_dict`` (tensors only, nothing executable);
-* ``card.json``: ``{"model": NAME, "config": {...}, ...}``, where ``NAME`` is a key of
-  :data:`MODEL_CLASSES` and ``config`` the plain values of the model's config
+* ``card.json``: ``{"model": NAME, "config": {...}, ...}``, where ``NAME`` is a model of
+  :mod:`porelib.registry` and ``config`` the plain values of the model's config
   dataclass, plus whatever the trainer recorded (command, data, metrics, ...).
 
 Loading rebuilds the model from plain values, nanoGPT style:
 ``Model(Config(**card["config"]))``, then loads the weights strictly. Nothing is
 unpickled, ever. A model class qualifies if its ``__init__`` takes its config
-dataclass as the one argument and stores it as ``model.config``; register it in
-:data:`MODEL_CLASSES` (a string, so nothing is imported until it is loaded)::
+dataclass as the one argument and stores it as ``model.config``, and it is registered
+in :mod:`porelib.registry` (``model=`` and ``config=`` of its entry).
 
-    MODEL_CLASSES["unet"] = ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig")
-
-Files are written atomically (a temporary file in the same folder, then
-:func:`os.replace`), so a run killed at any moment leaves the previous checkpoint intact.
+Files are written atomically and synced (:mod:`porelib.io.atomic`; the file names are
+those of :mod:`porelib.runfolder`), so a run killed at any moment leaves the previous
+checkpoint intact.
 
 A run folder also holds the state a training run resumes from
 (:func:`save_training_state`): its tensors (weights, optimiser moments) in
@@ -30,49 +29,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import uuid
-from importlib import import_module
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "card.json"
-#: The JSON half of a training state; it names the tensor half.
-STATE_FILE = "state.json"
-#: Name of the tensor half of the training state written after epoch ``epoch``.
-STATE_TENSORS = "state-{epoch:05d}.safetensors"
-_STATE_TENSORS_GLOB = "state-*.safetensors"
-
-
-class ModelSpec(NamedTuple):
-    """Where a registered model's class and config class live, as ``"module:Name"``."""
-
-    model: str
-    config: str
-
-
-#: Registered models: card name -> classes. Add yours here.
-MODEL_CLASSES: dict[str, ModelSpec] = {
-    "cvae": ModelSpec("porelib.models.cvae:CVAE", "porelib.models.cvae:CVAEConfig"),
-    "cgan": ModelSpec("porelib.models.cgan:CGAN", "porelib.models.cgan:CGANConfig"),
-    "unet": ModelSpec("porelib.models.unet3d:UNet3D", "porelib.models.unet3d:UNet3DConfig"),
-    "img2vox": ModelSpec("porelib.models.img2vox:Img2Vox", "porelib.models.img2vox:Img2VoxConfig"),
-}
-
-
-def _resolve(path: str):
-    module, _, name = path.partition(":")
-    return getattr(import_module(module), name)
+from porelib import registry
+from porelib.io.atomic import atomic_paths, write_atomic
+from porelib.runfolder import (
+    CARD_FILE,
+    STATE_FILE,
+    STATE_TENSORS,
+    STATE_TENSORS_GLOB,
+    WEIGHTS_FILE,
+    read_card,
+    write_json,
+)
 
 
 def model_name(model: torch.nn.Module) -> str:
-    """The :data:`MODEL_CLASSES` key of ``model``'s class.
+    """The registered name (:mod:`porelib.registry`) of ``model``'s class.
 
     Raises
     ------
@@ -80,10 +58,10 @@ def model_name(model: torch.nn.Module) -> str:
         If the class is not registered.
     """
     path = f"{type(model).__module__}:{type(model).__qualname__}"
-    for name, spec in MODEL_CLASSES.items():
-        if spec.model == path:
-            return name
-    raise ValueError(f"model class {path} is not registered in porelib.checkpoint.MODEL_CLASSES; add a ModelSpec for it")
+    for entry in registry.entries(has_checkpoint=True):
+        if entry.model == path:
+            return entry.name
+    raise ValueError(f"model class {path} is not registered; add a porelib.registry.ModelEntry for it")
 
 
 def config_dict(config) -> dict:
@@ -95,41 +73,6 @@ def config_dict(config) -> dict:
     raise TypeError(f"model.config must be a dataclass; got {type(config).__name__}")
 
 
-def _readable_temporary(folder: Path, name: str) -> tuple[int, str]:
-    """A temporary file next to ``name`` with the permissions of a normally created file.
-
-    :func:`tempfile.mkstemp` creates files readable by the owner only; a checkpoint must be
-    readable like any other file of the repository (``0o666`` minus the umask).
-    """
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
-
-
-def write_atomic(path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and :func:`os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _readable_temporary(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path, payload: dict) -> Path:
-    """Write ``payload`` as indented JSON, atomically."""
-    return write_atomic(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
-
-
 def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None) -> Path:
     """Write ``out_dir/model.safetensors`` and ``out_dir/card.json`` atomically.
 
@@ -138,7 +81,7 @@ def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None
     out_dir : str or Path
         Checkpoint folder (created if missing).
     model : torch.nn.Module
-        A registered model (see :data:`MODEL_CLASSES`) with a ``config`` dataclass.
+        A registered model (:mod:`porelib.registry`) with a ``config`` dataclass.
     card : dict, optional
         Extra JSON-ready metadata (command, data, metrics, ...). Its ``model`` and
         ``config`` keys are set from the model.
@@ -156,8 +99,11 @@ def save_checkpoint(out_dir, model: torch.nn.Module, *, card: dict | None = None
     out_dir = Path(out_dir)
     full_card = {**(card or {}), "model": model_name(model), "config": config_dict(model.config)}
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    write_atomic(out_dir / WEIGHTS_FILE, save(state, metadata={"model": full_card["model"]}))
-    write_json(out_dir / CARD_FILE, full_card)
+    # Both files are written and synced before either replaces the old one: a full disk or a
+    # killed process leaves the old pair, never new weights beside an old card.
+    with atomic_paths(out_dir / WEIGHTS_FILE, out_dir / CARD_FILE) as (weights, card_file):
+        weights.write_bytes(save(state, metadata={"model": full_card["model"]}))
+        card_file.write_text(json.dumps(full_card, indent=2, allow_nan=True) + "\n")
     return out_dir
 
 
@@ -187,7 +133,7 @@ def save_training_state(out_dir, tensors: dict[str, torch.Tensor], info: dict, *
     payload = save({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, metadata={"token": token})
     write_atomic(out_dir / name, payload)
     path = write_json(out_dir / STATE_FILE, {**info, "epoch": epoch, "tensors": name, "token": token})
-    for stale in out_dir.glob(_STATE_TENSORS_GLOB):
+    for stale in out_dir.glob(STATE_TENSORS_GLOB):
         if stale.name != name:
             stale.unlink(missing_ok=True)
     return path
@@ -233,30 +179,8 @@ def remove_training_state(out_dir) -> None:
     """Delete the training state of ``out_dir`` (``state.json`` first, then its tensors), if any."""
     out_dir = Path(out_dir)
     (out_dir / STATE_FILE).unlink(missing_ok=True)
-    for stale in out_dir.glob(_STATE_TENSORS_GLOB):
+    for stale in out_dir.glob(STATE_TENSORS_GLOB):
         stale.unlink(missing_ok=True)
-
-
-def read_card(path) -> dict:
-    """The card of a checkpoint folder (or of the folder holding ``path``).
-
-    Raises
-    ------
-    ValueError
-        If there is no readable ``card.json``.
-    """
-    folder = Path(path)
-    folder = folder if folder.is_dir() else folder.parent
-    card_path = folder / CARD_FILE
-    try:
-        card = json.loads(card_path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no checkpoint at {folder}: {CARD_FILE} is missing; train one with `python -m porelib train`") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"could not read {card_path}: {exc}") from exc
-    if not isinstance(card, dict) or "model" not in card or "config" not in card:
-        raise ValueError(f"{card_path} is not a checkpoint card: it needs the keys 'model' and 'config'")
-    return card
 
 
 def load_checkpoint(path, *, device="cpu") -> tuple[torch.nn.Module, dict]:
@@ -285,14 +209,15 @@ def load_checkpoint(path, *, device="cpu") -> tuple[torch.nn.Module, dict]:
     card = read_card(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     name = card["model"]
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"{folder / CARD_FILE} names model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
-    spec = MODEL_CLASSES[name]
-    config_class, model_class = _resolve(spec.config), _resolve(spec.model)
+    try:
+        entry = registry.entry(name, has_checkpoint=True)
+    except ValueError as exc:
+        raise ValueError(f"{folder / CARD_FILE} names an unknown model: {exc}") from None
+    config_class, model_class = registry.resolve(entry.config), registry.resolve(entry.model)
     try:
         model = model_class(config_class(**card["config"]))
     except TypeError as exc:
-        raise ValueError(f"the config in {folder / CARD_FILE} does not fit {spec.config}: {exc}") from exc
+        raise ValueError(f"the config in {folder / CARD_FILE} does not fit {entry.config}: {exc}") from exc
     try:
         state = load_file(folder / WEIGHTS_FILE, device=str(device))
     except FileNotFoundError:
@@ -308,8 +233,6 @@ def load_checkpoint(path, *, device="cpu") -> tuple[torch.nn.Module, dict]:
 
 __all__ = [
     "CARD_FILE",
-    "MODEL_CLASSES",
-    "ModelSpec",
     "STATE_FILE",
     "STATE_TENSORS",
     "WEIGHTS_FILE",

@@ -103,58 +103,15 @@ def _format_score(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _dataclass_flags(parser: argparse.ArgumentParser, group: str, cls, skip: tuple[str, ...] = ()) -> None:
-    """Add ``--field-name`` for every int/float/str field of a config dataclass (dest ``group.field``)."""
-    import dataclasses
-
-    section = parser.add_argument_group(f"{group} options")
-    for item in dataclasses.fields(cls):
-        default = item.default
-        if item.name in skip or type(default) not in (int, float, str):
-            continue
-        section.add_argument(f"--{item.name.replace('_', '-')}", dest=f"{group}.{item.name}", type=type(default),
-                             default=None, metavar=type(default).__name__.upper(), help=f"default {default}")
-
-
-def _train_parser(model: str) -> argparse.ArgumentParser:
-    """The flags of ``python -m porelib train MODEL``: the engine's, then the model's own."""
-    from porelib.training import DEVICES, TrainConfig, task_class
-
-    task = task_class(model)
-    defaults = TrainConfig(out="-")
-    parser = _Parser(prog=f"porelib train {model}", description=f"Train the {model} model (porelib.training.fit).")
-    parser.add_argument("--out", type=Path, required=True, help="run folder: metrics.jsonl, status.json, model.safetensors, card.json")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N training grids only")
-    parser.add_argument("--device", choices=DEVICES, default=defaults.device, help="auto = cuda when available")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr})")
-    parser.add_argument("--threads", type=int, default=defaults.threads, help=f"CPU threads (default {defaults.threads})")
-    parser.add_argument("--data", type=Path, default=None, help="dataset file or folder (default data/)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its last complete epoch (same flags as the run)")
-    for group, cls in task.option_classes.items():
-        _dataclass_flags(parser, group, cls, skip=task.derived_options.get(group, ()))
-    return parser
-
-
 def _cmd_train(args) -> int:
-    from porelib.training import TrainConfig, TrainingStopped, fit, make_task
+    from porelib.training import TrainingStopped, fit_flags, train_parser
 
-    flags = _train_parser(args.model).parse_args(args.train_args)
-    options: dict = {}
-    for dest, value in vars(flags).items():
-        group, dot, name = dest.partition(".")
-        if dot and value is not None:
-            options.setdefault(group, {})[name] = value
-    config = TrainConfig(out=flags.out, epochs=flags.epochs, batch_size=flags.batch_size, lr=flags.lr, seed=flags.seed,
-                         device=flags.device, threads=flags.threads, limit=flags.limit, data=flags.data)
-    task = make_task(args.model, options, data=flags.data, limit=flags.limit)
     try:
-        result = fit(task, config, progress=not flags.no_progress, resume=flags.resume,
-                     command=["python", "-m", "porelib", *args.argv])
+        flags = train_parser(args.model, _Parser).parse_args(args.train_args)
+    except SystemExit as exc:  # --help, or a bad flag already reported on one line
+        return exc.code
+    try:
+        result = fit_flags(args.model, flags, command=["python", "-m", "porelib", *args.argv])
     except TrainingStopped as stopped:
         if _is_rank_zero():
             print(f"{stopped} (in {flags.out})", file=sys.stderr)
@@ -243,7 +200,13 @@ def _cmd_from_image(args) -> int:
 
 
 def _cmd_compress(args) -> int:
-    from porelib.compress import compress, decompress, quality, read_volume, save_compressed
+    from porelib.compress import (
+        compress,
+        decompress,
+        quality,
+        read_volume,
+        save_compressed,
+    )
 
     volume = read_volume(args.input)
     threads = {"threads": args.threads} if args.threads is not None else {}
@@ -287,7 +250,8 @@ def _cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m porelib``."""
-    from porelib.inference import MODELS
+    from porelib import registry
+    from porelib.segmentation import METHODS
 
     reads = _Parser(add_help=False)
     reads.add_argument(
@@ -308,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_cmd_data_build)
 
     gen = commands.add_parser("generate", help="generate pore grids for a density")
-    gen.add_argument("--model", choices=MODELS, default="simulator")
+    gen.add_argument("--model", choices=registry.names(role="generator"), default="simulator")
     gen.add_argument("--density", type=float, required=True, help="density factor in [0, 1]")
     gen.add_argument("--n", type=int, default=1, help="number of grids (default 1)")
     gen.add_argument("--seed", type=int, default=None)
@@ -329,8 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(func=_cmd_score)
 
+    trainable = registry.names(trainable=True)
     train = commands.add_parser("train", help="train a model; `python -m porelib train MODEL --help` lists its flags")
-    train.add_argument("model", help="model to train, e.g. cvae")
+    train.add_argument("model", metavar="MODEL",
+                       help="the model to train: " + ", ".join(f"{n} ({registry.label(n)})" for n in trainable))
     train.add_argument("train_args", nargs=argparse.REMAINDER, help="--out DIR [--epochs E] ... (see MODEL --help)")
     train.set_defaults(func=_cmd_train)
 
@@ -350,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     seg = commands.add_parser("segment", help="segment the inclusions (spheres or pores) of a CT scan", parents=[reads])
     seg.add_argument("scan", type=Path, help=".npz (image[, label]), .npy or .tif")
-    seg.add_argument("--method", choices=("unet", "otsu", "kmeans", "depthmap"), default="otsu")
+    seg.add_argument("--method", choices=METHODS, default="otsu")
     seg.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
                      help="which phase is the inclusion (otsu, kmeans, unet; auto: the minority phase)")
     seg.add_argument("--clahe", action="store_true", help="otsu after local histogram equalisation (as seed 001)")
@@ -413,6 +379,13 @@ def main(argv=None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        from porelib.runfolder import DiskFull
+
+        if os.environ.get("PORELIB_DEBUG") or not isinstance(exc, DiskFull):
+            raise
+        print(f"error: {exc.strerror}", file=sys.stderr)
+        return 1
     except MemoryError:
         if os.environ.get("PORELIB_DEBUG"):
             raise

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from porelib import io
+from porelib._validate import check_choice, check_density, check_positive_int
 from porelib.io.arrays import read_npz
 from porelib.io.atomic import atomic_path
 from porelib.io.inputs import open_input
-from porelib._validate import check_choice, check_density, check_positive_int
 from porelib.synth import pore_grids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from porelib._validate import check_choice, check_density, check_grids, check_positive_int
+from porelib import registry
+from porelib._validate import check_density, check_grids, check_positive_int
 from porelib.synth import pore_grids
-
-#: Generators offered by :func:`generate`, the CLI and the app.
-MODELS = ("simulator", "cvae", "cgan")
 
 #: Folder of the shipped checkpoints, ``CHECKPOINTS_DIR / <model>``.
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -81,7 +79,7 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = N
     Parameters
     ----------
     model : str
-        One of :data:`MODELS`.
+        A generator of :mod:`porelib.registry` (``registry.names(role="generator")``).
     density : float
         Density factor in [0, 1].
     n : int
@@ -106,10 +104,10 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = N
         For an unknown model, a density outside [0, 1], ``n < 1``, a missing
         checkpoint or a size the checkpoint was not trained for.
     """
-    check_choice(model, MODELS, "model")
+    registry.entry(model, role="generator")
     density = check_density(density)
     n = check_positive_int(n, "n", maximum=10_000)
-    if model == "simulator":
+    if not registry.entry(model).has_checkpoint:
         stream = None if seed is None else [_SIMULATOR_STREAM, check_positive_int(seed, "seed", minimum=0)]
         return pore_grids(np.full(n, density), size=_SIMULATOR_SIZE if size is None else size, seed=stream)
     network = load_generator(model, checkpoint)
@@ -121,8 +119,8 @@ def generate(model: str, density, n: int = 1, seed=None, *, size: int | None = N
 
 def can_reconstruct(model: str, checkpoint=None) -> bool:
     """Whether ``model`` has an encoder, so :func:`reconstruct` can copy a given grid."""
-    check_choice(model, MODELS, "model")
-    return model != "simulator" and hasattr(load_generator(model, checkpoint), "reconstruct")
+    registry.entry(model, role="generator")
+    return registry.entry(model).has_checkpoint and hasattr(load_generator(model, checkpoint), "reconstruct")
 
 
 def reconstruct(model: str, grids, densities, *, checkpoint=None) -> np.ndarray:
@@ -131,7 +129,7 @@ def reconstruct(model: str, grids, densities, *, checkpoint=None) -> np.ndarray:
     Parameters
     ----------
     model : str
-        A model of :data:`MODELS` with an encoder (see :func:`can_reconstruct`).
+        A generator with an encoder (see :func:`can_reconstruct`).
     grids : array_like of bool, shape (S, S, S) or (N, S, S, S)
         Pore grids of the checkpoint's size S (True = pore).
     densities : float or array_like, shape (N,)

@@ -40,54 +40,47 @@ with :math:`J` latent dimensions, and :math:`V = S^3` voxels, averaged over the 
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from porelib._validate import check_number
+from porelib.options import check_options, option, options_class
 
 #: ε of the S2 term: S2 values far below it (nearly empty grids) count as 0.
 S2_EPSILON = 1e-6
 
 
-@dataclass
+@options_class
 class CVAELossConfig:
-    """Weights of :func:`cvae_loss` (see the module docstring for the formula).
+    """Weights of :func:`cvae_loss` (see the module docstring for the formula)."""
 
-    Attributes
-    ----------
-    beta : float
-        Final weight of the KL term (1.0 = evidence lower bound).
-    warmup_epochs : float
-        Epochs over which the KL weight grows linearly from 0 to ``beta``.
-    free_bits : float
-        Nats per latent dimension below which the KL term is not penalised.
-    dice_weight, porosity_weight, s2_weight : float
-        λ_D, λ_φ, λ_S2.
-    prior_weight : float
-        λ_prior: weight of the structural terms on samples from the prior (0 disables them).
-    adversarial_weight : float
-        λ_adv: weight of the hinge loss ``−critic(top-k(p̂), d)`` of the prior samples
-        (needs a model with a critic, ``CVAEConfig.critic_width > 0``; 0 disables it).
-        The critic learns ``max(0, 1 − critic(x)) + max(0, 1 + critic(top-k(p̂)))``.
-    relax_temperature : float
-        Temperature of the straight-through top-k (:func:`porelib.models.blocks.relaxed_top_k`)
-        through which the critic sees the prior samples.
-    """
-
-    beta: float = 1.0
-    warmup_epochs: float = 5.0
-    free_bits: float = 0.0
-    dice_weight: float = 0.1
-    porosity_weight: float = 0.01
-    s2_weight: float = 1.0
-    prior_weight: float = 1.0
-    adversarial_weight: float = 0.0
-    relax_temperature: float = 1.0
+    beta: float = option(1.0, "Final weight of the KL term (1.0 = evidence lower bound).")
+    warmup_epochs: float = option(5.0, "Epochs over which the KL weight grows linearly from 0 to `beta`.")
+    free_bits: float = option(0.0, "Nats per latent dimension below which the KL term is not penalised.")
+    dice_weight: float = option(0.1, "λ_D: weight of the soft-Dice term of the reconstruction.")
+    porosity_weight: float = option(0.01, "λ_φ: weight of the log pore-volume error E_φ.")
+    s2_weight: float = option(1.0, "λ_S2: weight of the two-point-correlation error E_S2.")
+    prior_weight: float = option(
+        1.0,
+        "λ_prior: weight of the structural terms on samples from the prior (0 disables them).",
+    )
+    adversarial_weight: float = option(
+        0.0,
+        "λ_adv: weight of the hinge loss `−critic(top-k(p̂), d)` of the prior samples (needs a model with a critic,"
+        " `CVAEConfig.critic_width > 0`; 0 disables it). The critic learns `max(0, 1 − critic(x)) + max(0, 1 + "
+        "critic(top-k(p̂)))`.",
+    )
+    relax_temperature: float = option(
+        1.0,
+        "Temperature of the straight-through top-k (`porelib.models.blocks.relaxed_top_k`) through which the critic"
+        " sees the prior samples.",
+    )
 
     def __post_init__(self):
+        check_options(self)
         for name, value in asdict(self).items():
             setattr(self, name, check_number(value, f"CVAELossConfig.{name}", minimum=0.0))
         if self.relax_temperature == 0:
@@ -251,7 +244,7 @@ def cvae_loss(
 GAN_LOSSES = ("bce", "bce_mse", "bce_bcelogits", "hinge", "wgan_gp")
 
 
-@dataclass
+@options_class
 class GANLossConfig:
     r"""The adversarial loss of the conditional GAN and the weights of its terms.
 
@@ -280,31 +273,17 @@ class GANLossConfig:
 
     The generator's loss adds ``s2_weight`` × :func:`s2_error` between each generated
     grid and the real grid of the same density (the structural term of the cVAE).
-
-    Attributes
-    ----------
-    loss : str
-        One of :data:`GAN_LOSSES`.
-    mse_weight : float
-        w of ``bce_mse``, in [0, 1] (the seed used 0.4 and 0.6).
-    density_weight : float
-        w of ``bce_bcelogits``, in [0, 1] (the seed's second term weighed 0.3).
-    gp_weight : float
-        λ_GP of ``wgan_gp``.
-    drift_weight : float
-        ε_drift of ``wgan_gp``: keeps the critic's scores near 0 (Karras et al. 2018).
-    s2_weight : float
-        Weight of the S2 term in the generator's loss (0 disables it).
     """
 
-    loss: str = "hinge"
-    mse_weight: float = 0.4
-    density_weight: float = 0.3
-    gp_weight: float = 10.0
-    drift_weight: float = 1e-3
-    s2_weight: float = 10.0
+    loss: str = option("hinge", "The adversarial loss (see the class notes).", choices=GAN_LOSSES)
+    mse_weight: float = option(0.4, "w of `bce_mse`, in [0, 1] (the seed used 0.4 and 0.6).")
+    density_weight: float = option(0.3, "w of `bce_bcelogits`, in [0, 1] (the seed's second term weighed 0.3).")
+    gp_weight: float = option(10.0, "λ_GP of `wgan_gp`.")
+    drift_weight: float = option(1e-3, "ε_drift of `wgan_gp`: keeps the critic's scores near 0 (Karras et al. 2018).")
+    s2_weight: float = option(10.0, "Weight of the S2 term in the generator's loss (0 disables it).")
 
     def __post_init__(self):
+        check_options(self)
         if self.loss not in GAN_LOSSES:
             raise ValueError(f"GANLossConfig.loss must be one of {', '.join(GAN_LOSSES)}; got {self.loss!r}")
         for name in ("mse_weight", "density_weight"):

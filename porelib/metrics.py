@@ -65,6 +65,8 @@ from porelib._validate import (
 )
 
 __all__ = [
+    "mean_pairwise_iou",
+    "sample_mismatch",
     "STATISTICS",
     "GridStats",
     "PairedReference",
@@ -1016,3 +1018,42 @@ def fidelity(grids, ensemble) -> dict[str, StatFidelity]:
         As :class:`Reference` and :meth:`Reference.fidelity`.
     """
     return Reference(ensemble).fidelity(grids)
+
+
+# ----------------------------------------------------------------------------- generated against real
+
+
+def mean_pairwise_iou(grids: np.ndarray) -> float:
+    """Mean IoU over all pairs of different grids of a batch ``(N, S, S, S)`` bool (N ≥ 2).
+
+    Two empty grids count as IoU 1. High values mean the grids are alike (mode collapse
+    when generated grids are more alike than dataset grids at the same density).
+
+    Raises
+    ------
+    ValueError
+        For fewer than two grids.
+    """
+    if len(grids) < 2:
+        raise ValueError(f"mean_pairwise_iou needs at least 2 grids; got {len(grids)}")
+    flat = np.asarray(grids).reshape(len(grids), -1).astype(np.float32)
+    intersection = flat @ flat.T
+    counts = flat.sum(1)
+    union = counts[:, None] + counts[None, :] - intersection
+    iou = np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
+    upper = np.triu_indices(len(grids), k=1)
+    return float(iou[upper].mean())
+
+
+def sample_mismatch(generated: np.ndarray, grid: np.ndarray) -> float:
+    """How unlike a dataset grid a generated grid of the same density is (0 = alike).
+
+    The sum of the RMS over r of ``(S2_generated − S2_grid) / φ``, ``|log((1 + n_gen) / (1 + n_grid))|``
+    for the pore counts and ``|log(r_gen / r_grid)|`` for the mean equivalent pore radii.
+    """
+    s2_gen, s2_grid = two_point_correlation(generated), two_point_correlation(grid)
+    s2 = float(np.sqrt(np.mean(((s2_gen - s2_grid) / max(s2_grid[0], 1e-3)) ** 2)))
+    radii_gen, radii_grid = pore_radii(generated), pore_radii(grid)
+    count = abs(np.log((1 + len(radii_gen)) / (1 + len(radii_grid))))
+    size = abs(np.log(max(radii_gen.mean(), 0.5) / max(radii_grid.mean(), 0.5))) if len(radii_gen) and len(radii_grid) else 0.0
+    return s2 + float(count) + float(size)

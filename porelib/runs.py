@@ -29,10 +29,7 @@ Nothing here imports streamlit.
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import json
 import os
-import re
 import shlex
 import signal
 import socket
@@ -43,17 +40,23 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from porelib import checkpoint
+from porelib import registry, runfolder
 from porelib._validate import check_positive_int
-from porelib.training import METRICS_FILE, STATUS_FILE, TASKS, TrainConfig, make_task, select_device, task_class
+from porelib.devices import select_device
+from porelib.runfolder import LAUNCH_FILE, LOG_FILE, STATUS_FILE, OptionField, read_json
+from porelib.training import (
+    TrainConfig,
+    make_task,
+    settings_fields,
+    task_class,
+    task_fields,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Environment variable naming the runs folder (tests point it at a temporary folder).
 RUNS_DIR_ENV = "PORELIB_RUNS_DIR"
 #: Runs folder when the environment variable is not set.
 DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
-LAUNCH_FILE = "launch.json"
-LOG_FILE = "log.txt"
 #: In the runs folder: ``{model: checkpoint folder}`` chosen with :func:`use_checkpoint`.
 ACTIVE_FILE = "active.json"
 
@@ -66,8 +69,6 @@ ACTIVE_STATES = ("starting", "running", "finalizing")
 STOP_GRACE_S = 20.0
 #: Lines of ``log.txt`` shown as the error of a run that failed without a status error.
 LOG_TAIL_LINES = 20
-#: Field types of the option dataclasses that ``python -m porelib train`` turns into flags.
-FLAG_TYPES = (int, float, str)
 
 
 # ----------------------------------------------------------------------------- folders
@@ -77,15 +78,6 @@ def resolve_runs_dir(path=None) -> Path:
     """The runs folder: ``path``, else ``$PORELIB_RUNS_DIR``, else ``runs/`` of the repository (absolute)."""
     chosen = path if path is not None else os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR
     return Path(chosen).expanduser().resolve()
-
-
-def _read_json(path: Path) -> dict | None:
-    """The JSON object in ``path``, or ``None`` if it is missing, being replaced or not an object."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _now() -> str:
@@ -145,119 +137,17 @@ def reads_dataset(model: str) -> bool:
     return bool(getattr(task_class(model), "reads_dataset", True))
 
 
-@dataclass(frozen=True)
-class OptionField:
-    """One option of a task that the page can set (a flag of ``python -m porelib train MODEL``).
-
-    Attributes
-    ----------
-    group, name : str
-        The option is ``options[group][name]``; its flag is ``--name`` with ``-`` for ``_``.
-    kind : type
-        ``int``, ``float`` or ``str``.
-    default : int, float or str
-    help : str
-        Its description in the option dataclass's numpydoc ``Attributes`` (may be empty).
-    choices : tuple or None
-        Allowed values, from the field's ``metadata["choices"]`` when it declares them.
-    """
-
-    group: str
-    name: str
-    kind: type
-    default: object
-    help: str = ""
-    choices: tuple | None = None
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-
 def option_fields(model: str) -> list[OptionField]:
     """The options of task ``model`` that ``python -m porelib train`` takes as flags, in declaration order.
 
-    These are the int, float and str fields of the task's ``option_classes``, without
-    the ``derived_options`` (set from the data). Raises ``ValueError`` for an unknown model.
+    Help texts and choices come from the fields' metadata (:mod:`porelib.options`); the
+    ``derived_options`` (set from the data) are left out. Raises ``ValueError`` for an
+    unknown model.
     """
-    task = task_class(model)
-    fields = []
-    for group, cls in task.option_classes.items():
-        derived = set(task.derived_options.get(group, ()))
-        descriptions = _attribute_help(cls)
-        for item in dataclasses.fields(cls):
-            if item.name in derived or type(item.default) not in FLAG_TYPES:
-                continue
-            choices = item.metadata.get("choices")
-            fields.append(OptionField(group, item.name, type(item.default), item.default,
-                                      descriptions.get(item.name, ""), tuple(choices) if choices else None))
-    return fields
-
-
-_SECTION_RULE = re.compile(r"^-{3,}$")
-
-
-def _attribute_help(cls) -> dict[str, str]:
-    """``{field: description}`` from the ``Attributes`` section of a numpydoc class docstring.
-
-    An entry ``a, b : float`` followed by indented lines describes both ``a`` and ``b``.
-    """
-    lines = (inspect.getdoc(cls) or "").splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines[:-1]) if line.strip() == "Attributes" and _SECTION_RULE.match(lines[i + 1].strip()))
-    except StopIteration:
-        return {}
-    descriptions: dict[str, list[str]] = {}
-    names: list[str] = []
-    for index in range(start + 2, len(lines)):
-        line = lines[index]
-        if index + 1 < len(lines) and _SECTION_RULE.match(lines[index + 1].strip()):
-            break  # the next section's title
-        if line and not line[0].isspace():
-            names = [name.strip() for name in line.split(":")[0].split(",")]
-            for name in names:
-                descriptions[name] = []
-        elif line.strip():
-            for name in names:
-                descriptions[name].append(line.strip())
-    return {name: _plain_markup(" ".join(text)) for name, text in descriptions.items()}
-
-
-def _plain_markup(text: str) -> str:
-    """``text`` with reStructuredText roles and double back-quotes turned into Markdown inline code."""
-    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text).replace("``", "`")
+    return task_fields(model)
 
 
 # ----------------------------------------------------------------------------- launching
-
-
-def _option_flags(model: str, options: dict) -> list[str]:
-    """The flags for ``options`` (``{group: {name: value}}``) in declaration order, defaults left out.
-
-    Raises
-    ------
-    TypeError
-        For a value whose type is not the option's (an int is accepted for a float).
-    ValueError
-        For an option that has no flag (the task's own checks name unknown ones first).
-    """
-    fields = option_fields(model)
-    known = {(field.group, field.name) for field in fields}
-    for group, values in options.items():
-        for name in values:
-            if (group, name) not in known:
-                raise ValueError(f"option {group}.{name} of {model} cannot be set from the command line")
-    flags = []
-    for field in fields:
-        if field.name not in options.get(field.group, {}):
-            continue
-        value = options[field.group][field.name]
-        numeric = field.kind is float and isinstance(value, int)
-        if isinstance(value, bool) or not (isinstance(value, field.kind) or numeric):
-            raise TypeError(f"option {field.group}.{field.name} must be of type {field.kind.__name__}; got {value!r}")
-        if value != field.default:
-            flags += [field.flag, str(value)]
-    return flags
 
 
 def _check_dataset(model: str, data) -> None:
@@ -280,25 +170,20 @@ def training_command(model: str, out, *, config: TrainConfig, option_flags=(), n
     Parameters
     ----------
     model : str
-        A key of :data:`porelib.training.TASKS`.
+        A trainable model of :mod:`porelib.registry`.
     out : str or Path
         Run folder.
     config : TrainConfig
-        Its epochs, batch size, learning rate, seed, device, threads, limit and data
-        become flags (the other settings keep the command's defaults).
+        Every setting but ``out`` becomes a flag (:func:`porelib.runfolder.option_flags`).
     option_flags : sequence of str
         The task's flags, e.g. ``["--width", "8"]``.
     nproc : int
         Processes; more than 1 runs ``python -m torch.distributed.run --standalone
         --nproc_per_node N -m porelib train ...`` (one node).
     """
-    args = ["train", model, "--out", str(out), "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-            "--lr", repr(config.lr), "--seed", str(config.seed), "--device", config.device, "--threads", str(config.threads)]
-    if config.limit is not None:
-        args += ["--limit", str(config.limit)]
-    if config.data is not None:
-        args += ["--data", str(config.data)]
-    args += [*option_flags, "--no-progress"]
+    settings = {name: value for name, value in dataclasses.asdict(config).items() if name != "out"}
+    engine = runfolder.option_flags(settings_fields(), {None: settings}, keep_defaults=True)
+    args = ["train", model, "--out", str(out), *engine, *option_flags, "--no-progress"]
     if nproc == 1:
         return [sys.executable, "-m", "porelib", *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
@@ -344,7 +229,7 @@ def launch(
     Parameters
     ----------
     model : str
-        A key of :data:`porelib.training.TASKS`.
+        A trainable model of :mod:`porelib.registry`.
     options : dict, optional
         ``{group: {name: value}}`` of the task's options (:func:`option_fields`);
         values equal to the defaults are left out of the command.
@@ -387,7 +272,7 @@ def launch(
                          f"device {config.device!r}; use at most {allowed} processes")
     _check_dataset(model, data)
     make_task(model, options, data=data, limit=limit)  # the task's own checks of its options
-    flags = _option_flags(model, options)
+    flags = runfolder.option_flags(task_fields(model), options)
     folder = _new_run_folder(root, model)
     command = training_command(model, folder, config=config, option_flags=flags, nproc=nproc)
     _start(folder, command, {"model": model, "nproc": nproc, "device": config.device, "resumes": 0})
@@ -405,7 +290,7 @@ def _start(folder: Path, command: list[str], record: dict, *, append: bool = Fal
             command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    checkpoint.write_json(folder / LAUNCH_FILE, {
+    runfolder.write_json(folder / LAUNCH_FILE, {
         **record,
         "command": shlex.join(command),
         "args": command,
@@ -431,12 +316,12 @@ def resume(run_dir) -> Path:
     """
     folder = Path(run_dir)
     run = read_run(folder)
-    launch = _read_json(folder / LAUNCH_FILE)
+    launch = read_json(folder / LAUNCH_FILE)
     if run.active or run.state == "finished":
         raise ValueError(f"the run {run.name} is {run.state}; only a stopped, dead or failed run can be resumed")
     if launch is None or not isinstance(launch.get("args"), list):
         raise ValueError(f"the run {run.name} was not started from the app; resume it with its command plus --resume")
-    if not (folder / checkpoint.STATE_FILE).is_file():
+    if not (folder / runfolder.STATE_FILE).is_file():
         raise ValueError(f"the run {run.name} saved no training state (it ended before its first epoch did); "
                          "start a new run instead")
     command = list(launch["args"])
@@ -598,23 +483,6 @@ def _log_tail(folder: Path, lines: int = LOG_TAIL_LINES) -> str | None:
     return "\n".join(tail) or None
 
 
-def _read_metrics(folder: Path) -> list[dict]:
-    """The complete rows of ``metrics.jsonl`` (a line being written is skipped)."""
-    try:
-        text = (folder / METRICS_FILE).read_text()
-    except OSError:
-        return []
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 def _state(status: dict | None, launch: dict | None) -> str:
     """The run's state from its status, its launch record and whether its processes live."""
     here = socket.gethostname()
@@ -644,7 +512,7 @@ def read_run(folder) -> RunInfo:
         If the folder holds neither ``launch.json`` nor ``status.json``.
     """
     folder = Path(folder)
-    launch, status = _read_json(folder / LAUNCH_FILE), _read_json(folder / STATUS_FILE)
+    launch, status = read_json(folder / LAUNCH_FILE), read_json(folder / STATUS_FILE)
     if launch is None and status is None:
         raise ValueError(f"{folder} is not a training run: it holds neither {LAUNCH_FILE} nor {STATUS_FILE}")
     state = _state(status, launch)
@@ -659,15 +527,15 @@ def read_run(folder) -> RunInfo:
         state=state,
         epoch=int(status.get("epoch") or 0),
         epochs=status.get("epochs"),
-        metrics=_read_metrics(folder),
+        metrics=runfolder.epoch_rows(runfolder.read_metrics(folder)),
         error=error,
-        has_checkpoint=(folder / checkpoint.WEIGHTS_FILE).is_file() and (folder / checkpoint.CARD_FILE).is_file(),
+        has_checkpoint=(folder / runfolder.WEIGHTS_FILE).is_file() and (folder / runfolder.CARD_FILE).is_file(),
         started=status.get("started") or (launch or {}).get("launched"),
         ended=status.get("ended"),
         command=(launch or {}).get("command") or status.get("command"),
         nproc=int((launch or {}).get("nproc") or status.get("world_size") or 1),
         resumable=(state not in (*ACTIVE_STATES, "finished") and isinstance((launch or {}).get("args"), list)
-                   and (folder / checkpoint.STATE_FILE).is_file()),
+                   and (folder / runfolder.STATE_FILE).is_file()),
     )
 
 
@@ -724,13 +592,13 @@ def stop(run_dir, *, grace_s: float = STOP_GRACE_S) -> RunInfo:
     run = read_run(folder)
     if not run.active:
         return run
-    launch = _read_json(folder / LAUNCH_FILE)
+    launch = read_json(folder / LAUNCH_FILE)
     if launch is not None:
-        checkpoint.write_json(folder / LAUNCH_FILE, {**launch, "stop_requested": _now()})
+        runfolder.write_json(folder / LAUNCH_FILE, {**launch, "stop_requested": _now()})
         pid, pgid = launch["pid"], launch["pgid"]
         send, alive = (lambda sig: os.killpg(pgid, sig)), (lambda: group_alive(pgid))
     else:
-        pid = (_read_json(folder / STATUS_FILE) or {}).get("pid")
+        pid = (read_json(folder / STATUS_FILE) or {}).get("pid")
         send, alive = (lambda sig: os.kill(pid, sig)), (lambda: process_alive(pid))
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
@@ -758,12 +626,12 @@ def checkpoint_model(folder) -> str:
         If the folder holds no weights or no readable card of a registered model.
     """
     folder = Path(folder)
-    card = checkpoint.read_card(folder)
-    if not (folder / checkpoint.WEIGHTS_FILE).is_file():
-        raise ValueError(f"no checkpoint at {folder}: {checkpoint.WEIGHTS_FILE} is missing")
-    if card["model"] not in checkpoint.MODEL_CLASSES:
+    card = runfolder.read_card(folder)
+    if not (folder / runfolder.WEIGHTS_FILE).is_file():
+        raise ValueError(f"no checkpoint at {folder}: {runfolder.WEIGHTS_FILE} is missing")
+    if card["model"] not in registry.names(has_checkpoint=True):
         raise ValueError(f"the checkpoint at {folder} holds an unknown model {card['model']!r}; "
-                         f"expected one of {sorted(checkpoint.MODEL_CLASSES)}")
+                         f"expected one of {', '.join(registry.names(has_checkpoint=True))}")
     return card["model"]
 
 
@@ -787,17 +655,17 @@ def use_checkpoint(folder, *, runs_dir=None) -> str:
         if run.active:
             raise ValueError(f"the run {run.name} is still {run.state}: its checkpoint changes until it ends; "
                              "wait for it to finish or stop it")
-    chosen = _read_json(_active_path(runs_dir)) or {}
-    checkpoint.write_json(_active_path(runs_dir), {**chosen, model: str(folder)})
+    chosen = read_json(_active_path(runs_dir)) or {}
+    runfolder.write_json(_active_path(runs_dir), {**chosen, model: str(folder)})
     return model
 
 
 def use_shipped(model: str, *, runs_dir=None) -> None:
     """Make the pages use the shipped checkpoint ``checkpoints/<model>`` again."""
-    chosen = _read_json(_active_path(runs_dir)) or {}
+    chosen = read_json(_active_path(runs_dir)) or {}
     if model in chosen:
         del chosen[model]
-        checkpoint.write_json(_active_path(runs_dir), chosen)
+        runfolder.write_json(_active_path(runs_dir), chosen)
 
 
 def active_checkpoint(model: str, *, runs_dir=None) -> Path | None:
@@ -805,7 +673,7 @@ def active_checkpoint(model: str, *, runs_dir=None) -> Path | None:
 
     A chosen folder that no longer holds a checkpoint of ``model`` counts as no choice.
     """
-    chosen = (_read_json(_active_path(runs_dir)) or {}).get(model)
+    chosen = (read_json(_active_path(runs_dir)) or {}).get(model)
     if not isinstance(chosen, str):
         return None
     try:
@@ -820,7 +688,6 @@ __all__ = [
     "OptionField",
     "RunInfo",
     "STATES",
-    "TASKS",
     "active_checkpoint",
     "available_devices",
     "checkpoint_model",

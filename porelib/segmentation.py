@@ -40,7 +40,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from porelib._validate import check_choice, check_number, check_positive_int, check_progress, check_volume
+from porelib._validate import (
+    check_choice,
+    check_number,
+    check_positive_int,
+    check_progress,
+    check_volume,
+)
 
 #: Methods of :func:`segment`.
 METHODS = ("unet", "otsu", "kmeans", "depthmap")

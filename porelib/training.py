@@ -43,7 +43,7 @@ uninterrupted one would have.
 What a task owns (:class:`Task`): building its model from its config dataclass, its
 train and validation data, the loss of one batch (a scalar tensor plus a dict of floats
 for the log) and the held-out metrics, including the one that picks the best checkpoint.
-Register a task by adding it to :data:`TASKS`.
+Register a task with its model in :mod:`porelib.registry` (``task=`` of its entry).
 
 Data parallelism: under ``torchrun`` every process runs :func:`fit` on its share of
 the training data; see :func:`fit`.
@@ -52,6 +52,7 @@ the training data; see :func:`fit`.
 from __future__ import annotations
 
 import abc
+import argparse
 import dataclasses
 import json
 import math
@@ -67,7 +68,6 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,12 +75,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from porelib import checkpoint
+from porelib import checkpoint, registry, runfolder
+from porelib._validate import check_number, check_positive_int
 from porelib.devices import DEVICES, select_device, warmup_cosine
-from porelib._validate import check_choice, check_number, check_positive_int
+from porelib.options import check_options, option, options_class
 
-METRICS_FILE = "metrics.jsonl"
-STATUS_FILE = "status.json"
 #: Lines of the traceback kept in ``status.json`` of a failed run.
 ERROR_TAIL_LINES = 20
 
@@ -88,62 +87,32 @@ ERROR_TAIL_LINES = 20
 # ----------------------------------------------------------------------------- configuration
 
 
-@dataclass
+@options_class
 class TrainConfig:
-    """Settings of a training run that do not depend on the model.
+    """Settings of a training run that do not depend on the model."""
 
-    Attributes
-    ----------
-    out : str or Path
-        Run folder: metrics, status, best checkpoint and card.
-    epochs : int
-        Number of passes over the training data (at least 1).
-    batch_size : int
-        Grids per optimiser step.
-    lr : float
-        Peak learning rate of AdamW.
-    weight_decay : float
-        AdamW weight decay.
-    lr_warmup_epochs : float
-        Epochs of linear learning-rate warm-up before the cosine decay.
-    min_lr_fraction : float
-        Learning rate at the end of the cosine decay, as a fraction of ``lr``.
-    grad_clip : float
-        Largest gradient norm (0 disables clipping).
-    seed : int
-        Seeds torch (weights, noise, augmentation) and the data order.
-    device : {"auto", "cpu", "cuda"}
-        ``auto`` is CUDA when available, else CPU.
-    threads : int
-        Torch threads on the CPU.
-    limit : int, optional
-        Train on the first ``limit`` training grids only (tiny runs).
-    data : str or Path, optional
-        Dataset file or folder (default: the repository's ``data/``).
-    """
-
-    out: str | Path
-    epochs: int = 30
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    lr_warmup_epochs: float = 1.0
-    min_lr_fraction: float = 0.05
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 2
-    limit: int | None = None
-    data: str | Path | None = None
+    out: str | Path = option(help="Run folder: metrics, status, best checkpoint and card.")
+    epochs: int = option(30, "Number of passes over the training data (at least 1).")
+    batch_size: int = option(16, "Grids per optimiser step.")
+    lr: float = option(2e-3, "Peak learning rate of AdamW.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    lr_warmup_epochs: float = option(1.0, "Epochs of linear learning-rate warm-up before the cosine decay.")
+    min_lr_fraction: float = option(0.05, "Learning rate at the end of the cosine decay, as a fraction of `lr`.")
+    grad_clip: float = option(1.0, "Largest gradient norm (0 disables clipping).")
+    seed: int = option(0, "Seeds torch (weights, noise, augmentation) and the data order.")
+    device: str = option("auto", "`auto` is CUDA when available, else CPU.", choices=DEVICES)
+    threads: int = option(2, "Torch threads on the CPU.")
+    limit: int | None = option(None, "Train on the first `limit` training grids only (tiny runs).")
+    data: str | Path | None = option(None, "Dataset file or folder (default: the repository's `data/`).")
 
     def __post_init__(self):
+        check_options(self)
         self.epochs = check_positive_int(self.epochs, "epochs", maximum=100_000)
         self.batch_size = check_positive_int(self.batch_size, "batch_size", maximum=65_536)
         self.threads = check_positive_int(self.threads, "threads", maximum=1024)
         self.seed = check_positive_int(self.seed, "seed", minimum=0)
         if self.limit is not None:
             self.limit = check_positive_int(self.limit, "limit")
-        check_choice(self.device, DEVICES, "device")
         for name in ("lr", "weight_decay", "lr_warmup_epochs", "grad_clip"):
             setattr(self, name, check_number(getattr(self, name), name, minimum=0.0))
         self.min_lr_fraction = check_number(self.min_lr_fraction, "min_lr_fraction", minimum=0.0, maximum=1.0)
@@ -317,31 +286,68 @@ class Task(abc.ABC):
         return {}
 
 
-#: Registered tasks: ``train`` name -> ``"module:Class"`` (imported when used).
-TASKS: dict[str, str] = {
-    "cvae": "porelib.tasks.cvae:CVAETask",
-    "cgan": "porelib.tasks.cgan:CGANTask",
-    "unet": "porelib.tasks.unet:UNetTask",
-    "img2vox": "porelib.tasks.img2vox:Img2VoxTask",
-}
-
-
 def task_class(name: str) -> type[Task]:
-    """The :class:`Task` subclass registered as ``name``.
+    """The :class:`Task` subclass of the trainable model ``name`` (:mod:`porelib.registry`).
 
     Raises
     ------
     ValueError
-        If ``name`` is not in :data:`TASKS`.
+        If ``name`` is not a registered trainable model.
     """
-    check_choice(name, tuple(TASKS), "model")
-    module, _, cls = TASKS[name].partition(":")
-    return getattr(import_module(module), cls)
+    return registry.resolve(registry.entry(name, trainable=True).task)
 
 
 def make_task(name: str, options: dict | None = None, *, data=None, limit: int | None = None) -> Task:
     """Instantiate the task registered as ``name`` (see :class:`Task` for the arguments)."""
     return task_class(name)(options, data=data, limit=limit)
+
+
+def settings_fields() -> list[runfolder.OptionField]:
+    """The engine's settings (:class:`TrainConfig`) as flags: ``--out``, ``--epochs``, ``--lr``, ..."""
+    return runfolder.option_fields({None: TrainConfig})
+
+
+def task_fields(name: str) -> list[runfolder.OptionField]:
+    """The options of the task ``name`` as flags, without those derived from the data."""
+    task = task_class(name)
+    return runfolder.option_fields(task.option_classes, task.derived_options)
+
+
+def train_parser(name: str, parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags of ``python -m porelib train NAME``: the engine's settings, then the task's options by group.
+
+    Every flag comes from a field of :class:`TrainConfig` or of the task's options classes
+    (help and choices from the field's metadata, :mod:`porelib.options`), plus
+    ``--no-progress`` and ``--resume``. Unset task flags stay ``None`` (the option's default applies).
+    """
+    entry = registry.entry(name, trainable=True)
+    task = task_class(name)
+    parser = parser_class(prog=f"porelib train {name}", description=f"Train the {entry.label} ({entry.summary})")
+    runfolder.add_option_flags(parser, settings_fields(), title="run")
+    run = parser.add_argument_group("progress")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its last complete epoch (same flags as the run)")
+    for group, cls in task.option_classes.items():
+        fields = runfolder.option_fields({group: cls}, task.derived_options)
+        runfolder.add_option_flags(parser, fields, title=f"{group} options")
+    return parser
+
+
+def fit_flags(name: str, flags: argparse.Namespace, *, command: list[str] | None = None) -> FitResult:
+    """Train the task ``name`` with flags parsed by :func:`train_parser` (what ``python -m porelib train`` runs).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad setting or option, before anything is written.
+    TrainingStopped
+        As :func:`fit`.
+    """
+    config = TrainConfig(**runfolder.settings_from_namespace(flags, settings_fields()))
+    task = make_task(name, runfolder.options_from_namespace(flags, task_fields(name)), data=config.data,
+                     limit=config.limit)
+    return fit(task, config, progress=not flags.no_progress, resume=flags.resume, command=command)
 
 
 def batch_to(batch, device: torch.device):
@@ -806,7 +812,7 @@ def _check_resumable(out: Path, info: dict, identity: dict) -> None:
 
 def _read_status(out: Path) -> dict:
     try:
-        return json.loads((out / STATUS_FILE).read_text())
+        return json.loads((out / runfolder.STATUS_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
@@ -895,7 +901,7 @@ class _RunFolder:
 
     def start(self, *, started: str, epochs: int, resumed_from: int | None) -> list[dict]:
         """Open the run: a fresh ``metrics.jsonl`` (no old training state), or for a resumed run
-        the metric rows up to ``resumed_from`` (rows of epochs done after the state was saved
+        the epoch rows up to ``resumed_from`` (rows of epochs done after the state was saved
         are dropped); then ``status.json``. Returns the kept rows."""
         if not self.dist.is_main:
             return []
@@ -903,10 +909,9 @@ class _RunFolder:
         rows = []
         if resumed_from is None:
             checkpoint.remove_training_state(self.out)
-            (self.out / METRICS_FILE).write_text("")
         else:
-            rows = [row for row in self.metric_rows() if row.get("epoch", 0) <= resumed_from]
-            checkpoint.write_atomic(self.out / METRICS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
+            rows = [row for row in runfolder.epoch_rows(runfolder.read_metrics(self.out)) if row["epoch"] <= resumed_from]
+        runfolder.write_metrics(self.out, rows)
         self.status = {
             "state": "running",
             "pid": os.getpid(),
@@ -921,35 +926,18 @@ class _RunFolder:
             "resumed_from": resumed_from,
             "world_size": self.dist.world_size,
         }
-        checkpoint.write_json(self.out / STATUS_FILE, self.status)
-        return rows
-
-    def metric_rows(self) -> list[dict]:
-        """The rows of ``metrics.jsonl`` (a line cut short by a killed process is skipped)."""
-        rows = []
-        try:
-            lines = (self.out / METRICS_FILE).read_text().splitlines()
-        except FileNotFoundError:
-            return rows
-        for line in lines:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+        runfolder.write_json(self.out / runfolder.STATUS_FILE, self.status)
         return rows
 
     def update(self, **values) -> None:
         if not self.dist.is_main:
             return
         self.status.update(values)
-        checkpoint.write_json(self.out / STATUS_FILE, self.status)
+        runfolder.write_json(self.out / runfolder.STATUS_FILE, self.status)
 
     def log(self, row: dict) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.out / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
+        if self.dist.is_main:
+            runfolder.append_metrics(self.out, row)
 
 
 def _default_command() -> list[str]:
@@ -1057,6 +1045,28 @@ def _save_state(out: Path, loop: _Loop, best: _Best, info: dict, *, epoch: int) 
         "scaler": loop.scaler.state_dict(),
         "best": {"epoch": best.epoch, "value": best.value, "metrics": best.metrics},
     }, epoch=epoch)
+
+
+def _disk_full_message(exc: OSError, out: Path, *, done: int) -> str:
+    """What a user reads when a run stopped on a full disk: what is intact on disk and how to go on."""
+    try:
+        best_epoch = runfolder.read_card(out).get("best_epoch")
+    except ValueError:
+        best_epoch = None
+    kept = (f"the best checkpoint so far (epoch {best_epoch}, {runfolder.WEIGHTS_FILE} + {runfolder.CARD_FILE})"
+            if best_epoch else "no checkpoint had been written yet")
+    state = f"the training state of epoch {done}" if done else "no training state"
+    return (f"the disk is full ({exc.strerror or 'no space left'}) while writing {exc.filename or 'the run folder'}; "
+            f"training stopped after epoch {done}. In {out}, {kept} and {state} are intact: free some space and run "
+            "the same command with --resume")
+
+
+def _record_failure(run: _RunFolder, error: str) -> None:
+    """Mark the run failed with ``error``; on a full disk, where even that cannot be written, print it."""
+    try:
+        run.update(state="failed", ended=_now(), error=error)
+    except OSError as exc:
+        print(f"could not record the failure in {runfolder.STATUS_FILE} ({exc.strerror}): {error}", file=sys.stderr)
 
 
 def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command: list[str] | None = None,
@@ -1208,13 +1218,13 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                 final.eval()
                 extra = task.finalize(final, device)
                 duration = elapsed_before + time.perf_counter() - clock
-                final_card = checkpoint.read_card(out)
+                final_card = runfolder.read_card(out)
                 final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
                 if extra is not None:
                     final_card["finalize"] = extra
                     checkpoint.save_checkpoint(out, final, card=final_card)
                 else:
-                    checkpoint.write_json(out / checkpoint.CARD_FILE, final_card)
+                    runfolder.write_json(out / runfolder.CARD_FILE, final_card)
             run.update(state="finished", ended=_now())
             if dist.is_main:
                 checkpoint.remove_training_state(out)
@@ -1222,8 +1232,12 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
         run.update(state="stopped", ended=_now())
         raise
     except BaseException as exc:
+        if runfolder.is_disk_full(exc):
+            message = _disk_full_message(exc, out, done=int(run.status.get("epoch") or 0))
+            _record_failure(run, message)
+            raise runfolder.DiskFull(exc.errno, message) from exc
         tail = traceback.format_exc().strip().splitlines()[-ERROR_TAIL_LINES:]
-        run.update(state="failed", ended=_now(), error="\n".join(tail) or repr(exc))
+        _record_failure(run, "\n".join(tail) or repr(exc))
         raise
     return FitResult(out, best.epoch, best.metrics, config.epochs, duration, history,
                      resumed_from=start_epoch if resume else None)
@@ -1234,7 +1248,6 @@ __all__ = [
     "FitResult",
     "Progress",
     "RESUME_SETTINGS",
-    "TASKS",
     "Task",
     "TrainConfig",
     "TrainingStopped",

@@ -30,3 +30,17 @@ def npz_bytes(**arrays) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "app.py")
+#: Seconds an AppTest run may take (the first one imports VTK and torch).
+TIMEOUT = 120
+
+
+def app_page(name: str) -> AppTest:
+    """The app opened on ``pages/<name>.py`` through ``app.py``'s navigation, after its first run."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(f"pages/{name}.py")
+    at.run()
+    assert_clean(at)
+    return at

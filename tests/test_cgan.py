@@ -10,16 +10,28 @@ import torch.nn.functional as F
 
 from porelib import metrics
 from porelib.bench import gan_losses as gan_losses_bench
-from porelib.bench.generators import ENSEMBLE_SIZE, SAMPLE_SEED, SAMPLES, held_out_ensemble
+from porelib.bench.generators import (
+    ENSEMBLE_SIZE,
+    SAMPLE_SEED,
+    SAMPLES,
+    held_out_ensemble,
+)
 from porelib.checkpoint import load_checkpoint, save_checkpoint
 from porelib.cli import main
 from porelib.data import build_dataset
 from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, reconstruct
-from porelib.losses import GAN_LOSSES, GANLossConfig, density_kl, gan_losses, gradient_penalty
-from porelib.models.cgan import CGAN, CGANConfig
+from porelib.losses import (
+    GAN_LOSSES,
+    GANLossConfig,
+    density_kl,
+    gan_losses,
+    gradient_penalty,
+)
+from porelib.metrics import mean_pairwise_iou
 from porelib.models.blocks import keep_top_k
+from porelib.models.cgan import CGAN, CGANConfig
 from porelib.synth import expected_pore_voxels
-from porelib.tasks.cgan import GANScheduleConfig, mean_pairwise_iou
+from porelib.tasks.cgan import GANScheduleConfig
 from porelib.training import TrainConfig, fit, make_task
 
 pytestmark = pytest.mark.usefixtures("single_thread")

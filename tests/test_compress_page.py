@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import assert_clean, metrics, npz_bytes
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import assert_clean, metrics, npz_bytes
 from porelib import app_state as keys
 from porelib import compress as pnc
 from porelib.bench import compression as bench

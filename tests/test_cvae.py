@@ -9,10 +9,20 @@ import torch
 
 from porelib import metrics
 from porelib.bench import generators as generators_bench
-from porelib.bench.generators import ENSEMBLE_SIZE, SAMPLE_SEED, SAMPLES, held_out_ensemble
+from porelib.bench.generators import (
+    ENSEMBLE_SIZE,
+    SAMPLE_SEED,
+    SAMPLES,
+    held_out_ensemble,
+)
 from porelib.checkpoint import CARD_FILE, load_checkpoint, save_checkpoint
 from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, reconstruct
-from porelib.losses import CVAELossConfig, cvae_loss, s2_error, soft_two_point_correlation
+from porelib.losses import (
+    CVAELossConfig,
+    cvae_loss,
+    s2_error,
+    soft_two_point_correlation,
+)
 from porelib.models.blocks import depth_to_space, keep_top_k, space_to_depth
 from porelib.models.cvae import CVAE, CVAEConfig, latent_numel
 from porelib.synth import expected_pore_voxels, pore_grids
@@ -245,7 +255,7 @@ def test_load_checkpoint_refuses_bad_folders(tmp_path, tiny_checkpoint):
         bad.mkdir()
         (bad / CARD_FILE).write_text(json.dumps({**card, **change}))
         (bad / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
-        with pytest.raises(ValueError, match="known models|do not match"):
+        with pytest.raises(ValueError, match="names an unknown model: model must be one of|do not match"):
             load_checkpoint(bad)
 
 

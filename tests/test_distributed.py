@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from toy_training import (
+    TINY_CVAE_FLAGS,
+    TOY_ENTRY,
+    TOY_LR,
+    ToyTask,
+    distributed_worker,
+    tiny_dataset,
+)
 
-from toy_training import TINY_CVAE_FLAGS, TOY_LR, TOY_SPEC, ToyTask, distributed_worker, tiny_dataset
-from porelib.checkpoint import MODEL_CLASSES, load_checkpoint
+from porelib import registry
+from porelib.checkpoint import load_checkpoint
 from porelib.training import TrainConfig, fit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +61,7 @@ def test_two_processes_train_like_one_with_the_global_batch(tmp_path, monkeypatc
     interleaves one permutation), so averaged gradients give the same weights: through
     DistributedDataParallel (one optimiser group) and through the engine's own averaging (two)."""
     torch.multiprocessing.spawn(distributed_worker, args=(2, _free_port(), str(tmp_path), 4), nprocs=2)
-    monkeypatch.setitem(MODEL_CLASSES, "toy", TOY_SPEC)
+    monkeypatch.setattr(registry, "_ENTRIES", {**registry._ENTRIES, "toy": TOY_ENTRY})
     for groups in (1, 2):
         folder = tmp_path / f"groups{groups}"
         ranks = [load_file(folder / f"final-rank{rank}.safetensors") for rank in (0, 1)]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import assert_clean, metrics
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import assert_clean, metrics
 from porelib import app_state as keys
 from porelib.data import load_dataset
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig

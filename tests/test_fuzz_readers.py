@@ -23,7 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from porelib import ct
-from porelib.io import MAX_INPUT_ENV, arrays, load_batch, load_stl, open_input, save_grid
+from porelib.io import (
+    MAX_INPUT_ENV,
+    arrays,
+    load_batch,
+    load_stl,
+    open_input,
+    save_grid,
+)
 from porelib.section import read_section
 from porelib.synth import pore_grid
 

@@ -8,7 +8,6 @@ elements and a 20 000 × 20 000 PNG ended in tracebacks.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from porelib import runs
+from porelib import runfolder, runs
 from porelib.checkpoint import STATE_FILE, save_checkpoint
 from porelib.inference import generate
 from porelib.training import TrainConfig
@@ -121,7 +121,7 @@ def test_a_launched_run_finishes_and_its_checkpoint_can_be_used(tiny_run, runs_r
         (dict(nproc=(os.cpu_count() or 1) + 1), "use at most"),
         (dict(device="tpu"), "device must be one of"),
         (dict(options={"model": {"depth": 3}}), "unknown model option"),
-        (dict(options={"model": {"width": 8.5}}), "width must be of type int"),
+        (dict(options={"model": {"width": 8.5}}), r"CVAEConfig\.width must be an integer; got 8\.5"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_starts(runs_root, settings, match):
@@ -162,7 +162,7 @@ def test_runs_whose_processes_are_gone_are_reported_died_or_failed(runs_root):
         "state": "running", "pid": dead, "host": host, "args": ["python", "-m", "porelib", "train", "cvae"],
         "started": "2025-01-01T00:00:00+00:00", "epoch": 3, "epochs": 10,
     }, log="epoch 3\nKilled\n")
-    (runs_root / "20250101-000000-cvae" / runs.METRICS_FILE).write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    (runs_root / "20250101-000000-cvae" / runfolder.METRICS_FILE).write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
     _fake_run(runs_root, "20250102-000000-unet", launch={
         "model": "unet", "pid": dead, "pgid": dead, "host": host, "launched": "2025-01-02T00:00:00+00:00",
         "command": "python -m porelib train unet", "nproc": 1, "stop_requested": None,

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from apptest_helpers import assert_clean
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import assert_clean
 from porelib import app_state as keys
-from porelib import runs
+from porelib import runfolder, runs
 from porelib.checkpoint import save_checkpoint
 from porelib.data import display_path
 
@@ -139,7 +139,7 @@ def test_runs_are_listed_from_their_folders_with_curves_and_errors(runs_root):
         folder.mkdir(parents=True)
         (folder / runs.STATUS_FILE).write_text(json.dumps({**status, "host": host, "pid": None}))
     rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "val_dice": 0.5 + e / 10} for e in (1, 2, 3)]
-    (finished / runs.METRICS_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (finished / runfolder.METRICS_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
 
     at = _page("train")
     texts = [text.value for text in at.markdown]

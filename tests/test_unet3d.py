@@ -7,7 +7,6 @@ import torch
 
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -80,7 +79,6 @@ def test_untrained_threshold_skip_is_a_threshold_at_mid_range():
         ({"channels": "16,32"}, "at least two positive integers"),
         ({"channels": (8, 12), "groups": 8}, "groups .8. must divide"),
         ({"in_channels": 0}, "in_channels must be a positive integer"),
-        ({"out_channels": 1.5}, "out_channels must be a positive integer"),
         ({"groups": 0}, "groups must be a positive integer"),
         ({"norm": "batch"}, "norm must be one of group, instance"),
         ({"dropout": 1.0}, "dropout must be a finite number >= 0 and <= 0.9"),
@@ -92,6 +90,13 @@ def test_untrained_threshold_skip_is_a_threshold_at_mid_range():
 def test_invalid_configs_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         UNet3D(UNet3DConfig(**kwargs))
+
+
+def test_configs_refuse_bad_values_when_made_not_when_the_model_is_built():
+    with pytest.raises(TypeError, match=r"UNet3DConfig\.out_channels must be an integer; got 1\.5"):
+        UNet3DConfig(out_channels=1.5)
+    with pytest.raises(ValueError, match=r"UNet3DConfig\.norm must be one of group, instance; got 'grup'; did you mean 'group'\?"):
+        UNet3DConfig(norm="grup")
 
 
 def test_rejects_a_non_config_and_a_wrong_input():

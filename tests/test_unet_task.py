@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from porelib import ct, segmentation
+from porelib import ct, registry, segmentation
 from porelib.checkpoint import load_checkpoint
 from porelib.cli import main
 from porelib.metrics import dice
@@ -22,7 +22,7 @@ from porelib.tasks.unet import (
     training_scan,
     validation_scan,
 )
-from porelib.training import TASKS, Progress, make_task
+from porelib.training import Progress, make_task
 
 #: A run small enough for a test: 24³ scans, 16³ crops.
 TINY_DATA = {"scan_size": 24, "train_scans": 2, "crop": 16, "crops_per_epoch": 2, "val_size": 16, "max_radius": 4.0}
@@ -55,7 +55,7 @@ def test_invalid_options_are_refused_before_simulating(options, match):
 
 
 def test_registered_and_refuses_a_dataset():
-    assert TASKS["unet"] == "porelib.tasks.unet:UNetTask"
+    assert registry.entry("unet").task == "porelib.tasks.unet:UNetTask"
     with pytest.raises(ValueError, match="simulates its scans and reads no dataset"):
         make_task("unet", data="data/")
 

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from porelib import app_state, io, metrics, viz
-from porelib.inference import MODELS
+from porelib import app_state, io, metrics, registry, viz
 from porelib.synth import pore_grid
 
 SIZE = 12
@@ -226,7 +225,7 @@ def test_init_state_fills_only_missing_keys():
 def test_init_state_drops_a_model_no_longer_offered():
     state = {app_state.MODEL: "retired-model"}
     app_state.init_state(state)
-    assert state[app_state.MODEL] == MODELS[0]
+    assert state[app_state.MODEL] == registry.names(role="generator")[0]
 
 
 @pytest.mark.parametrize(("value", "upper", "expected"), [(5, 3, 3), (-2, 3, 0), (2, 3, 2)])

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 from torch.utils.data import TensorDataset
 
-from porelib.checkpoint import MODEL_CLASSES, ModelSpec
+from porelib import registry
 from porelib.training import Task, TrainConfig, fit
 
 TOY_LR = 0.01
@@ -40,8 +40,11 @@ class ToyModel(torch.nn.Module):
         return self.b(self.a(x))
 
 
-#: The registry entry that lets porelib.checkpoint save and load :class:`ToyModel`.
-TOY_SPEC = ModelSpec(f"{ToyModel.__module__}:{ToyModel.__qualname__}", f"{ToyConfig.__module__}:{ToyConfig.__qualname__}")
+#: The registry entry that lets porelib.checkpoint save and load :class:`ToyModel` (registered by the tests that need it).
+TOY_ENTRY = registry.ModelEntry(
+    "toy", "Toy", "reconstructor", "A test model.",
+    model=f"{ToyModel.__module__}:{ToyModel.__qualname__}", config=f"{ToyConfig.__module__}:{ToyConfig.__qualname__}",
+)
 
 
 class ToyTask(Task):
@@ -122,7 +125,7 @@ def distributed_worker(rank: int, world_size: int, port: int, out: str, batch_si
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size), RANK=str(rank),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    MODEL_CLASSES["toy"] = TOY_SPEC
+    registry.register(TOY_ENTRY)
     torch.distributed.init_process_group("gloo")
     try:
         for groups in (1, 2):

@@ -38,13 +38,17 @@ import numpy as np
 
 from porelib import metrics
 from porelib.bench._report import write_report
-from porelib.bench.generators import SAMPLE_SEED, SIMULATOR_SEED, bernoulli_grids, held_out_ensemble
+from porelib.bench.generators import (
+    SAMPLE_SEED,
+    SIMULATOR_SEED,
+    bernoulli_grids,
+    held_out_ensemble,
+)
 from porelib.checkpoint import read_card
 from porelib.data import load_dataset
 from porelib.inference import checkpoint_dir
+from porelib.metrics import mean_pairwise_iou, sample_mismatch
 from porelib.synth import expected_pore_voxels, pore_grids
-from porelib.tasks.cgan import mean_pairwise_iou
-from porelib.tasks.cvae import sample_mismatch
 
 #: ``(name, flags)`` of every compared run; the name is also its folder under ``runs_dir``.
 RUNS = (
@@ -76,15 +80,17 @@ RUNS_DIR = Path("runs") / "gan_losses"
 
 
 def _train(name: str, flags: tuple[str, ...], folder: Path, data) -> str:
-    """Train one run through the CLI; ``"finished"``, ``"diverged"`` or ``"failed (...)"``."""
-    from porelib.cli import main
+    """Train one run as ``python -m porelib train cgan FLAGS`` would; ``"finished"``, ``"diverged"`` or ``"failed (...)"``."""
+    from porelib.training import fit_flags, train_parser
 
-    args = ["train", "cgan", *flags, "--out", str(folder)] + (["--data", str(data)] if data is not None else [])
+    args = [*flags, "--out", str(folder)] + (["--data", str(data)] if data is not None else [])
     try:
-        code = main(args)
+        fit_flags("cgan", train_parser("cgan").parse_args(args), command=["python", "-m", "porelib", "train", "cgan", *args])
     except FloatingPointError:
         return "diverged"
-    return "finished" if code == 0 else f"failed (exit {code})"
+    except (ValueError, TypeError) as exc:
+        return f"failed ({exc})"
+    return "finished"
 
 
 def _recorded_status(folder: Path) -> str:

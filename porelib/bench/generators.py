@@ -31,15 +31,15 @@ import time
 
 import numpy as np
 
-from porelib import metrics
+from porelib import metrics, registry
 from porelib.bench._report import write_report
 from porelib.data import load_dataset
 from porelib.synth import expected_pore_voxels, pore_grids
 
-#: Rows of the table; trained models are loaded from ``checkpoints/<name>``.
-GENERATORS = ("cvae", "cgan", "bernoulli", "simulator")
-#: Generators that need a checkpoint.
-TRAINED = ("cvae", "cgan")
+#: Generators that need a checkpoint (loaded from ``checkpoints/<name>``): every registered one.
+TRAINED = registry.names(role="generator", has_checkpoint=True)
+#: Rows of the table: the trained generators, then the baselines.
+GENERATORS = (*TRAINED, "bernoulli", "simulator")
 DENSITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 ENSEMBLE_SIZE = 16
 SAMPLES = 16

@@ -37,7 +37,14 @@ from porelib.io.inputs import (
     open_input,
     parse_size,
 )
-from porelib.io.mesh import MAX_STL_TRIANGLES, STL_SIZE, STL_UNITS, grid_to_surface, load_stl, surface_to_grid
+from porelib.io.mesh import (
+    MAX_STL_TRIANGLES,
+    STL_SIZE,
+    STL_UNITS,
+    grid_to_surface,
+    load_stl,
+    surface_to_grid,
+)
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",

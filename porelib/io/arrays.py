@@ -34,7 +34,7 @@ from typing import Iterator
 import numpy as np
 import numpy.lib.format as npy_format
 
-from porelib.io.inputs import InputError, InputFile, check_declared, one_line
+from porelib.io.inputs import InputError, InputFile, check_declared, one_line, open_input
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -266,7 +266,8 @@ def read_vti(file: InputFile) -> tuple[tuple[int, int, int], dict[str, np.ndarra
         int(np.prod(dimensions)) * int(a.get("NumberOfComponents", "1")) * np.dtype(VTK_TYPES[a["type"]]).itemsize
         for a in declared
     ) + file.nbytes
-    arrays = run_isolated("porelib.io._vtk:read_image_data", file, memory_bytes=budget, what=".vti")
+    result = run_isolated("porelib.io._vtk:read_image_data", file, memory_bytes=budget, what=".vti")
+    arrays = read_npz(open_input(result, formats=(".npz",), fmt=".npz", what="VTK result"))
     shape = tuple(int(d) for d in arrays.pop("__dimensions__"))
     return shape, arrays
 

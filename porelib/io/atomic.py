@@ -34,29 +34,43 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``.
+def atomic_paths(*paths) -> Iterator[list[Path]]:
+    """Yield temporary paths to write; on success they replace ``paths``, all or none.
 
-    Missing parent folders are created. If the block raises, the temporary file is
-    removed and ``path`` is left as it was.
+    Every temporary file is synced before the first one is renamed, so a full disk or a
+    failed write leaves every target as it was (only a crash between two renames, which
+    need no space, could separate them). Missing parent folders are created. If the block
+    raises, the temporary files are removed and the targets are left as they were.
 
     Raises
     ------
     OSError
-        If the folder cannot be created, or the file cannot be synced or renamed
+        If a folder cannot be created, or a file cannot be synced or renamed
         (e.g. ``ENOSPC`` when the disk is full).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = _temporary(path)
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    targets = [_temporary(path) for path in paths]
     try:
-        yield target
-        _fsync(target)
-        os.replace(target, path)
+        yield targets
+        for target in targets:
+            _fsync(target)
+        for target, path in zip(targets, paths):
+            os.replace(target, path)
     finally:
-        target.unlink(missing_ok=True)
+        for target in targets:
+            target.unlink(missing_ok=True)
     if os.name == "posix":
-        _fsync(path.parent)
+        for folder in dict.fromkeys(path.parent for path in paths):
+            _fsync(folder)
+
+
+@contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` (see :func:`atomic_paths`)."""
+    with atomic_paths(path) as (target,):
+        yield target
 
 
 def write_atomic(path, data: bytes | str) -> Path:

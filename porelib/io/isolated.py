@@ -5,8 +5,8 @@ instead of raising (VTK throws ``std::bad_alloc`` and aborts on a header that cl
 more memory than there is). :func:`run_isolated` hands such a file to a fresh Python
 process (``python -m porelib.io.isolated``) whose address space is limited
 (``RLIMIT_AS``, on POSIX systems) to its baseline plus a few times the size the file
-declares; the child writes the arrays it read to a temporary ``.npz``, which is read
-back with porelib's own checked reader. A crash, a signal, an exhausted limit or a time-out
+declares; the child writes the arrays it read to a temporary ``.npz``, whose bytes the caller
+reads back with porelib's own checked reader. A crash, a signal, an exhausted limit or a time-out
 in the child becomes one ``ValueError`` naming the file; the calling process (the CLI, or
 the app's server with every user's session) goes on.
 """
@@ -37,8 +37,8 @@ _EXIT_ERROR = 3
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def run_isolated(target: str, file: InputFile, *, memory_bytes: int, what: str, timeout: float = TIMEOUT_S) -> dict:
-    """Call ``target(path)`` in a child process and return the arrays it read.
+def run_isolated(target: str, file: InputFile, *, memory_bytes: int, what: str, timeout: float = TIMEOUT_S) -> bytes:
+    """Call ``target(path)`` in a child process and return the arrays it read, as ``.npz`` bytes.
 
     Parameters
     ----------
@@ -55,16 +55,15 @@ def run_isolated(target: str, file: InputFile, *, memory_bytes: int, what: str, 
 
     Returns
     -------
-    dict of str to np.ndarray
+    bytes
+        An ``.npz`` archive of the arrays; read it with :func:`porelib.io.arrays.read_npz`
+        (through :func:`porelib.io.inputs.open_input`, like any other file).
 
     Raises
     ------
     ValueError
         If the child raised, died (a signal, the memory limit) or timed out.
     """
-    from porelib.io.arrays import read_npz
-    from porelib.io.inputs import open_input
-
     with tempfile.TemporaryDirectory(prefix="porelib-") as folder:
         path = file.path
         if path is None:
@@ -87,8 +86,7 @@ def run_isolated(target: str, file: InputFile, *, memory_bytes: int, what: str, 
                 f"could not read {file.label} as {what}: the reader stopped on it ({_describe_exit(done.returncode)}); "
                 "the file is corrupt or needs more memory than its header declares"
             )
-        result = open_input(out, formats=(".npz",), what="result")
-        return read_npz(result)
+        return out.read_bytes()
 
 
 def _describe_exit(code: int) -> str:

@@ -17,7 +17,15 @@ import re
 
 import numpy as np
 
-from porelib._validate import MAX_GRID_SIZE, check_choice, check_finite, check_grid, check_numeric, check_positive_int, describe
+from porelib._validate import (
+    MAX_GRID_SIZE,
+    check_choice,
+    check_finite,
+    check_grid,
+    check_numeric,
+    check_positive_int,
+    describe,
+)
 from porelib.io.arrays import parsing
 from porelib.io.inputs import InputError, InputFile, open_input
 

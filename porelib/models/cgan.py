@@ -36,7 +36,7 @@ every generated grid is exactly the dataset's at that density, as for the cVAE.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -44,46 +44,47 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_number, check_positive_int
-from porelib.models.blocks import Critic, FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, relaxed_top_k
+from porelib.models.blocks import (
+    Critic,
+    FiLM,
+    NormAct,
+    ResBlock,
+    depth_to_space,
+    half_size,
+    keep_top_k,
+    relaxed_top_k,
+)
+from porelib.options import check_options, option, options_class
 from porelib.synth import expected_pore_voxels
 
-@dataclass
+
+@options_class
 class CGANConfig:
-    """Hyperparameters of :class:`CGAN` (plain values, so they fit in a JSON card).
+    """Hyperparameters of :class:`CGAN` (plain values, so they fit in a JSON card)."""
 
-    Attributes
-    ----------
-    size : int
-        Edge length S of the grids, in voxels (at least 4).
-    noise_channels : int
-        Channels of the generator's spatial noise at quarter resolution ``ceil(ceil(S / 2) / 2)``.
-    width : int
-        Generator channels at half resolution; ``2 * width`` at quarter resolution.
-    generator_blocks : int
-        FiLM residual blocks of the generator per resolution level.
-    film_hidden : int
-        Hidden units of the MLPs that map the density to FiLM parameters and to the
-        critic's projection.
-    groups : int
-        GroupNorm groups in the generator; must divide ``width``.
-    fine_channels : int
-        Generator channels at full resolution before the last 3³ convolution.
-    critic_width : int
-        Critic channels at half resolution (``2×`` and ``4×`` at the coarser levels).
-    relax_temperature : float
-        Temperature T, in standard deviations of a grid's logits, of the sigmoid
-        around the top-k threshold whose gradient :meth:`CGAN.relaxed_top_k` passes back.
-    """
+    size: int = option(30, "Edge length S of the grids, in voxels (at least 4).")
+    noise_channels: int = option(
+        8,
+        "Channels of the generator's spatial noise at quarter resolution `ceil(ceil(S / 2) / 2)`.",
+    )
+    width: int = option(16, "Generator channels at half resolution; `2 * width` at quarter resolution.")
+    generator_blocks: int = option(1, "FiLM residual blocks of the generator per resolution level.")
+    film_hidden: int = option(
+        32,
+        "Hidden units of the MLPs that map the density to FiLM parameters and to the critic's projection.",
+    )
+    groups: int = option(8, "GroupNorm groups in the generator; must divide `width`.")
+    fine_channels: int = option(4, "Generator channels at full resolution before the last 3³ convolution.")
+    critic_width: int = option(16, "Critic channels at half resolution (`2×` and `4×` at the coarser levels).")
+    relax_temperature: float = option(
+        1.0,
+        "Temperature T, in standard deviations of a grid's logits, of the sigmoid around the top-k threshold whose "
+        "gradient `CGAN.relaxed_top_k` passes back.",
+    )
 
-    size: int = 30
-    noise_channels: int = 8
-    width: int = 16
-    generator_blocks: int = 1
-    film_hidden: int = 32
-    groups: int = 8
-    fine_channels: int = 4
-    critic_width: int = 16
-    relax_temperature: float = 1.0
+    def __post_init__(self):
+        check_options(self)
+        _check_config(self)
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""

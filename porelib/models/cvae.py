@@ -35,7 +35,7 @@ card) plus a safetensors file of the weights and prior buffers; see :mod:`poreli
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -43,56 +43,53 @@ import torch.nn.functional as F
 from torch import nn
 
 from porelib._validate import check_positive_int
-from porelib.models.blocks import Critic, FiLM, NormAct, ResBlock, depth_to_space, half_size, keep_top_k, space_to_depth
+from porelib.models.blocks import (
+    Critic,
+    FiLM,
+    NormAct,
+    ResBlock,
+    depth_to_space,
+    half_size,
+    keep_top_k,
+    space_to_depth,
+)
+from porelib.options import check_options, option, options_class
 from porelib.synth import expected_pore_voxels
 
 
-@dataclass
+@options_class
 class CVAEConfig:
-    """Hyperparameters of :class:`CVAE` (plain values, so they fit in a JSON card).
+    """Hyperparameters of :class:`CVAE` (plain values, so they fit in a JSON card)."""
 
-    Attributes
-    ----------
-    size : int
-        Edge length S of the grids, in voxels (at least 4).
-    latent_channels : int
-        Channels of the spatial latent.
-    latent_level : {1, 2}
-        Resolution of the latent: 1 = half (``ceil(S / 2)``, 15³ for S = 30), 2 = quarter
-        (``ceil(ceil(S / 2) / 2)``, 8³).
-    width : int
-        Feature channels at half resolution; ``2 * width`` at quarter resolution.
-    encoder_blocks, decoder_blocks : int
-        Residual blocks per resolution level in the encoder and the decoder.
-    film_hidden : int
-        Hidden units of the MLP that maps the density to the FiLM scales and shifts.
-    groups : int
-        Groups of the GroupNorm before every convolution; must divide ``width``.
-    fine_channels : int
-        Channels at full resolution, unfolded from the last half-resolution features and
-        mixed by one 3³ convolution into the logits (removes 2×2×2 block artefacts).
-    prior_rank : int
-        Rank of the low-rank factor of the fitted latent prior (see :meth:`CVAE.fit_prior`).
-    prior_degree : int
-        Degree of the polynomial in the density of the fitted prior's mean.
-    critic_width : int
-        Channels of a :class:`porelib.models.blocks.Critic` trained beside the VAE to tell
-        decoded prior samples from dataset grids (0: no critic; see
-        :class:`porelib.losses.CVAELossConfig.adversarial_weight`). Generation does not use it.
-    """
+    size: int = option(30, "Edge length S of the grids, in voxels (at least 4).")
+    latent_channels: int = option(4, "Channels of the spatial latent.")
+    latent_level: int = option(
+        1,
+        "Resolution of the latent: 1 = half (`ceil(S / 2)`, 15³ for S = 30), 2 = quarter (`ceil(ceil(S / 2) / 2)`, "
+        "8³).",
+    )
+    width: int = option(32, "Feature channels at half resolution; `2 * width` at quarter resolution.")
+    encoder_blocks: int = option(1, "Residual blocks per resolution level in the encoder.")
+    decoder_blocks: int = option(1, "Residual blocks per resolution level in the decoder.")
+    film_hidden: int = option(32, "Hidden units of the MLP that maps the density to the FiLM scales and shifts.")
+    groups: int = option(8, "Groups of the GroupNorm before every convolution; must divide `width`.")
+    fine_channels: int = option(
+        4,
+        "Channels at full resolution, unfolded from the last half-resolution features and mixed by one 3³ "
+        "convolution into the logits (removes 2×2×2 block artefacts).",
+    )
+    prior_rank: int = option(128, "Rank of the low-rank factor of the fitted latent prior (see `CVAE.fit_prior`).")
+    prior_degree: int = option(3, "Degree of the polynomial in the density of the fitted prior's mean.")
+    critic_width: int = option(
+        0,
+        "Channels of a `porelib.models.blocks.Critic` trained beside the VAE to tell decoded prior samples from "
+        "dataset grids (0: no critic; see `porelib.losses.CVAELossConfig.adversarial_weight`). Generation does not "
+        "use it.",
+    )
 
-    size: int = 30
-    latent_channels: int = 4
-    latent_level: int = 1
-    width: int = 32
-    encoder_blocks: int = 1
-    decoder_blocks: int = 1
-    film_hidden: int = 32
-    groups: int = 8
-    fine_channels: int = 4
-    prior_rank: int = 128
-    prior_degree: int = 3
-    critic_width: int = 0
+    def __post_init__(self):
+        check_options(self)
+        _check_config(self)
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""

@@ -46,7 +46,7 @@ section (``section_iou_raw`` in the checkpoint's card).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -62,43 +62,35 @@ from porelib.models.blocks import (
     keep_top_k,
     space_to_depth,
 )
+from porelib.options import check_options, option, options_class
 from porelib.synth import CALIBRATION_EXPONENT, expected_pore_voxels
 
 
-@dataclass
+@options_class
 class Img2VoxConfig:
-    """Hyperparameters of :class:`Img2Vox` (plain values, so they fit in a JSON card).
+    """Hyperparameters of :class:`Img2Vox` (plain values, so they fit in a JSON card)."""
 
-    Attributes
-    ----------
-    size : int
-        Edge length S of the grids and sections, in voxels (at least 4).
-    width : int
-        Feature channels at half resolution; ``2 * width`` at quarter resolution.
-    latent_channels : int
-        Channels of the spatial latent ``(latent_channels, H2, H2, H2)``.
-    blocks : int
-        Residual blocks per resolution level, in the encoder and in the decoder.
-    film_hidden : int
-        Hidden units of the MLP mapping the implied density to FiLM scales and shifts.
-    groups : int
-        GroupNorm groups; must divide ``width``.
-    fine_channels : int
-        Channels at full resolution before the last 3³ convolution.
-    density_intercept, density_slope : float
-        The section-density regression ``d̂ = clip(a + b φ_s^(1/3.8), 0, 1)``; fitted on
-        the training data by :func:`fit_section_density`.
-    """
+    size: int = option(30, "Edge length S of the grids and sections, in voxels (at least 4).")
+    width: int = option(32, "Feature channels at half resolution; `2 * width` at quarter resolution.")
+    latent_channels: int = option(4, "Channels of the spatial latent `(latent_channels, H2, H2, H2)`.")
+    blocks: int = option(1, "Residual blocks per resolution level, in the encoder and in the decoder.")
+    film_hidden: int = option(32, "Hidden units of the MLP mapping the implied density to FiLM scales and shifts.")
+    groups: int = option(8, "GroupNorm groups; must divide `width`.")
+    fine_channels: int = option(4, "Channels at full resolution before the last 3³ convolution.")
+    density_intercept: float = option(
+        0.0,
+        "The section-density regression `d̂ = clip(a + b φ_s^(1/3.8), 0, 1)`; fitted on the training data by "
+        "`fit_section_density`.",
+    )
+    density_slope: float = option(
+        1.0,
+        "The section-density regression `d̂ = clip(a + b φ_s^(1/3.8), 0, 1)`; fitted on the training data by "
+        "`fit_section_density`.",
+    )
 
-    size: int = 30
-    width: int = 32
-    latent_channels: int = 4
-    blocks: int = 1
-    film_hidden: int = 32
-    groups: int = 8
-    fine_channels: int = 4
-    density_intercept: float = 0.0
-    density_slope: float = 1.0
+    def __post_init__(self):
+        check_options(self)
+        _check_config(self)
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""

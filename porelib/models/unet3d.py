@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,7 @@ from torch import nn
 
 from porelib._validate import check_number
 from porelib.losses import soft_dice
+from porelib.options import check_options, option, options_class
 
 NORMS = ("group", "instance")
 MAX_DROPOUT = 0.9
@@ -60,44 +61,36 @@ INPUT_CONTRASTS = ("any", "bright")
 SKIP_OFFSET = 0.5
 
 
-@dataclass
+@options_class
 class UNet3DConfig:
-    """Hyperparameters of :class:`UNet3D` (plain values, so they fit in a JSON card).
+    """Hyperparameters of :class:`UNet3D` (plain values, so they fit in a JSON card)."""
 
-    Attributes
-    ----------
-    in_channels, out_channels : int
-        Channels of the input volume and of the output logits.
-    channels : tuple of int
-        Feature channels per level, finest first; ``len(channels)`` levels.
-    norm : {"group", "instance"}
-        GroupNorm (``groups`` groups) or InstanceNorm (affine).
-    groups : int
-        Groups of GroupNorm; must divide every entry of ``channels``.
-    dropout : float
-        Dropout probability after each block, in [0, :data:`MAX_DROPOUT`].
-    input_contrast : {"any", "bright"}
-        What the input looks like (module notes): ``"any"``, scans of either contrast as
-        they are; ``"bright"``, inclusions brighter than the matrix (callers invert dark
-        scans).
-    threshold_skip : float
-        Initial gain of the threshold skip, in logits per unit of normalised intensity
-        (module notes); 0 = no skip. Needs ``input_contrast="bright"``: one threshold
-        cannot serve both contrasts.
-    """
-
-    in_channels: int = 1
-    out_channels: int = 1
-    channels: tuple[int, ...] = (8, 16, 32, 64)
-    norm: str = "group"
-    groups: int = 4
-    dropout: float = 0.0
-    input_contrast: str = "any"
-    threshold_skip: float = 0.0
+    in_channels: int = option(1, "Channels of the input volume.")
+    out_channels: int = option(1, "Channels of the output logits.")
+    channels: tuple[int, ...] = option(
+        (8, 16, 32, 64),
+        "Feature channels per level, finest first; `len(channels)` levels.",
+    )
+    norm: str = option("group", "GroupNorm (`groups` groups) or InstanceNorm (affine).", choices=NORMS)
+    groups: int = option(4, "Groups of GroupNorm; must divide every entry of `channels`.")
+    dropout: float = option(0.0, "Dropout probability after each block, in [0, `MAX_DROPOUT`].")
+    input_contrast: str = option(
+        "any",
+        choices=INPUT_CONTRASTS,
+        help="What the input looks like (module notes): `\"any\"`, scans of either contrast as they are; `\"bright\"`, "
+        "inclusions brighter than the matrix (callers invert dark scans).",
+    )
+    threshold_skip: float = option(
+        0.0,
+        "Initial gain of the threshold skip, in logits per unit of normalised intensity (module notes); 0 = no "
+        "skip. Needs `input_contrast=\"bright\"`: one threshold cannot serve both contrasts.",
+    )
 
     def __post_init__(self):
         if isinstance(self.channels, list):  # a config read back from JSON
             self.channels = tuple(self.channels)
+        check_options(self)
+        _check_config(self)
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""

@@ -15,7 +15,7 @@ critic steps on every batch, the generator on every ``critic_steps``-th.
 Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 
 * ``mismatch`` (picks the best checkpoint): mean over validation grids of
-  :func:`porelib.tasks.cvae.sample_mismatch` between a generated grid at the grid's
+  :func:`porelib.metrics.sample_mismatch` between a generated grid at the grid's
   density and the grid (S2, pore count, mean pore radius; 0 = alike);
 * ``s2``: mean :func:`porelib.losses.s2_error` of those pairs;
 * ``critic_loss``, ``generator_loss`` (adversarial parts, no gradient penalty),
@@ -27,7 +27,7 @@ Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -36,10 +36,17 @@ from torch.utils.data import Dataset, TensorDataset
 from porelib._validate import check_number, check_positive_int
 from porelib.augment import random_cube_symmetry
 from porelib.data import load_dataset
-from porelib.losses import GANLossConfig, gan_losses, gradient_penalty, s2_error, soft_two_point_correlation
+from porelib.losses import (
+    GANLossConfig,
+    gan_losses,
+    gradient_penalty,
+    s2_error,
+    soft_two_point_correlation,
+)
+from porelib.metrics import mean_pairwise_iou, sample_mismatch
 from porelib.models.cgan import CGAN, CGANConfig
+from porelib.options import check_options, option, options_class
 from porelib.synth import pore_grids
-from porelib.tasks.cvae import sample_mismatch
 from porelib.training import Progress, Task, batch_to
 
 #: Density and number of generated grids of the held-out mode-collapse check.
@@ -51,51 +58,22 @@ DIVERSITY_SEED = 40_000
 EVAL_SEED = 1234
 
 
-@dataclass
+@options_class
 class GANScheduleConfig:
-    """How the two optimisers of the GAN step.
+    """How the two optimisers of the GAN step."""
 
-    Attributes
-    ----------
-    critic_steps : int
-        Critic steps per generator step (``n_critic``; 5 in the WGAN-GP paper).
-    beta1, beta2 : float
-        Adam betas of both optimisers (0.0, 0.9 as in SNGAN and WGAN-GP).
-    """
-
-    critic_steps: int = 1
-    beta1: float = 0.0
-    beta2: float = 0.9
+    critic_steps: int = option(1, "Critic steps per generator step (`n_critic`; 5 in the WGAN-GP paper).")
+    beta1: float = option(0.0, "Adam β1 of both optimisers (0.0 as in SNGAN and WGAN-GP).")
+    beta2: float = option(0.9, "Adam β2 of both optimisers (0.9 as in SNGAN and WGAN-GP).")
 
     def __post_init__(self):
+        check_options(self)
         self.critic_steps = check_positive_int(self.critic_steps, "GANScheduleConfig.critic_steps", maximum=100)
         for name in ("beta1", "beta2"):
             value = check_number(getattr(self, name), f"GANScheduleConfig.{name}", minimum=0.0, maximum=1.0)
             if value == 1.0:
                 raise ValueError(f"GANScheduleConfig.{name} must be below 1 (e.g. 0.9); got 1.0")
             setattr(self, name, value)
-
-
-def mean_pairwise_iou(grids: np.ndarray) -> float:
-    """Mean IoU over all pairs of different grids of a batch ``(N, S, S, S)`` bool (N ≥ 2).
-
-    Two empty grids count as IoU 1. High values mean the grids are alike (mode collapse
-    when generated grids are more alike than dataset grids at the same density).
-
-    Raises
-    ------
-    ValueError
-        For fewer than two grids.
-    """
-    if len(grids) < 2:
-        raise ValueError(f"mean_pairwise_iou needs at least 2 grids; got {len(grids)}")
-    flat = np.asarray(grids).reshape(len(grids), -1).astype(np.float32)
-    intersection = flat @ flat.T
-    counts = flat.sum(1)
-    union = counts[:, None] + counts[None, :] - intersection
-    iou = np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
-    upper = np.triu_indices(len(grids), k=1)
-    return float(iou[upper].mean())
 
 
 def _tensors(split) -> TensorDataset:
@@ -225,4 +203,4 @@ class CGANTask(Task):
         return result
 
 
-__all__ = ["CGANTask", "GANScheduleConfig", "mean_pairwise_iou"]
+__all__ = ["CGANTask", "GANScheduleConfig"]

@@ -332,17 +332,3 @@ def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:
     s2_gen, s2_true = soft_two_point_correlation(generated), soft_two_point_correlation(grids)
     scale = s2_true[:, :1].clamp(min=1e-3)
     return float((((s2_gen - s2_true) / scale) ** 2).mean(1).sqrt().mean())
-
-
-def sample_mismatch(generated: np.ndarray, grid: np.ndarray) -> float:
-    """How unlike a dataset grid a generated grid of the same density is (0 = alike).
-
-    The sum of the RMS over r of ``(S2_generated − S2_grid) / φ``, ``|log((1 + n_gen) / (1 + n_grid))|``
-    for the pore counts and ``|log(r_gen / r_grid)|`` for the mean equivalent pore radii.
-    """
-    s2_gen, s2_grid = metrics.two_point_correlation(generated), metrics.two_point_correlation(grid)
-    s2 = float(np.sqrt(np.mean(((s2_gen - s2_grid) / max(s2_grid[0], 1e-3)) ** 2)))
-    radii_gen, radii_grid = metrics.pore_radii(generated), metrics.pore_radii(grid)
-    count = abs(np.log((1 + len(radii_gen)) / (1 + len(radii_grid))))
-    size = abs(np.log(max(radii_gen.mean(), 0.5) / max(radii_grid.mean(), 0.5))) if len(radii_gen) and len(radii_grid) else 0.0
-    return s2 + float(count) + float(size)

@@ -44,7 +44,7 @@ a simulator grid (:func:`porelib.synth.pore_grid`) at the implied density.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cached_property
 
 import numpy as np
@@ -54,12 +54,13 @@ from torch.utils.data import Dataset, TensorDataset
 
 from porelib import metrics
 from porelib._validate import check_positive_int
+from porelib.augment import random_cube_symmetry
 from porelib.data import load_dataset
 from porelib.losses import CVAELossConfig, cvae_loss
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig, fit_section_density
+from porelib.options import option, options_class
 from porelib.scoring import ENSEMBLE_SIZE
 from porelib.synth import pore_grid
-from porelib.augment import random_cube_symmetry
 from porelib.training import Progress, Task, batch_to
 
 #: Seed of the prior noise and of the baseline grids of the held-out metrics.
@@ -68,17 +69,14 @@ EVAL_SEED = 1234
 DENSITY_DECIMALS = 2
 
 
-@dataclass
+@options_class
 class Img2VoxLossConfig(CVAELossConfig):
-    """:class:`porelib.losses.CVAELossConfig` plus the weight of the section term.
+    """:class:`porelib.losses.CVAELossConfig` plus the weight of the section term."""
 
-    Attributes
-    ----------
-    section_weight : float
-        Weight of the central-plane BCE (:func:`section_bce`) of reconstructions and prior samples.
-    """
-
-    section_weight: float = 1.0
+    section_weight: float = option(
+        1.0,
+        "Weight of the central-plane BCE (`section_bce`) of reconstructions and prior samples.",
+    )
 
 
 def section_bce(logits: torch.Tensor, sections: torch.Tensor) -> torch.Tensor:

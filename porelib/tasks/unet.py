@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
@@ -55,10 +55,11 @@ from torch.utils.data import Dataset, TensorDataset
 
 from porelib import ct, segmentation
 from porelib._validate import check_choice, check_number, check_positive_int
+from porelib.augment import random_cube_symmetry
 from porelib.checkpoint import load_checkpoint, read_card
 from porelib.metrics import dice, iou
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
-from porelib.augment import random_cube_symmetry
+from porelib.options import check_options, option, options_class
 from porelib.training import Progress, Task
 
 #: Seeds of the training scans and of the validation scans; both inside ``ct.TRAINING_SEEDS``.
@@ -72,42 +73,23 @@ DOSE_JITTER = 0.3
 ARTEFACT_RANGE = 2.0
 
 
-@dataclass
+@options_class
 class UNetDataConfig:
-    """The simulated scans of a U-Net run (see the module notes).
+    """The simulated scans of a U-Net run (see the module notes)."""
 
-    Attributes
-    ----------
-    scan_size : int
-        Edge length of the training scans, in voxels.
-    train_scans : int
-        Number of training scans (simulated once per run and kept in memory).
-    crop : int
-        Edge length of the training crops, in voxels (at most ``scan_size``).
-    crops_per_epoch : int
-        Training crops per epoch.
-    val_size : int
-        Edge length of the validation scans, in voxels.
-    val_scans : int
-        Validation scans per contrast × named dose.
-    min_fraction, max_fraction : float
-        Range of the inclusions' volume fraction, within (0, 0.5].
-    min_radius, max_radius : float
-        Range of the sphere radii, in voxels; ``max_radius`` below half of both scan sizes.
-    """
-
-    scan_size: int = 96
-    train_scans: int = 48
-    crop: int = 48
-    crops_per_epoch: int = 256
-    val_size: int = 96
-    val_scans: int = 1
-    min_fraction: float = 0.05
-    max_fraction: float = 0.45
-    min_radius: float = 2.0
-    max_radius: float = 12.0
+    scan_size: int = option(96, "Edge length of the training scans, in voxels.")
+    train_scans: int = option(48, "Number of training scans (simulated once per run and kept in memory).")
+    crop: int = option(48, "Edge length of the training crops, in voxels (at most `scan_size`).")
+    crops_per_epoch: int = option(256, "Training crops per epoch.")
+    val_size: int = option(96, "Edge length of the validation scans, in voxels.")
+    val_scans: int = option(1, "Validation scans per contrast × named dose.")
+    min_fraction: float = option(0.05, "Smallest volume fraction of the inclusions in a training scan, in (0, 0.5].")
+    max_fraction: float = option(0.45, "Largest volume fraction of the inclusions in a training scan, in (0, 0.5].")
+    min_radius: float = option(2.0, "Smallest sphere radius of the phantoms, in voxels (at least 1).")
+    max_radius: float = option(12.0, "Largest sphere radius of the phantoms, in voxels; below half of both scan sizes.")
 
     def __post_init__(self):
+        check_options(self)
         self.scan_size = check_positive_int(self.scan_size, "scan_size", minimum=8, maximum=512)
         self.val_size = check_positive_int(self.val_size, "val_size", minimum=8, maximum=512)
         self.train_scans = check_positive_int(self.train_scans, "train_scans", maximum=len(TRAIN_SEEDS))
@@ -134,25 +116,21 @@ class UNetDataConfig:
 CPU_PRECISIONS = ("bfloat16", "float32")
 
 
-@dataclass
+@options_class
 class UNetStepConfig:
-    """One training step: the weights of :func:`porelib.models.unet3d.dice_bce_loss` and the CPU precision.
+    """One training step: the weights of :func:`porelib.models.unet3d.dice_bce_loss` and the CPU precision."""
 
-    Attributes
-    ----------
-    dice_weight, bce_weight : float
-        Weights of the soft-Dice and the BCE terms.
-    cpu_precision : {"bfloat16", "float32"}
-        On the CPU, ``"bfloat16"`` runs the forward pass under bfloat16 autocast (weights,
-        gradients and the loss stay float32); about 1.5 times faster here. On CUDA the
-        engine's mixed precision applies instead.
-    """
-
-    dice_weight: float = 1.0
-    bce_weight: float = 1.0
-    cpu_precision: str = "bfloat16"
+    dice_weight: float = option(1.0, "Weight of the soft-Dice term of the loss.")
+    bce_weight: float = option(1.0, "Weight of the binary cross-entropy term of the loss.")
+    cpu_precision: str = option(
+        "bfloat16",
+        choices=CPU_PRECISIONS,
+        help="On the CPU, `\"bfloat16\"` runs the forward pass under bfloat16 autocast (weights, gradients and the loss "
+        "stay float32); about 1.5 times faster here. On CUDA the engine's mixed precision applies instead.",
+    )
 
     def __post_init__(self):
+        check_options(self)
         self.dice_weight = check_number(self.dice_weight, "dice_weight", minimum=0.0)
         self.bce_weight = check_number(self.bce_weight, "bce_weight", minimum=0.0)
         if self.dice_weight + self.bce_weight == 0:
@@ -160,19 +138,19 @@ class UNetStepConfig:
         check_choice(self.cpu_precision, CPU_PRECISIONS, "cpu_precision")
 
 
-@dataclass
+@options_class
 class UNetInitConfig:
-    """Where the weights start.
+    """Where the weights start."""
 
-    Attributes
-    ----------
-    init_from : str
-        A U-Net checkpoint folder to continue from (fine-tuning): the model is rebuilt
-        from its card and its weights are loaded, and its card is kept in the new card
-        under ``init`` so the whole history stays on record. Empty: random weights.
-    """
+    init_from: str = option(
+        "",
+        "A U-Net checkpoint folder to continue from (fine-tuning): the model is rebuilt from its card and its "
+        "weights are loaded, and its card is kept in the new card under `init` so the whole history stays on "
+        "record. Empty: random weights.",
+    )
 
-    init_from: str = ""
+    def __post_init__(self):
+        check_options(self)
 
 
 # ----------------------------------------------------------------------------- scans
