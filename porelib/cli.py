@@ -59,6 +59,12 @@ def _cmd_generate(args) -> int:
     from porelib import io
     from porelib.inference import generate
 
+    if args.checkpoint is not None and _is_material_run(args.checkpoint):
+        return _generate_material(args)
+    if args.density is None:
+        raise ValueError("--density is required for the density-conditioned generators (a material run takes --porosity)")
+    if args.porosity is not None or args.method != "model":
+        raise ValueError("--porosity and --method are for a material run (--checkpoint RUN of `train material`)")
     grids = generate(args.model, args.density, n=args.n, seed=args.seed, size=args.size, checkpoint=args.checkpoint)
     densities = np.full(len(grids), args.density)
     payload = grids[0] if len(grids) == 1 and not str(args.out).endswith(".npz") else grids
@@ -66,6 +72,36 @@ def _cmd_generate(args) -> int:
     porosity = grids.reshape(len(grids), -1).mean(axis=1)
     print(f"wrote {len(grids)} grid(s) of {grids.shape[1]}³ from {args.model} at density {args.density} to {path} "
           f"(porosity {porosity.mean():.4f})")
+    return 0
+
+
+def _is_material_run(folder) -> bool:
+    from porelib.runfolder import read_card
+
+    try:
+        return read_card(folder)["model"] == "material"
+    except ValueError:
+        return False
+
+
+def _generate_material(args) -> int:
+    from porelib import io
+    from porelib.material.generate import generate_material, porosity_warning
+    from porelib.material.run import load_material_run
+
+    if args.porosity is None:
+        raise ValueError("a material run needs --porosity P (the fraction of pore voxels, e.g. 0.22)")
+    if args.density is not None or args.n != 1:
+        raise ValueError("--density and --n are for the density-conditioned generators; a material run makes one volume")
+    run = load_material_run(args.checkpoint)
+    warning = porosity_warning(run, args.porosity)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    size = args.size if args.size is not None else 128
+    volume = generate_material(run, size, args.porosity, seed=args.seed, method=args.method)
+    path = io.save_grid(args.out, volume, dtype=np.uint8)
+    print(f"wrote a {'×'.join(map(str, volume.shape))} volume ({args.method}) of {run.material.source} to {path} "
+          f"(porosity {volume.mean():.6f}, {int(volume.sum())} pore voxels)")
     return 0
 
 
@@ -251,6 +287,7 @@ def _cmd_bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m porelib``."""
     from porelib import registry
+    from porelib.material.generate import METHODS as MATERIAL_METHODS
     from porelib.segmentation import METHODS
 
     reads = _Parser(add_help=False)
@@ -273,12 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="generate pore grids for a density")
     gen.add_argument("--model", choices=registry.names(role="generator"), default="simulator")
-    gen.add_argument("--density", type=float, required=True, help="density factor in [0, 1]")
+    gen.add_argument("--density", type=float, default=None, help="density factor in [0, 1] (the dataset's generators)")
+    gen.add_argument("--porosity", type=float, default=None,
+                     help="fraction of pore voxels of a material run's volume (exact to the voxel)")
+    gen.add_argument("--method", default="model", choices=MATERIAL_METHODS,
+                     help="for a material run: its trained generator, or a classical baseline fitted to its sample")
     gen.add_argument("--n", type=int, default=1, help="number of grids (default 1)")
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--size", type=int, default=None,
-                     help="edge length (default 30 for the simulator, the checkpoint's for a trained model)")
-    gen.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder of a trained model")
+                     help="edge length (default 30 for the simulator, the checkpoint's for a trained model, 128 for a "
+                          "material run, which makes any size)")
+    gen.add_argument("--checkpoint", type=Path, default=None,
+                     help="checkpoint folder of a trained model, or the run folder of `train material`")
     gen.add_argument("--out", type=Path, required=True,
                      help="output file: .npz (grids, densities), .npy, .rows.npy (original row format), .tif, .vti, .stl")
     gen.set_defaults(func=_cmd_generate)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 #: What a model does; the pages and commands that use a model pick it by role.
-ROLES = ("generator", "segmenter", "reconstructor", "compressor")
+ROLES = ("generator", "material-generator", "segmenter", "reconstructor", "compressor")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class ModelEntry:
         Its key: the ``train`` and ``--model`` argument and the card's ``model``.
     label : str
         How the app names it.
-    role : {"generator", "segmenter", "reconstructor", "compressor"}
+    role : {"generator", "material-generator", "segmenter", "reconstructor", "compressor"}
+        ``generator``: pore grids for a density factor (:func:`porelib.generate`);
+        ``material-generator``: any size at a chosen porosity, trained on a user's sample.
     summary : str
         What it is for, in one sentence a user can act on (Home shows it).
     model : str or None
@@ -158,6 +160,13 @@ register(ModelEntry(
     "Density-conditioned GAN with the seed's hybrid losses, done numerically right: exact porosity, sharp samples.",
     model="porelib.models.cgan:CGAN", config="porelib.models.cgan:CGANConfig", task="porelib.tasks.cgan:CGANTask",
     pages=("Generate",),
+))
+register(ModelEntry(
+    "material", "Material generator", "material-generator",
+    "Trained on your own segmented volume or image: volumes of any size at the porosity you choose, "
+    "scored against a held-out slab of your sample.",
+    model="porelib.models.material:MaterialGenerator", config="porelib.models.material:MaterialGeneratorConfig",
+    task="porelib.tasks.material:MaterialTask",
 ))
 register(ModelEntry(
     "unet", "3D U-Net (segmentation)", "segmenter",

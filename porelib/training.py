@@ -277,6 +277,12 @@ class Task(abc.ABC):
         """
         return None
 
+    def write_run_files(self, out: Path) -> None:
+        """Write files the run folder keeps beside the engine's (called once per run start, on rank 0).
+
+        The default writes nothing; the material task saves the imported sample here.
+        """
+
     def card(self) -> dict:
         """Task-specific values recorded in the card (the resolved options by default)."""
         return {"options": self.resolved_options()}
@@ -1171,6 +1177,8 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
     val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
     run = _RunFolder(out, dist, command)
     history = run.start(started=card["started"], epochs=config.epochs, resumed_from=start_epoch if resume else None)
+    if dist.is_main:
+        task.write_run_files(out)
     stop = _StopRequest(config.epochs)
     show = progress and dist.is_main and sys.stderr.isatty()
     try:

@@ -138,7 +138,7 @@ def load_grid(source, *, fmt: str | None = None) -> np.ndarray:
     return batch.grids[0]
 
 
-def save_grid(path, grids, *, densities=None, layout: str | None = None) -> Path:
+def save_grid(path, grids, *, densities=None, layout: str | None = None, dtype=bool) -> Path:
     """Write one grid or a batch atomically, in the format given by the extension.
 
     Parameters
@@ -156,6 +156,8 @@ def save_grid(path, grids, *, densities=None, layout: str | None = None) -> Path
     layout : {"dense", "rows"}, optional
         For ``.npy``: dense array or the original ``(S³, 4)`` rows. By default
         rows when the name starts with ``distribution_`` or ends with ``.rows.npy``.
+    dtype : {bool, numpy.uint8}
+        Element type of a dense ``.npy`` (``uint8``: 0/1, for tools that read no bools).
 
     Returns
     -------
@@ -188,7 +190,8 @@ def save_grid(path, grids, *, densities=None, layout: str | None = None) -> Path
             if suffix == ".npz":
                 _write_npz(target, batch, densities)
             elif suffix == ".npy":
-                np.save(target, grid_to_rows(batch[0]) if layout == "rows" else batch.reshape(given.shape))
+                dense = batch.reshape(given.shape).astype(check_choice(np.dtype(dtype), (np.dtype(bool), np.dtype(np.uint8)), "dtype"))
+                np.save(target, grid_to_rows(batch[0]) if layout == "rows" else dense)
             elif suffix == ".vti":
                 _write_vti(target, batch[0])
             elif suffix == ".stl":

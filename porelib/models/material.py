@@ -1,0 +1,186 @@
+"""A fully convolutional generator of a material's 3-D structure, any size, with the porosity asked for.
+
+The network maps standard normal noise on a coarse grid, ``(N, noise_channels, m, m, m)``,
+to logits of "pore" on a grid ``upsample`` times finer. Every convolution is *valid*
+(no padding) and there is no normalisation over space (per-voxel pixel norm only), so
+each output voxel depends on a fixed neighbourhood of the noise and on nothing else: the
+structure is stationary, a volume of any size is one forward pass over a larger noise
+grid, and a volume generated in chunks (:func:`generate_volume`) is the very same volume —
+no statistic can change across a seam because there is none.
+
+Layout (``channels=(32, 16, 8)``, two upsamplings of 2): noise → 3³ conv to 32 channels →
+×2 nearest → 3³ conv to 16 → ×2 → 3³ conv to 8 → 1³ conv to 1 logit. The output of a
+noise grid of side ``m`` has side ``upsample · m − margin`` (:attr:`MaterialGenerator.margin`).
+
+Exact porosity: :func:`top_k_mask` keeps the ``round(φ · voxels)`` voxels of highest logit
+(ties to the lower flat index), so a generated volume has exactly the requested porosity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from porelib.options import check_options, option, options_class
+
+
+@options_class
+class MaterialGeneratorConfig:
+    """Hyperparameters of :class:`MaterialGenerator` (plain values, so they fit in a JSON card)."""
+
+    noise_channels: int = option(16, "Channels of the standard normal noise on the coarse grid.")
+    width: int = option(32, "Channels after the first convolution; halved after each upsampling (at least 8 at the end).")
+    upsamplings: int = option(2, "Times the grid is doubled (nearest neighbour) between convolutions; 1 to 3.")
+
+    def __post_init__(self):
+        check_options(self)
+        for name, low, high in (("noise_channels", 1, 256), ("width", 4, 512), ("upsamplings", 1, 3)):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"MaterialGeneratorConfig.{name} must be in [{low}, {high}]; got {value}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def scale(self) -> int:
+        """Output voxels per noise voxel along each axis."""
+        return 2**self.upsamplings
+
+    @property
+    def margin(self) -> int:
+        """Output side = ``scale · m − margin`` for a noise grid of side ``m`` (valid 3³ convolutions)."""
+        margin = 2  # the first convolution, at the coarse scale
+        for _ in range(self.upsamplings):
+            margin = 2 * margin + 2
+        return margin
+
+    def noise_side(self, side: int) -> int:
+        """The noise side whose output covers ``side`` voxels (the output is then cropped)."""
+        return math.ceil((side + self.margin) / self.scale)
+
+
+class _PixelNorm(nn.Module):
+    """Each voxel's feature vector scaled to unit mean square (local: no statistics over space)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class MaterialGenerator(nn.Module):
+    """Fully convolutional 3-D generator; see the module notes."""
+
+    def __init__(self, config: MaterialGeneratorConfig):
+        super().__init__()
+        if not isinstance(config, MaterialGeneratorConfig):
+            raise TypeError(f"config must be a MaterialGeneratorConfig; got {type(config).__name__}")
+        self.config = config
+        widths = [max(8, config.width // 2**level) for level in range(config.upsamplings + 1)]
+        self.blocks = nn.ModuleList()
+        previous = config.noise_channels
+        for width in widths:
+            self.blocks.append(nn.Sequential(nn.Conv3d(previous, width, 3), nn.LeakyReLU(0.2), _PixelNorm()))
+            previous = width
+        self.head = nn.Conv3d(previous, 1, 1)
+
+    @property
+    def scale(self) -> int:
+        """Output voxels per noise voxel along each axis."""
+        return self.config.scale
+
+    @property
+    def margin(self) -> int:
+        """Output side = ``scale · m − margin`` for a noise grid of side ``m``."""
+        return self.config.margin
+
+    def noise_side(self, side: int) -> int:
+        """The noise side whose output covers ``side`` voxels (the output is then cropped)."""
+        return self.config.noise_side(side)
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, 1, D, H, W)`` of noise ``(N, noise_channels, m1, m2, m3)``."""
+        x = noise
+        for level, block in enumerate(self.blocks):
+            if level:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = block(x)
+        return self.head(x)
+
+    def logits(self, shape: tuple[int, int, int], noise: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, 1, *shape)`` cropped from the output of ``noise`` (which must cover ``shape``)."""
+        out = self(noise)
+        if any(have < want for have, want in zip(out.shape[2:], shape)):
+            raise ValueError(f"noise of shape {tuple(noise.shape[2:])} covers {tuple(out.shape[2:])}, not {shape}")
+        return out[:, :, : shape[0], : shape[1], : shape[2]]
+
+
+def top_k_mask(logits: np.ndarray, porosity: float) -> np.ndarray:
+    """Bool array of ``logits``' shape with exactly ``round(porosity · size)`` voxels set: those of highest logit.
+
+    Ties at the threshold go to the lower flat (C-order) index, so the result is deterministic.
+    """
+    flat = np.ascontiguousarray(logits, dtype=np.float32).reshape(-1)
+    k = int(round(porosity * flat.size))
+    mask = np.zeros(flat.size, dtype=bool)
+    if k == 0:
+        return mask.reshape(logits.shape)
+    if k >= flat.size:
+        mask[:] = True
+        return mask.reshape(logits.shape)
+    threshold = np.partition(flat, flat.size - k)[flat.size - k]
+    above = flat > threshold
+    mask[above] = True
+    remaining = k - int(above.sum())
+    mask[np.flatnonzero(flat == threshold)[:remaining]] = True
+    return mask.reshape(logits.shape)
+
+
+#: Output voxels along the first axis computed per pass by :func:`generate_volume` (bounds memory).
+CHUNK_VOXELS = 64
+
+
+@torch.inference_mode()
+def generate_volume(model: MaterialGenerator, shape, porosity: float, *, seed=None,
+                    chunk: int = CHUNK_VOXELS) -> np.ndarray:
+    """A volume of ``shape`` with exactly the requested porosity, generated chunk by chunk.
+
+    The noise of the whole volume is drawn at once (``np.random.default_rng(seed)``); the
+    logits are computed in slabs of ``chunk`` output voxels along the first axis, each
+    from its own window of the noise (valid convolutions: the same numbers as one pass),
+    so memory grows with the slab, not the volume. The top-k of all logits then sets the porosity.
+
+    Parameters
+    ----------
+    model : MaterialGenerator
+    shape : tuple of int
+        ``(X, Y, Z)`` in voxels.
+    porosity : float
+        In (0, 1); the result has exactly ``round(porosity · X·Y·Z)`` pore voxels.
+    seed : int, optional
+
+    Returns
+    -------
+    np.ndarray
+        Bool ``(X, Y, Z)``, ``True`` = pore.
+    """
+    shape = tuple(int(side) for side in shape)
+    scale, margin = model.scale, model.margin
+    sides = [model.noise_side(side) for side in shape]
+    chunk = max(scale, chunk // scale * scale)
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((model.config.noise_channels, *sides), dtype=np.float32)
+    device = next(model.parameters()).device
+    logits = np.empty(shape, dtype=np.float32)
+    for start in range(0, shape[0], chunk):
+        stop = min(start + chunk, shape[0])
+        first = start // scale
+        count = math.ceil((stop - start + margin) / scale)
+        window = torch.from_numpy(noise[None, :, first : first + count]).to(device)
+        out = model(window)[0, 0].float().cpu().numpy()
+        logits[start:stop] = out[: stop - start, : shape[1], : shape[2]]
+    return top_k_mask(logits, porosity)
