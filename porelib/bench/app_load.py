@@ -257,8 +257,8 @@ class AppSession:
 
     def _http(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> None:
         url = url if url.startswith("http") else f"{self.base_url}{url}"
-        request = urllib.request.Request(url, data=body, method=method, headers={
-            **(headers or {}), "X-Xsrftoken": self._token, "Cookie": self._cookie, "Origin": self.base_url})  # fmt: skip
+        headers = {**(headers or {}), "X-Xsrftoken": self._token, "Cookie": self._cookie, "Origin": self.base_url}
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             if response.status >= 300:
                 raise OSError(f"{method} {url}: HTTP {response.status}")
@@ -416,22 +416,23 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        """Stop sampling; SIGTERM to the server's process group, SIGKILL after 15 s."""
+        """Stop sampling; SIGTERM to the server (it stops its children), then SIGKILL to what is left of its group."""
         self._sampling.set()
         if self._sampler is not None:
             self._sampler.join(timeout=5)
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        if self.process.poll() is None:
+            self.process.terminate()
             try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-                return
+                self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                continue
+                pass
+        try:  # the group is the server's own (start_new_session): children it left behind
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait(timeout=10)
 
 
 def _what(cmdline: list[str]) -> str:
@@ -651,9 +652,10 @@ def load_test(*, seconds: float = SECONDS, sessions: int = SESSIONS) -> dict:
                 except Exception:  # noqa: BLE001 - reported as not answered
                     fresh = False
             alive = alive and server.healthy()
+            log = server.log()  # before the shutdown, whose messages are not the load's
         finally:
             server.stop()
-        log = server.log()
+        shutdown_log = server.log()[len(log) :]
     return {
         "seconds": seconds,
         "wall_s": wall_s,
@@ -680,6 +682,7 @@ def load_test(*, seconds: float = SECONDS, sessions: int = SESSIONS) -> dict:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
         "log_warnings": _log_warnings(log),
+        "shutdown_log_warnings": _log_warnings(shutdown_log),
     }
 
 
@@ -748,13 +751,17 @@ Peak memory (PSS) of each lasting process (MiB): {by_process}; forks of the serv
 Memory of the process tree, largest per 10 s of load (MiB): {timeline}.
 
 Problems: {problems}
-Server log: {log}
+Server log during the load: {log}
+Server log at shutdown (SIGTERM): {shutdown}
 """
 
 
 def _notes(result: dict) -> str:
     problems = "".join(f"\n- {problem}" for problem in result["problems"]) or "none."
-    log = "".join(f"\n- {count} × `{line[:200]}`" for line, count in result["log_warnings"].items()) or "no warnings."
+    log, shutdown = (
+        "".join(f"\n- {count} × `{line[:300]}`" for line, count in result[key].items()) or "no warnings."
+        for key in ("log_warnings", "shutdown_log_warnings")
+    )
     timeline = result["memory_timeline"]
     per_10_s = [
         _mib(max(size for at, size in timeline if start <= at < start + 10))
@@ -768,16 +775,29 @@ def _notes(result: dict) -> str:
         by_process=", ".join(f"{name.split(' ', 1)[1]} {_mib(size)}"
                              for name, size in result["peak_memory_by_process"].items()),
         forks=result["forks_seen"], timeline=", ".join(map(str, per_10_s)), problems=problems, log=log,
+        shutdown=shutdown,
     )  # fmt: skip
 
 
 def _log_warnings(log: str) -> dict[str, int]:
-    """Distinct warning, error and traceback lines of the server log (time stamps cut), with their counts."""
+    """Distinct warnings, errors and tracebacks of the server log (time stamps cut), with their counts.
+
+    A traceback is kept as its last frame and its exception line.
+    """
     counts: dict[str, int] = {}
-    for line in log.splitlines():
-        if any(word in line for word in ("WARNING", "ERROR", "Traceback", "WARN|")):
+    lines = log.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            end = next((n for n in range(number + 1, len(lines)) if lines[n][:1] not in (" ", "")), len(lines) - 1)
+            frame = next(
+                (lines[n].strip() for n in range(end - 1, number, -1) if lines[n].strip().startswith("File ")), ""
+            )
+            text = f"Traceback: {frame} -> {lines[end].strip()}"
+        elif any(word in line for word in ("WARNING", "ERROR", "WARN|")):
             text = line.split(" ", 2)[2] if line[:2] == "20" and line.count(" ") >= 2 else line.strip()
-            counts[text] = counts.get(text, 0) + 1
+        else:
+            continue
+        counts[text] = counts.get(text, 0) + 1
     return counts
 
 
