@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io as stdio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -785,7 +786,7 @@ def _log_warnings(log: str) -> dict[str, int]:
     A traceback is kept as its last frame and its exception line.
     """
     counts: dict[str, int] = {}
-    lines = log.splitlines()
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", log).splitlines()  # VTK colours its messages
     for number, line in enumerate(lines):
         if line.startswith("Traceback"):
             end = next((n for n in range(number + 1, len(lines)) if lines[n][:1] not in (" ", "")), len(lines) - 1)
