@@ -23,9 +23,10 @@ from porelib.bench.app_load import Answer, Element, _problem
 #: How much the memory (PSS) of the server's process tree may grow over its level after
 #: the warm-up. The uploads here are at most 27 kB; everything the app keeps is in caches
 #: with a bounded number of entries (pages/_common.py) or in 8 small session states; the
-#: runs in flight hold a few 30³ grids, their charts and exports each. In runs on this
-#: machine the growth was 0.3-0.4 GiB (the forks stpyvista makes of the server for each
-#: 3D view add their private pages). 1 GiB is the app's input limit, the most one accepted
+#: runs in flight hold a few 30³ grids, their charts and exports each. On this machine the
+#: growth was 0.3-0.5 GiB in 15 s runs and 0.7-0.8 GiB in 60 s ones, where it levelled off
+#: after about 30 s (the 3D exporter worker grows most; the forks stpyvista makes of the
+#: server for each 3D view add their private pages). 1 GiB is the app's input limit, the most one accepted
 #: file may take: a hostile header read as declared (909 TiB) or a leak of a file per
 #: request shows far above it.
 MEMORY_GROWTH_LIMIT = 1 << 30
