@@ -9,6 +9,7 @@ Every command is a thin wrapper over a library function. A user's mistake
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses")
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -275,7 +276,12 @@ def _cmd_bench(args) -> int:
     module = import_module(f"porelib.bench.{name}")
     from porelib.bench._report import markdown_table
 
-    rows = module.run(out_dir=args.out, quick=args.quick)
+    options = {}
+    if args.seconds is not None:
+        if "seconds" not in inspect.signature(module.run).parameters:
+            raise ValueError(f"--seconds applies to benchmarks that run for a time (app-load), not {args.name}")
+        options["seconds"] = args.seconds
+    rows = module.run(out_dir=args.out, quick=args.quick, **options)
     print(markdown_table(rows))
     print(f"wrote {Path(args.out) / (name + '.md')} and .json")
     return 0
@@ -400,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=BENCHMARKS)
     bench.add_argument("--out", type=Path, default=Path("docs/bench"), help="output folder (default docs/bench)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    bench.add_argument("--seconds", type=float, default=None,
+                       help="app-load: seconds of load (default 60, or 15 with --quick)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -3,7 +3,9 @@
 Walks the main path: every page renders without an exception; on Generate, moving
 the density slider shows a new 3D structure in the stpyvista frame (the time it
 takes is measured and written to ``test-artifacts/slider_to_3d.json``); on Score,
-an uploaded grid's porosity is read back and a malformed file shows an error.
+an uploaded grid's porosity is read back and a malformed file shows an error; the hostile
+``tests/hostile/huge.vti`` (issue #26) shows its error, then a good grid uploaded in the same
+session is scored and the server is still running.
 Screenshots go to ``test-artifacts/``.
 
 Outside CI the test is skipped when chromium or playwright is missing; in CI
@@ -30,6 +32,7 @@ from porelib.synth import pore_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+HOSTILE_VTI = ROOT / "tests" / "hostile" / "huge.vti"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -83,8 +86,8 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server():
-    """URL of ``streamlit run app.py`` on a free port; the server is terminated afterwards."""
+def server_process():
+    """``(url, process)`` of ``streamlit run app.py`` on a free port; the server is terminated afterwards."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
     log = ARTIFACTS / "streamlit.log"
@@ -95,7 +98,7 @@ def server():
     url = f"http://localhost:{port}"
     try:
         _wait_healthy(url, process, log)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -103,6 +106,12 @@ def server():
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(server_process):
+    """URL of the app's server (:func:`server_process`)."""
+    return server_process[0]
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +292,33 @@ def test_score_upload_reads_back_the_porosity(server, page, tmp_path):
     _expect()(error).to_contain_text("broken.npy", timeout=30_000)
     _assert_no_exception(page, "score")
     page.screenshot(path=ARTIFACTS / "score_bad_file.png", full_page=True)
+
+
+def test_score_survives_the_hostile_vti_and_then_scores_a_good_grid(server_process, page, tmp_path):
+    # Issue #26: this 521-byte .vti declares 100 000³ voxels; VTK once aborted the whole server on it.
+    url, process = server_process
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]').first
+    _open(page, f"{url}/score", "score")
+    uploader.set_input_files(HOSTILE_VTI)
+    error = page.locator('[data-testid="stAlertContentError"]')
+    _expect()(error).to_contain_text("above the input limit", timeout=60_000)
+    _expect()(error).to_contain_text("huge.vti")
+    _assert_no_exception(page, "score")
+    page.screenshot(path=ARTIFACTS / "score_hostile_vti.png", full_page=True)
+
+    grid = pore_grid(0.7, seed=26)
+    path = tmp_path / "after_hostile.npy"
+    np.save(path, grid)
+    uploader.set_input_files(path)  # same page, same session
+    porosity = page.locator('[data-testid="stMetric"]').filter(has_text="Porosity φ")
+    _expect()(porosity.locator('[data-testid="stMetricValue"]')).to_have_text(f"{grid.mean():.4f}", timeout=60_000)
+    _expect()(error).to_have_count(0)
+    _wait_script_done(page)
+    _assert_no_exception(page, "score")
+    page.screenshot(path=ARTIFACTS / "score_after_hostile.png", full_page=True)
+    assert process.poll() is None, f"the server exited with status {process.returncode}"
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as response:
+        assert response.status == 200
 
 
 #: Pages walked without interaction (Generate and Score are exercised above); "" is Home.

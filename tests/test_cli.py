@@ -98,6 +98,7 @@ def test_bad_files_exit_2_with_one_line(tmp_path, capsys, name, make, match):
         (["score", "GRID", "--density", "high"], "density must be a number"),
         (["score", "GRID", "--index", "3"], "--index must be in [0, 0]"),
         (["bench", "nothing"], "invalid choice"),
+        (["bench", "speed", "--seconds", "5"], "--seconds applies to benchmarks that run for a time (app-load)"),
     ],
 )
 def test_bad_arguments_exit_2(grid_file, tmp_path, capsys, monkeypatch, argv, match):
