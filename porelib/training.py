@@ -103,6 +103,11 @@ class TrainConfig:
     device: str = option("auto", "`auto` is CUDA when available, else CPU.", choices=DEVICES)
     threads: int = option(2, "Torch threads on the CPU.")
     limit: int | None = option(None, "Train on the first `limit` training grids only (tiny runs).")
+    minutes: float | None = option(
+        None,
+        "Wall-clock budget in minutes: after the first epoch the run sets its number of epochs so that it ends "
+        "within the budget (this replaces `epochs`).",
+    )
     data: str | Path | None = option(None, "Dataset file or folder (default: the repository's `data/`).")
 
     def __post_init__(self):
@@ -118,6 +123,8 @@ class TrainConfig:
         self.min_lr_fraction = check_number(self.min_lr_fraction, "min_lr_fraction", minimum=0.0, maximum=1.0)
         if self.lr == 0:
             raise ValueError("lr must be positive; got 0")
+        if self.minutes is not None:
+            self.minutes = check_number(self.minutes, "minutes", minimum=0.01, maximum=10_000)
         if not str(self.out):
             raise ValueError("out must name a run folder, e.g. runs/cvae")
 
@@ -783,8 +790,8 @@ def _stop_on_sigterm(request: _StopRequest):
 
 
 #: Settings a resumed run must share with the run it continues (schedule and data order depend on them).
-RESUME_SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "lr_warmup_epochs", "min_lr_fraction", "grad_clip",
-                   "seed", "limit")
+RESUME_SETTINGS = ("epochs", "minutes", "batch_size", "lr", "weight_decay", "lr_warmup_epochs", "min_lr_fraction",
+                   "grad_clip", "seed", "limit")
 
 
 def _run_identity(task: Task, config: TrainConfig, data_card: dict, dist: _Distributed) -> dict:
@@ -1038,6 +1045,21 @@ def _nonfinite_message(bad: dict[str, float], epoch: int, step: int, *, separate
     return f"the loss{f' of group {name!r}' if separate else ''} became {value} {where}"
 
 
+#: Most epochs a ``--minutes`` budget may give a run.
+MAX_BUDGET_EPOCHS = 100_000
+
+
+def _epochs_in_budget(config: TrainConfig, elapsed_s: float, epoch_s: float, dist: _Distributed) -> TrainConfig:
+    """``config`` with the epochs that fit ``config.minutes``, from the time spent so far and the first epoch's.
+
+    Rank 0 decides and every rank follows, so all processes run the same epochs.
+    """
+    remaining = config.minutes * 60 - elapsed_s
+    epochs = max(1, min(MAX_BUDGET_EPOCHS, 1 + math.floor(remaining / max(epoch_s, 1e-6))))
+    decided = dist.broadcast_bytes(str(epochs).encode() if dist.is_main else None)
+    return dataclasses.replace(config, epochs=int(decided.decode()))
+
+
 def _save_state(out: Path, loop: _Loop, best: _Best, info: dict, *, epoch: int) -> None:
     """The training state after ``epoch`` epochs (rank 0): current and best weights, optimisers, scaler, ``info``."""
     model_state = _unwrap(loop.model).state_dict()
@@ -1155,6 +1177,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                      _prefixed(tensors, "best/", device) if dist.is_main else {})
         resumes = [*saved["resumes"], {"from_epoch": start_epoch, "at": _now(), "command": shlex.join(command),
                                        "code": code_version(), "device": str(device)}]
+        config = dataclasses.replace(config, epochs=saved.get("total_epochs", config.epochs))  # a --minutes run's count
         del tensors
     else:
         card = {
@@ -1188,7 +1211,8 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
             bar = tqdm(total=len(loader) * config.epochs, initial=len(loader) * start_epoch, disable=not show,
                        desc=task.name, unit="step", dynamic_ncols=True)
             loop = _Loop(task, config, model, optimizers, scaler, loader, dist, device, stop, bar)
-            for epoch in range(start_epoch, config.epochs):
+            epoch = start_epoch
+            while epoch < config.epochs:
                 epoch_start = time.perf_counter()
                 train_parts = loop.train_epoch(epoch)
                 held_out = loop.evaluate(val_loader)
@@ -1208,11 +1232,18 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                         checkpoint.save_checkpoint(out, _unwrap(model), card={
                             **card, **resumed, "best_epoch": best.epoch, "epochs": epoch + 1, "metrics": best.metrics,
                         })
+                if config.minutes is not None and epoch == 0:
+                    now = time.perf_counter()
+                    config = _epochs_in_budget(config, now - clock, now - epoch_start, dist)
+                    loop.config, stop.epochs = config, config.epochs
+                    bar.total = len(loader) * config.epochs
+                    run.update(epochs=config.epochs)
                 if dist.is_main:
                     elapsed = elapsed_before + time.perf_counter() - clock
                     _save_state(out, loop, best, {**identity, "elapsed_s": round(elapsed, 3), "card": card,
-                                                  "resumes": resumes}, epoch=epoch + 1)
+                                                  "resumes": resumes, "total_epochs": config.epochs}, epoch=epoch + 1)
                 run.update(epoch=epoch + 1)
+                epoch += 1
             bar.close()
             if dist.any(stop.requested)[0]:
                 raise TrainingStopped(config.epochs, config.epochs)

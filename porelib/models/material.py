@@ -8,9 +8,9 @@ structure is stationary, a volume of any size is one forward pass over a larger 
 grid, and a volume generated in chunks (:func:`generate_volume`) is the very same volume —
 no statistic can change across a seam because there is none.
 
-Layout (``channels=(32, 16, 8)``, two upsamplings of 2): noise → 3³ conv to 32 channels →
-×2 nearest → 3³ conv to 16 → ×2 → 3³ conv to 8 → 1³ conv to 1 logit. The output of a
-noise grid of side ``m`` has side ``upsample · m − margin`` (:attr:`MaterialGenerator.margin`).
+Layout (defaults): noise → two 3³ convolutions to 24 channels → ×2 trilinear → two to 12
+→ ×2 → one to 6 → 1³ convolution to 1 logit; LeakyReLU and pixel norm after each. The output
+of a noise grid of side ``m`` has side ``4 · m − margin`` (:attr:`MaterialGeneratorConfig.margin`).
 
 Exact porosity: :func:`top_k_mask` keeps the ``round(φ · voxels)`` voxels of highest logit
 (ties to the lower flat index), so a generated volume has exactly the requested porosity.
@@ -34,12 +34,14 @@ class MaterialGeneratorConfig:
     """Hyperparameters of :class:`MaterialGenerator` (plain values, so they fit in a JSON card)."""
 
     noise_channels: int = option(16, "Channels of the standard normal noise on the coarse grid.")
-    width: int = option(32, "Channels after the first convolution; halved after each upsampling (at least 8 at the end).")
-    upsamplings: int = option(2, "Times the grid is doubled (nearest neighbour) between convolutions; 1 to 3.")
+    width: int = option(24, "Channels of the coarse level; halved after each upsampling (at least 6).")
+    upsamplings: int = option(2, "Times the grid is doubled (trilinear) between levels of convolutions; 1 to 3.")
+    convs_per_level: int = option(2, "3³ convolutions at each resolution level but the finest, which has one.")
 
     def __post_init__(self):
         check_options(self)
-        for name, low, high in (("noise_channels", 1, 256), ("width", 4, 512), ("upsamplings", 1, 3)):
+        for name, low, high in (("noise_channels", 1, 256), ("width", 4, 512), ("upsamplings", 1, 3),
+                                ("convs_per_level", 1, 4)):
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ValueError(f"MaterialGeneratorConfig.{name} must be in [{low}, {high}]; got {value}")
@@ -54,11 +56,19 @@ class MaterialGeneratorConfig:
 
     @property
     def margin(self) -> int:
-        """Output side = ``scale · m − margin`` for a noise grid of side ``m`` (valid 3³ convolutions)."""
-        margin = 2  # the first convolution, at the coarse scale
-        for _ in range(self.upsamplings):
-            margin = 2 * margin + 2
+        """Output side = ``scale · m − margin`` for a noise grid of side ``m``.
+
+        Each valid 3³ convolution takes 2 voxels off a side at its level; each upsampling
+        doubles what was taken and drops the 2 voxels that interpolation would extrapolate.
+        """
+        margin = 2 * self.convs_per_level
+        for level in range(1, self.upsamplings + 1):
+            margin = 2 * margin + 2 + 2 * self.convs_at(level)
         return margin
+
+    def convs_at(self, level: int) -> int:
+        """3³ convolutions at ``level`` (0 = coarse): ``convs_per_level``, one at the finest."""
+        return 1 if level == self.upsamplings else self.convs_per_level
 
     def noise_side(self, side: int) -> int:
         """The noise side whose output covers ``side`` voxels (the output is then cropped)."""
@@ -80,12 +90,15 @@ class MaterialGenerator(nn.Module):
         if not isinstance(config, MaterialGeneratorConfig):
             raise TypeError(f"config must be a MaterialGeneratorConfig; got {type(config).__name__}")
         self.config = config
-        widths = [max(8, config.width // 2**level) for level in range(config.upsamplings + 1)]
+        widths = [max(6, config.width // 2**level) for level in range(config.upsamplings + 1)]
         self.blocks = nn.ModuleList()
         previous = config.noise_channels
-        for width in widths:
-            self.blocks.append(nn.Sequential(nn.Conv3d(previous, width, 3), nn.LeakyReLU(0.2), _PixelNorm()))
-            previous = width
+        for level, width in enumerate(widths):
+            layers = []
+            for _ in range(config.convs_at(level)):
+                layers += [nn.Conv3d(previous, width, 3), nn.LeakyReLU(0.2), _PixelNorm()]
+                previous = width
+            self.blocks.append(nn.Sequential(*layers))
         self.head = nn.Conv3d(previous, 1, 1)
 
     @property
@@ -106,8 +119,8 @@ class MaterialGenerator(nn.Module):
         """Logits ``(N, 1, D, H, W)`` of noise ``(N, noise_channels, m1, m2, m3)``."""
         x = noise
         for level, block in enumerate(self.blocks):
-            if level:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            if level:  # trilinear doubling; the outermost voxels, extrapolated at the border, are dropped
+                x = F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)[..., 1:-1, 1:-1, 1:-1]
             x = block(x)
         return self.head(x)
 

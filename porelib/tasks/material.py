@@ -91,7 +91,7 @@ class MaterialDataConfig:
 class MaterialLossConfig:
     """The statistics the generator is trained to match."""
 
-    s2_weight: float = option(1.0, "Weight of the per-axis two-point correlation term.")
+    s2_weight: float = option(20.0, "Weight of the per-axis two-point correlation term.")
     texture_weight: float = option(1.0, "Weight of the random-feature Gram term of slices along each axis.")
     lags: int = option(16, "Largest lag r of the S2 term, in voxels.")
     slices: int = option(6, "Slices per axis and patch fed to the feature network.")
