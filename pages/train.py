@@ -95,11 +95,24 @@ with st.container(border=True):
                 data = st.session_state[keys.TRAIN_DATA_FOLDER].strip() or None
                 if data is None:
                     st.caption("Enter the folder that holds the files; it is checked when you start.")
+        elif runs.sample_formats(model):
+            formats = runs.sample_formats(model)
+            upload = st.file_uploader("Your sample: a segmented volume or a 2-D image", key=keys.TRAIN_SAMPLE,
+                                      type=[suffix.lstrip(".") for suffix in formats],
+                                      help="its pore phase and split are set under Options: data")
+            if upload is not None:
+                with ui.stop_on_error():
+                    stored = runs.store_upload(upload, formats=formats)
+                st.session_state[keys.train_option_key(model, "data", "input")] = str(stored)
+                st.caption(f"Stored as `{display_path(stored)}`; the run reads it from there.")
         else:
             st.caption(f"{ui.model_label(model)} simulates its training data: it reads no dataset.")
 
-    settings = st.columns(5)
+    settings = st.columns(6)
     settings[0].number_input("Epochs", step=1, key=keys.TRAIN_EPOCHS, persist_state="session")
+    settings[5].number_input("Time budget (min)", min_value=0.1, step=1.0, key=keys.TRAIN_MINUTES, persist_state="session",
+                             placeholder="none", help="wall clock: the run sets its epochs after the first one so "
+                             "that it ends in time (replaces Epochs); empty = use Epochs")
     settings[1].number_input("Batch size (per process)", min_value=1, step=1, key=keys.TRAIN_BATCH_SIZE,
                              persist_state="session")
     settings[2].number_input("Peak learning rate", min_value=0.0, step=1e-4, format="%g", key=keys.TRAIN_LR,
@@ -135,6 +148,7 @@ with st.container(border=True):
                     device=st.session_state[keys.TRAIN_DEVICE],
                     threads=int(st.session_state[keys.TRAIN_THREADS]),
                     nproc=int(st.session_state[keys.TRAIN_NPROC]),
+                    minutes=None if st.session_state[keys.TRAIN_MINUTES] is None else float(st.session_state[keys.TRAIN_MINUTES]),
                 )
         except Exception as exc:  # noqa: BLE001 - a refused setting, or anything else: shown, the page goes on
             ui.show_error(exc)

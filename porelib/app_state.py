@@ -80,6 +80,8 @@ TRAIN_LIMIT = "train_limit"
 TRAIN_THREADS = "train_threads"
 TRAIN_DEVICE = "train_device"
 TRAIN_NPROC = "train_nproc"
+TRAIN_MINUTES = "train_minutes"
+TRAIN_SAMPLE = "train_sample"
 TRAIN_START = "train_start"
 #: Not a widget: set by the Start button's callback; the page then checks the settings and launches.
 TRAIN_START_REQUESTED = "train_start_requested"
@@ -271,6 +273,7 @@ DEFAULTS = {
     TRAIN_THREADS: TrainConfig.threads,
     TRAIN_DEVICE: None,  # the page picks the best device it finds (porelib.runs.available_devices)
     TRAIN_NPROC: 1,
+    TRAIN_MINUTES: None,
     COMPRESS_SOURCE: COMPRESS_SOURCES[0],
     COMPRESS_INDEX: 43,  # a test-split grid of porosity 0.095 (density 0.70)
     COMPRESS_SCAN_SIZE: 48,

@@ -105,7 +105,7 @@ from porelib._validate import (
     check_same_shape,
     describe,
 )
-from porelib.devices import DEVICES, select_device, warmup_cosine
+from porelib.devices import select_device, warmup_cosine
 from porelib.models.siren import (
     MAX_TILES,
     MIN_WIDTH,

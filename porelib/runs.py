@@ -137,6 +137,11 @@ def reads_dataset(model: str) -> bool:
     return bool(getattr(task_class(model), "reads_dataset", True))
 
 
+def sample_formats(model: str) -> tuple[str, ...]:
+    """The file formats of the sample the task ``model`` trains on (its ``--input``); empty if it takes none."""
+    return tuple(getattr(task_class(model), "sample_formats", ()))
+
+
 def option_fields(model: str) -> list[OptionField]:
     """The options of task ``model`` that ``python -m porelib train`` takes as flags, in declaration order.
 
@@ -190,6 +195,35 @@ def training_command(model: str, out, *, config: TrainConfig, option_flags=(), n
             "-m", "porelib", *args]
 
 
+#: Folder under the runs folder where samples uploaded on the Train page are kept.
+UPLOADS_DIR = "uploads"
+
+
+def store_upload(upload, *, formats: tuple[str, ...], runs_dir=None) -> Path:
+    """Keep an uploaded file where a background run can read it: ``<runs>/uploads/<hash>-<name>``.
+
+    The upload passes :func:`porelib.io.open_input` first (format, emptiness, the input
+    limit); the same content is stored once.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`porelib.io.open_input`.
+    """
+    import hashlib
+
+    from porelib.io import open_input
+    from porelib.io.atomic import write_atomic
+
+    file = open_input(upload, formats=formats, what="sample")
+    data = file.read_bytes()
+    name = Path(str(getattr(upload, "name", "") or f"upload{file.suffix}")).name
+    target = resolve_runs_dir(runs_dir) / UPLOADS_DIR / f"{hashlib.sha256(data).hexdigest()[:12]}-{name}"
+    if not target.is_file():
+        write_atomic(target, data)
+    return target
+
+
 def _new_run_folder(root: Path, model: str) -> Path:
     """A fresh folder ``root/<YYYYmmdd-HHMMSS>-<model>`` (``-2``, ``-3``, ... when taken)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -216,6 +250,7 @@ def launch(
     data=None,
     device: str = TrainConfig.device,
     threads: int = TrainConfig.threads,
+    minutes: float | None = None,
     nproc: int = 1,
     runs_dir=None,
 ) -> Path:
@@ -233,8 +268,9 @@ def launch(
     options : dict, optional
         ``{group: {name: value}}`` of the task's options (:func:`option_fields`);
         values equal to the defaults are left out of the command.
-    epochs, batch_size, lr, seed, limit, threads, device
-        As in :class:`porelib.training.TrainConfig` (``threads`` per process on the CPU).
+    epochs, batch_size, lr, seed, limit, threads, device, minutes
+        As in :class:`porelib.training.TrainConfig` (``threads`` per process on the CPU;
+        ``minutes``, a wall-clock budget, sets the epochs after the first one).
     data : str or Path, optional
         Dataset file or folder (default: the built-in ``data/``); only for models that
         read the dataset (:func:`reads_dataset`).
@@ -263,7 +299,7 @@ def launch(
     root = resolve_runs_dir(runs_dir)
     data = None if data is None or str(data).strip() == "" else Path(data).expanduser().resolve()
     config = TrainConfig(out=root, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                         threads=threads, limit=limit, data=data)
+                         threads=threads, limit=limit, data=data, minutes=minutes)
     nproc = check_positive_int(nproc, "nproc")
     allowed = max_processes(config.device)
     if nproc > allowed:
@@ -701,7 +737,9 @@ __all__ = [
     "resume",
     "reads_dataset",
     "resolve_runs_dir",
+    "sample_formats",
     "stop",
+    "store_upload",
     "training_command",
     "use_checkpoint",
     "use_shipped",

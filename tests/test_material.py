@@ -11,10 +11,19 @@ import pytest
 from PIL import Image
 
 from porelib.cli import main
-from porelib.material.generate import generate_material, porosity_warning, supported_porosity
+from porelib.material.generate import (
+    generate_material,
+    porosity_warning,
+    supported_porosity,
+)
 from porelib.material.run import load_material_run
 from porelib.material.sample import import_material, split_material
-from porelib.models.material import MaterialGenerator, MaterialGeneratorConfig, generate_volume, top_k_mask
+from porelib.models.material import (
+    MaterialGenerator,
+    MaterialGeneratorConfig,
+    generate_volume,
+    top_k_mask,
+)
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 RNG = np.random.default_rng(0)
@@ -137,3 +146,30 @@ def test_a_tiny_run_trains_saves_its_sample_and_generates_at_a_chosen_porosity(t
     assert written.dtype == np.uint8 and written.shape == (36, 36, 36) and written.sum() == round(0.9 * 36**3)
     assert main(["generate", "--checkpoint", str(out), "--density", "0.5", "--porosity", "0.3",
                  "--out", str(tmp_path / "x.npy")]) == 2  # fmt: skip
+
+
+def test_the_train_page_takes_an_uploaded_sample_and_refuses_a_bad_one(tmp_path, monkeypatch):
+    from apptest_helpers import app_page, npy_bytes
+
+    from porelib import app_state as keys
+    from porelib import runs
+
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(tmp_path / "runs"))
+    at = app_page("train")
+    at.selectbox(key=keys.TRAIN_MODEL).set_value("material").run()
+    assert not at.exception
+    # A sample that is not segmented: stored, then refused with the library's message when started.
+    stored = runs.store_upload(_Upload("grey.npy", npy_bytes(RNG.random((40, 40, 40)))), formats=(".npy",))
+    assert stored.parent == tmp_path / "runs" / "uploads" and stored.name.endswith("-grey.npy")
+    at.text_input(key=keys.train_option_key("material", "data", "input")).set_value(str(stored)).run()
+    at.button(key=keys.TRAIN_START).click().run()
+    assert any("not segmented" in error.value for error in at.error) and not at.exception
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name != "uploads"]  # no run folder
+
+
+class _Upload:
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data, self.size = name, data, len(data)
+
+    def getvalue(self) -> bytes:
+        return self._data

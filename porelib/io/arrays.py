@@ -34,7 +34,13 @@ from typing import Iterator
 import numpy as np
 import numpy.lib.format as npy_format
 
-from porelib.io.inputs import InputError, InputFile, check_declared, one_line, open_input
+from porelib.io.inputs import (
+    InputError,
+    InputFile,
+    check_declared,
+    one_line,
+    open_input,
+)
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"

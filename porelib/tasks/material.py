@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from porelib.material.run import MATERIAL_FILE, save_material
-from porelib.material.sample import import_material, split_material
+from porelib.material.sample import FORMATS, import_material, split_material
 from porelib.models.blocks import relaxed_top_k
 from porelib.models.material import MaterialGenerator, MaterialGeneratorConfig
 from porelib.options import check_options, option, options_class
@@ -195,8 +195,9 @@ class MaterialTask(Task):
     """The material generator on a user's sample; data, loss and metric in the module notes."""
 
     name = "material"
-    #: No ``--data``: the sample comes with ``--input``.
+    #: No ``--data``: the sample comes with ``--input``, in one of these formats (the Train page's uploader).
     reads_dataset = False
+    sample_formats = FORMATS
     option_classes = {"model": MaterialGeneratorConfig, "data": MaterialDataConfig, "loss": MaterialLossConfig}
     monitor = "loss"
     monitor_mode = "min"
