@@ -26,6 +26,7 @@ from porelib.scoring import ENSEMBLE_SIZE
 LOGGER = logging.getLogger("porelib.app")
 
 HOME = "pages/home.py"
+TRAIN = "pages/train.py"
 GENERATE = "pages/generate.py"
 COMPARE = "pages/compare.py"
 SCORE = "pages/score.py"
@@ -130,6 +131,59 @@ def summary(grid: np.ndarray) -> metrics.GridStats:
 def export(grids: np.ndarray, kind: str, density: float | None, stem: str) -> tuple[str, bytes]:
     """``porelib.viz.export_file`` cached per grid batch and format."""
     return viz.export_file(grids, kind, density=density, stem=stem)
+
+
+# ----------------------------------------------------------------------------- a user's material
+
+
+def material_runs() -> list:
+    """:func:`porelib.material.run.material_runs` (listed anew on each rerun: runs finish)."""
+    from porelib.material.run import material_runs
+
+    return material_runs()
+
+
+def _mtime(folder: str) -> int:
+    from pathlib import Path
+
+    weights = Path(folder) / "model.safetensors"
+    return weights.stat().st_mtime_ns if weights.is_file() else 0
+
+
+@st.cache_resource(show_spinner="Loading the material run…", max_entries=8)
+def _material_run(folder: str, _mtime_ns: int):
+    from porelib.material.run import load_material_run
+
+    return load_material_run(folder)
+
+
+def material_run(folder: str):
+    """The run in ``folder`` (cached per folder and checkpoint time; read-only)."""
+    return _material_run(folder, _mtime(folder))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _material_volume(folder: str, _mtime_ns: int, size: int, porosity: float, seed: int, method: str) -> np.ndarray:
+    from porelib.material.generate import generate_material
+
+    return generate_material(material_run(folder), size, porosity, seed=seed, method=method)
+
+
+def material_volume(folder: str, size: int, porosity: float, seed: int, method: str) -> np.ndarray:
+    """:func:`porelib.material.generate.generate_material`, cached per run, size, porosity, seed and method."""
+    return _material_volume(folder, _mtime(folder), size, round(porosity, 4), seed, method)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _material_comparison(folder: str, _mtime_ns: int):
+    from porelib.material.score import compare_methods
+
+    return compare_methods(material_run(folder))
+
+
+def material_comparison(folder: str):
+    """:func:`porelib.material.score.compare_methods` of a run, computed once per checkpoint (shared, read-only)."""
+    return _material_comparison(folder, _mtime(folder))
 
 
 # ----------------------------------------------------------------------------- drawing

@@ -88,6 +88,18 @@ TRAIN_START_REQUESTED = "train_start_requested"
 #: Not a widget: the error of the last run button's callback (Stop, Use, Resume), shown once.
 TRAIN_ACTION_ERROR = "train_action_error"
 
+# Your-material page.
+MATERIAL_RUN = "material_run"
+MATERIAL_POROSITY = "material_porosity"
+MATERIAL_SIZE = "material_size"
+MATERIAL_METHOD = "material_method"
+MATERIAL_SEED = "material_seed"
+MATERIAL_SCORE = "material_score"
+#: Not a widget: the run folder whose methods the user asked to score.
+MATERIAL_SCORED = "material_scored"
+#: Edge lengths the Your-material page generates.
+MATERIAL_SIZES = (64, 96, 128, 192, 256)
+
 # Compress page.
 COMPRESS_SOURCE = "compress_source"
 COMPRESS_INDEX = "compress_index"
@@ -171,6 +183,13 @@ PAGES = (
         ":material/model_training:",
         "Train any model in the background (on the GPUs when there are some, several processes with torchrun): "
         "live loss curves, stop, and use the new checkpoint on the Generate and Segment pages.",
+    ),
+    PageInfo(
+        "pages/material.py",
+        "Your material",
+        ":material/landscape:",
+        "Volumes of your own sample at any size and the porosity you choose, from the generator trained on it "
+        "or a classical reconstruction, each judged against a slab of the sample it never saw.",
     ),
     PageInfo(
         "pages/compress.py",
@@ -261,6 +280,9 @@ DEFAULTS = {
     SEGMENT_DOSE: "default",
     SEGMENT_CONTRAST: "bright",
     SEGMENT_SEED: 1,
+    MATERIAL_SIZE: 64,
+    MATERIAL_METHOD: "model",
+    MATERIAL_SEED: 1,
     SEGMENT_METHODS: ["unet", "otsu"],
     TRAIN_MODEL: "cvae",
     TRAIN_DATA_SOURCE: TRAIN_DATA_SOURCES[0],
@@ -297,6 +319,13 @@ def init_state(state: MutableMapping) -> None:
         state.setdefault(key, value)
     if state[MODEL] not in registry.names(role="generator"):
         state[MODEL] = DEFAULTS[MODEL]
+
+
+def reset_if_outside(state: MutableMapping, key: str, low: float, high: float, default: float) -> None:
+    """Set ``state[key]`` to ``default`` when it is missing or outside ``[low, high]``."""
+    value = state.get(key)
+    if value is None or not low <= value <= high:
+        state[key] = default
 
 
 def clamp_index(state: MutableMapping, key: str, upper: int) -> None:

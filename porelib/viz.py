@@ -642,3 +642,46 @@ def export_file(grids, kind: str, *, density: float | None = None, stem: str = "
             Path(folder) / name, payload, densities=densities, layout="rows" if kind == "rows" else None
         )
         return name, path.read_bytes()
+
+
+# ----------------------------------------------------------------------------- a user's material
+
+
+def material_ratio_chart(comparison) -> alt.Chart:
+    """Each method's ratio to the held-out noise floor per statistic, with its 95 % interval.
+
+    Parameters
+    ----------
+    comparison : porelib.material.score.MaterialComparison
+
+    Returns
+    -------
+    alt.Chart
+        Points (ratio) with error bars (interval) per statistic, one colour per method, a
+        log x axis (ratios span decades when a method misses), and rules at 1 (as close as
+        another piece of the sample) and at the pass limit.
+    """
+    rows = [
+        {"method": result.method, "statistic": name, "ratio": score.ratio, "low": score.low, "high": score.high,
+         "limit": score.limit}
+        for result in comparison.results
+        for name, score in result.scores.items()
+        if np.isfinite(score.high)
+    ]  # fmt: skip
+    data = pd.DataFrame(rows)
+    names = list(dict.fromkeys(data["statistic"]))
+    y = alt.Y("statistic:N", sort=names, title=None)
+    x_scale = alt.Scale(type="log", domain=[max(0.2, float(data["low"].min()) * 0.8), float(data["high"].max()) * 1.2])
+    colour = alt.Color("method:N", title="method", legend=alt.Legend(orient="bottom"))
+    offset = alt.YOffset("method:N")
+    bars = alt.Chart(data).mark_rule().encode(x=alt.X("low:Q", scale=x_scale, title="ratio to the held-out noise floor (log)"),
+                                               x2="high:Q", y=y, yOffset=offset, color=colour)  # fmt: skip
+    points = alt.Chart(data).mark_point(filled=True).encode(
+        x="ratio:Q", y=y, yOffset=offset, color=colour,
+        tooltip=["method", "statistic", alt.Tooltip("ratio:Q", format=".2f"), alt.Tooltip("low:Q", format=".2f"),
+                 alt.Tooltip("high:Q", format=".2f")],
+    )  # fmt: skip
+    limit = float(data["limit"].iloc[0])
+    rules = alt.Chart(pd.DataFrame({"x": [1.0, limit], "what": ["1: like the sample itself", f"{limit:g}: pass limit"]}))
+    guides = rules.mark_rule(strokeDash=[4, 3], color="grey").encode(x="x:Q", tooltip=["what"])
+    return (bars + points + guides).properties(height=max(240, 22 * len(names) * max(1, len(comparison.results)) // 2))

@@ -68,6 +68,21 @@ def _split_at(material: Material, axis: int, bounds: dict) -> MaterialSplit:
     return MaterialSplit(cut(spans["train"]), cut(spans["validation"]), cut(spans["held_out"]), axis, spans)
 
 
+#: The shipped example run (trained by ``python -m porelib train material`` on the example sample).
+EXAMPLE_RUN = Path(__file__).resolve().parents[2] / "checkpoints" / "material"
+
+
+def material_runs(runs_dir=None) -> list[tuple[Path, str]]:
+    """Finished material runs with a checkpoint, newest first, then the shipped example: ``(folder, label)``."""
+    from porelib import runs
+
+    found = [(run.path, f"{run.name} ({run.state})") for run in runs.list_runs(runs_dir)
+             if run.model == "material" and run.has_checkpoint]  # fmt: skip
+    if (EXAMPLE_RUN / "card.json").is_file():
+        found.append((EXAMPLE_RUN, "example: the shipped sample (checkpoints/material)"))
+    return found
+
+
 @dataclass(frozen=True)
 class MaterialRun:
     """A trained material run: its generator, card, material and split."""
