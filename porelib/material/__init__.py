@@ -1,0 +1,19 @@
+"""Your own material: statistics of a user's sample, a held-out reference with its noise floor,
+classical baselines and test materials.
+
+* :mod:`porelib.material.statistics`: per-axis statistics of a volume of any box shape, of a
+  2-D image and of the slices of a volume (:func:`~porelib.material.statistics.volume_statistics`,
+  :func:`~porelib.material.statistics.image_statistics`,
+  :func:`~porelib.material.statistics.slice_statistics`) and the distance between two of them.
+* :mod:`porelib.material.reference`: :class:`~porelib.material.reference.HeldOutReference`, the
+  held-out part of the sample cut into members of the scored size; each statistic of candidate
+  volumes as a ratio to the members' noise floor, with a bootstrap 95 % interval.
+* :mod:`porelib.material.baselines`: a level-cut Gaussian random field matched to the sample's
+  two-point correlation, overlapping spheres fitted to its pore sizes, copied training patches,
+  and the nearest-patch IoU memorisation check.
+* :mod:`porelib.material.examples`: materials made by PoreSpy's generators from a seed, for
+  tests and benchmarks (PoreSpy is a test dependency, imported only there).
+
+A volume is a numpy bool array ``volume[ix, iy, iz]`` and an image ``image[i, j]``, ``True`` =
+pore; lengths are in voxels.
+"""
