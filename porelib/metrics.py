@@ -91,6 +91,7 @@ __all__ = [
     "specific_surface",
     "summary",
     "two_point_correlation",
+    "two_point_map",
     "wasserstein",
 ]
 
@@ -359,27 +360,72 @@ def _two_point_correlation(grid: np.ndarray, r_max: int) -> np.ndarray:
     return np.bincount(shells, weights=correlation.ravel(), minlength=r_max + 2)[: r_max + 1] / lag_counts
 
 
-def _autocorrelation(grid: np.ndarray, r_max: int) -> np.ndarray:
-    """Non-periodic ``sum_x g(x) g(x + d)`` for lags ``d`` in ``[-r_max, r_max]³``.
+def _autocorrelation(grid: np.ndarray, r_max) -> np.ndarray:
+    """Non-periodic ``sum_x g(x) g(x + d)`` for lags ``d`` in ``[-r_max, r_max]`` along each axis.
 
-    Returns a ``(2 r_max + 1,)*3`` array in FFT order: lags ``0 … r_max, −r_max … −1``.
-    Zero padding to ``S + r_max`` (not ``2 S``) suffices because no lag up to
-    ``r_max`` wraps around. The transforms run one axis at a time, so that the forward
-    pass skips the all-zero padded lines and the inverse pass only keeps needed lags.
+    ``grid`` may be any 3-D box and ``r_max`` one int or one per axis. Returns a
+    ``(2 r_0 + 1, 2 r_1 + 1, 2 r_2 + 1)`` array in FFT order along each axis: lags
+    ``0 … r, −r … −1``. Zero padding to ``L + r`` (not ``2 L``) suffices because no
+    lag up to ``r`` wraps around. The transforms run one axis at a time, so that the
+    forward pass skips the all-zero padded lines and the inverse pass only keeps needed lags.
     """
-    size = grid.shape[0]
-    n = fft.next_fast_len(size + r_max, real=True)
-    dtype = np.float64 if n**3 <= _FLOAT64_MAX_FFT_VOXELS else np.float32
-    workers = -1 if n**3 >= _PARALLEL_MIN_FFT_VOXELS else 1
-    spectrum = fft.rfft(grid.astype(dtype), n=n, axis=2, workers=workers)
-    spectrum = fft.fft(spectrum, n=n, axis=1, workers=workers, overwrite_x=True)
-    spectrum = fft.fft(spectrum, n=n, axis=0, workers=workers, overwrite_x=True)
+    radii = (r_max,) * 3 if np.ndim(r_max) == 0 else tuple(r_max)
+    n = [fft.next_fast_len(length + r, real=True) for length, r in zip(grid.shape, radii)]
+    dtype = np.float64 if math.prod(n) <= _FLOAT64_MAX_FFT_VOXELS else np.float32
+    workers = -1 if math.prod(n) >= _PARALLEL_MIN_FFT_VOXELS else 1
+    spectrum = fft.rfft(grid.astype(dtype), n=n[2], axis=2, workers=workers)
+    spectrum = fft.fft(spectrum, n=n[1], axis=1, workers=workers, overwrite_x=True)
+    spectrum = fft.fft(spectrum, n=n[0], axis=0, workers=workers, overwrite_x=True)
     np.multiply(spectrum, spectrum.conj(), out=spectrum)  # power spectrum, imaginary part 0
-    kept = np.r_[0 : r_max + 1, n - r_max : n]
-    correlation = fft.ifft(spectrum, axis=0, workers=workers, overwrite_x=True)[kept]
+    kept = [np.r_[0 : r + 1, size - r : size] for size, r in zip(n, radii)]
+    correlation = fft.ifft(spectrum, axis=0, workers=workers, overwrite_x=True)[kept[0]]
     del spectrum
-    correlation = fft.ifft(correlation, axis=1, workers=workers, overwrite_x=True)[:, kept]
-    return fft.irfft(correlation, n=n, axis=2, workers=workers)[:, :, kept]
+    correlation = fft.ifft(correlation, axis=1, workers=workers, overwrite_x=True)[:, kept[1]]
+    return fft.irfft(correlation, n=n[2], axis=2, workers=workers)[:, :, kept[2]]
+
+
+def two_point_map(grid, *, radius) -> np.ndarray:
+    """Two-point correlation at every lag up to ``radius`` along each axis, anisotropy kept.
+
+    ``S2(d)`` is the probability that voxels ``p`` and ``p + d`` are both pore,
+    non-periodic: each lag is divided by its number of voxel pairs inside the box,
+    ``prod_i (L_i − |d_i|)``. :func:`two_point_correlation` is this map averaged over
+    shells ``round(|d|) = r``.
+
+    Parameters
+    ----------
+    grid : array_like, (X, Y, Z) bool or 0/1
+        Any box shape; for an image ``(P, Q)`` pass ``image[None]`` with radius ``(0, r, r)``.
+    radius : int or (int, int, int)
+        Largest lag along each axis, ``0 ≤ radius_i < L_i``.
+
+    Returns
+    -------
+    ndarray, (2 r_x + 1, 2 r_y + 1, 2 r_z + 1) float64
+        ``out[r_x + dx, r_y + dy, r_z + dz] = S2(dx, dy, dz)``; the centre is the porosity.
+
+    Raises
+    ------
+    ValueError
+        If ``grid`` is not a 3-D 0/1 array or a radius is out of range.
+    """
+    grid = np.asarray(grid)
+    if grid.ndim != 3:
+        raise ValueError(
+            f"grid must be a 3-D box (X, Y, Z); got {grid.ndim}-D {describe(grid)}. "
+            "For an image (P, Q) pass image[None] with radius (0, r, r)"
+        )
+    grid = _as_binary(grid, "grid")
+    radii = (radius,) * 3 if np.ndim(radius) == 0 else tuple(radius)
+    if len(radii) != 3:
+        raise ValueError(f"radius must be one int or three; got {radius!r}")
+    radii = tuple(check_positive_int(r, "radius", minimum=0, maximum=length - 1) for r, length in zip(radii, grid.shape))
+    correlation = _autocorrelation(grid, radii).astype(np.float64)
+    for axis, (r, length) in enumerate(zip(radii, grid.shape)):
+        lags = np.r_[0 : r + 1, -r:0]
+        pairs = (length - np.abs(lags)).reshape([-1 if a == axis else 1 for a in range(3)])
+        correlation /= pairs
+    return np.fft.fftshift(correlation)
 
 
 def _fold_signs(correlation: np.ndarray, r_max: int) -> np.ndarray:
