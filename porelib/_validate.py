@@ -14,6 +14,9 @@ import numpy as np
 #: Largest edge length accepted for a grid; 512³ bool is 128 MiB.
 MAX_GRID_SIZE = 512
 
+#: Most voxels accepted in a volume of any box shape (as many as a 512³ grid).
+MAX_VOXELS = MAX_GRID_SIZE**3
+
 
 def describe(array: np.ndarray) -> str:
     """Return ``"shape (30, 30), dtype float64"`` for error messages."""
@@ -111,6 +114,34 @@ def check_grid(grid, arg_name: str = "grid") -> np.ndarray:
     if array.ndim != 3:
         raise ValueError(f"{arg_name} must be a 3-D grid (S, S, S); got {array.ndim}-D {describe(array)}")
     check_cubic(array.shape, arg_name)
+    return check_binary(array, arg_name)
+
+
+def check_box(array, arg_name: str = "volume", *, ndim: int = 3) -> np.ndarray:
+    """Return a bool volume of any box shape (``ndim`` axes), accepting 0/1 numbers.
+
+    A 3-D volume is ``volume[ix, iy, iz]`` and a 2-D image ``image[i, j]``, ``True`` = pore.
+
+    Raises
+    ------
+    TypeError
+        If ``array`` is not array-like of numbers.
+    ValueError
+        If it does not have ``ndim`` axes, is shorter than 2 voxels along one, has more
+        than :data:`MAX_VOXELS` voxels, or holds values other than 0/1.
+    """
+    array = np.asarray(array)
+    layout = "(X, Y, Z)" if ndim == 3 else "(rows, columns)" if ndim == 2 else f"with {ndim} axes"
+    kind = "volume" if ndim == 3 else "image" if ndim == 2 else "array"
+    if array.ndim != ndim:
+        raise ValueError(f"{arg_name} must be a {ndim}-D {kind} {layout}; got {array.ndim}-D {describe(array)}")
+    if min(array.shape) < 2:
+        raise ValueError(f"{arg_name} must be at least 2 voxels along each axis; got shape {tuple(array.shape)}")
+    if array.size > MAX_VOXELS:
+        raise ValueError(
+            f"{arg_name} has {array.size} voxels {tuple(array.shape)}; the most accepted is {MAX_VOXELS} "
+            f"(a {MAX_GRID_SIZE}³ grid). Crop or downsample it"
+        )
     return check_binary(array, arg_name)
 
 

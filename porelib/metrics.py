@@ -1,6 +1,8 @@
 """Porous-media statistics of voxel grids, and how far a grid is from a dataset.
 
-A grid is a cubic bool array ``(S, S, S)``, ``grid[ix, iy, iz]``, ``True`` = pore.
+A grid is a cubic bool array ``(S, S, S)``, ``grid[ix, iy, iz]``, ``True`` = pore;
+:func:`local_thickness`, :func:`euler_per_voxel` and :func:`specific_surface` take any
+box ``(X, Y, Z)`` (per-axis statistics of boxes and images: :mod:`porelib.material.statistics`).
 Lengths are in voxels, areas in voxel faces. The definitions are the project's
 (design notes, "Metrics"), so that numbers mean the same on every page and in the CLI.
 
@@ -51,8 +53,10 @@ import numpy as np
 from scipy import fft, ndimage, stats
 from skimage import measure
 
+from porelib import morphology
 from porelib._validate import (
     check_binary,
+    check_box,
     check_choice,
     check_density,
     check_finite,
@@ -87,6 +91,7 @@ __all__ = [
     "specific_surface",
     "summary",
     "two_point_correlation",
+    "two_point_map",
     "wasserstein",
 ]
 
@@ -104,8 +109,8 @@ _FLOAT64_MAX_FFT_VOXELS = 256**3
 #: waking threads costs more than it saves (and a lot on a busy machine).
 _PARALLEL_MIN_FFT_VOXELS = 96**3
 
-#: Bound on the (centre, ball offset) index pairs held at once by local thickness.
-_BALL_INSERT_CHUNK = 1 << 22
+#: Voxels per slab of the slab-by-slab statistics (surface, Euler number): bounded memory at 512³.
+_SLAB_VOXELS = 1 << 22
 
 #: Corner offsets of a marching-cubes cell (2×2×2 voxels); corner ``b`` sets bit ``b`` of its pattern.
 _CELL_CORNERS = tuple(itertools.product((0, 1), repeat=3))
@@ -355,27 +360,72 @@ def _two_point_correlation(grid: np.ndarray, r_max: int) -> np.ndarray:
     return np.bincount(shells, weights=correlation.ravel(), minlength=r_max + 2)[: r_max + 1] / lag_counts
 
 
-def _autocorrelation(grid: np.ndarray, r_max: int) -> np.ndarray:
-    """Non-periodic ``sum_x g(x) g(x + d)`` for lags ``d`` in ``[-r_max, r_max]³``.
+def _autocorrelation(grid: np.ndarray, r_max) -> np.ndarray:
+    """Non-periodic ``sum_x g(x) g(x + d)`` for lags ``d`` in ``[-r_max, r_max]`` along each axis.
 
-    Returns a ``(2 r_max + 1,)*3`` array in FFT order: lags ``0 … r_max, −r_max … −1``.
-    Zero padding to ``S + r_max`` (not ``2 S``) suffices because no lag up to
-    ``r_max`` wraps around. The transforms run one axis at a time, so that the forward
-    pass skips the all-zero padded lines and the inverse pass only keeps needed lags.
+    ``grid`` may be any 3-D box and ``r_max`` one int or one per axis. Returns a
+    ``(2 r_0 + 1, 2 r_1 + 1, 2 r_2 + 1)`` array in FFT order along each axis: lags
+    ``0 … r, −r … −1``. Zero padding to ``L + r`` (not ``2 L``) suffices because no
+    lag up to ``r`` wraps around. The transforms run one axis at a time, so that the
+    forward pass skips the all-zero padded lines and the inverse pass only keeps needed lags.
     """
-    size = grid.shape[0]
-    n = fft.next_fast_len(size + r_max, real=True)
-    dtype = np.float64 if n**3 <= _FLOAT64_MAX_FFT_VOXELS else np.float32
-    workers = -1 if n**3 >= _PARALLEL_MIN_FFT_VOXELS else 1
-    spectrum = fft.rfft(grid.astype(dtype), n=n, axis=2, workers=workers)
-    spectrum = fft.fft(spectrum, n=n, axis=1, workers=workers, overwrite_x=True)
-    spectrum = fft.fft(spectrum, n=n, axis=0, workers=workers, overwrite_x=True)
+    radii = (r_max,) * 3 if np.ndim(r_max) == 0 else tuple(r_max)
+    n = [fft.next_fast_len(length + r, real=True) for length, r in zip(grid.shape, radii)]
+    dtype = np.float64 if math.prod(n) <= _FLOAT64_MAX_FFT_VOXELS else np.float32
+    workers = -1 if math.prod(n) >= _PARALLEL_MIN_FFT_VOXELS else 1
+    spectrum = fft.rfft(grid.astype(dtype), n=n[2], axis=2, workers=workers)
+    spectrum = fft.fft(spectrum, n=n[1], axis=1, workers=workers, overwrite_x=True)
+    spectrum = fft.fft(spectrum, n=n[0], axis=0, workers=workers, overwrite_x=True)
     np.multiply(spectrum, spectrum.conj(), out=spectrum)  # power spectrum, imaginary part 0
-    kept = np.r_[0 : r_max + 1, n - r_max : n]
-    correlation = fft.ifft(spectrum, axis=0, workers=workers, overwrite_x=True)[kept]
+    kept = [np.r_[0 : r + 1, size - r : size] for size, r in zip(n, radii)]
+    correlation = fft.ifft(spectrum, axis=0, workers=workers, overwrite_x=True)[kept[0]]
     del spectrum
-    correlation = fft.ifft(correlation, axis=1, workers=workers, overwrite_x=True)[:, kept]
-    return fft.irfft(correlation, n=n, axis=2, workers=workers)[:, :, kept]
+    correlation = fft.ifft(correlation, axis=1, workers=workers, overwrite_x=True)[:, kept[1]]
+    return fft.irfft(correlation, n=n[2], axis=2, workers=workers)[:, :, kept[2]]
+
+
+def two_point_map(grid, *, radius) -> np.ndarray:
+    """Two-point correlation at every lag up to ``radius`` along each axis, anisotropy kept.
+
+    ``S2(d)`` is the probability that voxels ``p`` and ``p + d`` are both pore,
+    non-periodic: each lag is divided by its number of voxel pairs inside the box,
+    ``prod_i (L_i − |d_i|)``. :func:`two_point_correlation` is this map averaged over
+    shells ``round(|d|) = r``.
+
+    Parameters
+    ----------
+    grid : array_like, (X, Y, Z) bool or 0/1
+        Any box shape; for an image ``(P, Q)`` pass ``image[None]`` with radius ``(0, r, r)``.
+    radius : int or (int, int, int)
+        Largest lag along each axis, ``0 ≤ radius_i < L_i``.
+
+    Returns
+    -------
+    ndarray, (2 r_x + 1, 2 r_y + 1, 2 r_z + 1) float64
+        ``out[r_x + dx, r_y + dy, r_z + dz] = S2(dx, dy, dz)``; the centre is the porosity.
+
+    Raises
+    ------
+    ValueError
+        If ``grid`` is not a 3-D 0/1 array or a radius is out of range.
+    """
+    grid = np.asarray(grid)
+    if grid.ndim != 3:
+        raise ValueError(
+            f"grid must be a 3-D box (X, Y, Z); got {grid.ndim}-D {describe(grid)}. "
+            "For an image (P, Q) pass image[None] with radius (0, r, r)"
+        )
+    grid = _as_binary(grid, "grid")
+    radii = (radius,) * 3 if np.ndim(radius) == 0 else tuple(radius)
+    if len(radii) != 3:
+        raise ValueError(f"radius must be one int or three; got {radius!r}")
+    radii = tuple(check_positive_int(r, "radius", minimum=0, maximum=length - 1) for r, length in zip(radii, grid.shape))
+    correlation = _autocorrelation(grid, radii).astype(np.float64)
+    for axis, (r, length) in enumerate(zip(radii, grid.shape)):
+        lags = np.r_[0 : r + 1, -r:0]
+        pairs = (length - np.abs(lags)).reshape([-1 if a == axis else 1 for a in range(3)])
+        correlation /= pairs
+    return np.fft.fftshift(correlation)
 
 
 def _fold_signs(correlation: np.ndarray, r_max: int) -> np.ndarray:
@@ -486,70 +536,34 @@ def local_thickness(grid) -> np.ndarray:
     methods give the same map): a ball of radius ``r`` centred on pore voxel ``c`` is
     the set of voxels ``x`` with ``|x − c| < r`` and fits when ``r ≤ dt(c)``, the
     Euclidean distance from ``c`` to the nearest solid voxel. Radii are integers
-    ``1 … floor(max dt)``, so every pore voxel gets at least 1. The faces of the cube
-    are open, not walls: balls may extend past them.
-
-    One Euclidean distance transform, then only the balls not contained in a
-    neighbour's ball are drawn (a voxel whose face-neighbour fits a ball one voxel
-    larger is skipped): a few milliseconds for a 30³ grid. The tests check the map
-    voxel for voxel against PoreSpy's (no tolerance needed: both use exact Euclidean
-    distances and the same integer radii).
+    ``1 … floor(max dt)``, so every pore voxel gets at least 1. The faces of the box are
+    open, not walls: balls may extend past them. Computed by
+    :func:`porelib.morphology.local_thickness` (about 3 s at 256³, half PoreSpy's time;
+    ``python -m porelib bench speed``); the tests check the map voxel for voxel against
+    PoreSpy's.
 
     Parameters
     ----------
-    grid : array_like, (S, S, S) bool or 0/1
+    grid : array_like, (X, Y, Z) bool or 0/1
+        Any box shape (a cubic grid ``(S, S, S)`` included), at most 512³ voxels.
 
     Returns
     -------
-    ndarray, (S, S, S) float32
+    ndarray, (X, Y, Z) float32
         Radius in voxels at pore voxels, 0 at solid voxels. A grid without any solid
-        voxel has no wall to bound the balls; it gets ``S // 2``, the radius of the
-        ball inscribed in the cube, everywhere.
+        voxel has no wall to bound the balls; it gets ``min(X, Y, Z) // 2``, the radius
+        of the largest ball inscribed in the box, everywhere.
 
     Raises
     ------
     ValueError
-        If ``grid`` is not a cubic 0/1 grid.
+        If ``grid`` is not a 3-D 0/1 array.
     """
-    return _local_thickness(check_grid(grid))
+    return _local_thickness(check_box(grid, "grid"))
 
 
 def _local_thickness(grid: np.ndarray) -> np.ndarray:
-    size = grid.shape[0]
-    if grid.all():
-        return np.full(grid.shape, size // 2, dtype=np.float32)
-    # floor(dt) is the largest integer ball radius that fits at each voxel (0 in solid).
-    fits = np.floor(ndimage.distance_transform_edt(grid)).astype(np.int32)
-    cross = ndimage.generate_binary_structure(3, 1)
-    contained = ndimage.maximum_filter(fits, footprint=cross, mode="constant", cval=0) > fits
-    # Every pore voxel is its own ball of radius 1; only larger balls need inserting.
-    centres = np.argwhere((fits >= 2) & ~contained)
-    radii_at_centres = fits[tuple(centres.T)]
-    thickness = grid.astype(np.float32)
-    for radius in np.unique(radii_at_centres):  # ascending: larger balls overwrite
-        _insert_balls(thickness, centres[radii_at_centres == radius], int(radius))
-    return thickness
-
-
-def _insert_balls(thickness: np.ndarray, centres: np.ndarray, radius: int) -> None:
-    """Write ``radius`` into ``thickness`` at every voxel of the open balls at ``centres`` (K, 3)."""
-    offsets = _ball_offsets(radius)
-    size = thickness.shape[0]
-    chunk = max(1, _BALL_INSERT_CHUNK // len(offsets))
-    for start in range(0, len(centres), chunk):
-        voxels = (centres[start : start + chunk, None, :] + offsets[None, :, :]).reshape(-1, 3)
-        voxels = voxels[np.all((voxels >= 0) & (voxels < size), axis=1)]
-        thickness[voxels[:, 0], voxels[:, 1], voxels[:, 2]] = radius
-
-
-@functools.lru_cache(maxsize=64)
-def _ball_offsets(radius: int) -> np.ndarray:
-    """Integer offsets ``o`` with ``|o| < radius``, shape ``(K, 3)``."""
-    span = np.arange(-radius + 1, radius)
-    offsets = np.stack(np.meshgrid(span, span, span, indexing="ij"), axis=-1).reshape(-1, 3)
-    offsets = offsets[np.sum(offsets**2, axis=1) < radius**2].astype(np.intp)
-    offsets.setflags(write=False)
-    return offsets
+    return morphology.local_thickness(grid).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------
@@ -561,36 +575,60 @@ def euler_per_voxel(grid) -> float:
     """Euler characteristic of the pore phase (26-connectivity) divided by the voxel count.
 
     ``skimage.measure.euler_number(grid, connectivity=3) / grid.size``: pores minus
-    tunnels plus enclosed cavities, per voxel.
+    tunnels plus enclosed cavities, per voxel. Computed on slabs that share one plane,
+    ``χ = Σ χ(slab) − Σ χ(shared plane)`` (the Euler characteristic is additive), so
+    that memory stays bounded (skimage holds 16 bytes per voxel).
+
+    Parameters
+    ----------
+    grid : array_like, (X, Y, Z) bool or 0/1
+        Any box shape, at most 512³ voxels.
 
     Raises
     ------
     ValueError
-        If ``grid`` is not a cubic 0/1 grid.
+        If ``grid`` is not a 3-D 0/1 array.
     """
-    return _euler_per_voxel(check_grid(grid))
+    return _euler_per_voxel(check_box(grid, "grid"))
 
 
 def _euler_per_voxel(grid: np.ndarray) -> float:
-    return measure.euler_number(grid, connectivity=3) / grid.size
+    return _euler_number(grid) / grid.size
+
+
+def _euler_number(grid: np.ndarray) -> int:
+    """26-connectivity Euler number of a 3-D bool array, slab by slab along the first axis."""
+    step = max(1, _SLAB_VOXELS // max(1, grid.shape[1] * grid.shape[2]))
+    total = 0
+    for start in range(0, grid.shape[0], step):
+        stop = min(grid.shape[0], start + step + 1)  # one plane shared with the next slab
+        total += int(measure.euler_number(grid[start:stop], connectivity=3))
+        if stop < grid.shape[0]:
+            total -= int(measure.euler_number(grid[stop - 1 : stop], connectivity=3))
+    return total
 
 
 def specific_surface(grid) -> float:
     """Pore surface area per voxel of the grid, in 1/voxel.
 
     The area of the marching-cubes surface at level 0.5 of the grid zero-padded by one
-    voxel, so surfaces that touch the faces of the cube are closed there (a full grid
-    gives the area of its cube, about ``6 S² / S³``). Divided by ``S³``. A grid without
-    pores gives 0.0. Equals ``skimage.measure.mesh_surface_area`` of
+    voxel, so surfaces that touch the faces of the box are closed there (a full cubic
+    grid gives the area of its cube, about ``6 S² / S³``). Divided by the voxel count.
+    A grid without pores gives 0.0. Equals ``skimage.measure.mesh_surface_area`` of
     ``skimage.measure.marching_cubes(np.pad(grid, 1), 0.5)`` (Lewiner), to float32
-    rounding, computed about 50 times faster from a table of cell areas.
+    rounding, computed about 50 times faster from a table of cell areas, slab by slab.
+
+    Parameters
+    ----------
+    grid : array_like, (X, Y, Z) bool or 0/1
+        Any box shape, at most 512³ voxels.
 
     Raises
     ------
     ValueError
-        If ``grid`` is not a cubic 0/1 grid.
+        If ``grid`` is not a 3-D 0/1 array.
     """
-    return _specific_surface(check_grid(grid))
+    return _specific_surface(check_box(grid, "grid"))
 
 
 def _specific_surface(grid: np.ndarray) -> float:
@@ -603,12 +641,26 @@ def _marching_cubes_area(grid: np.ndarray) -> float:
     Marching cubes triangulates each 2×2×2 cell from its 8 corner values alone, so on
     0/1 data the area is a sum over cells of a table indexed by the corner pattern.
     """
+    return float(_cell_pattern_counts(grid) @ _cell_surface_areas())
+
+
+def _cell_pattern_counts(grid: np.ndarray) -> np.ndarray:
+    """How many 2×2×2 cells of the zero-padded ``grid`` have each corner pattern (256,).
+
+    Corner ``b`` of :data:`_CELL_CORNERS` sets bit ``b``. Slab by slab along the first
+    axis, so that the counting (8 bytes per cell) stays small.
+    """
     padded = np.pad(grid, 1).astype(np.uint8)
-    cells = grid.shape[0] + 1
-    pattern = np.zeros((cells,) * 3, dtype=np.uint8)
-    for bit, (i, j, k) in enumerate(_CELL_CORNERS):
-        pattern |= padded[i : i + cells, j : j + cells, k : k + cells] << bit
-    return float(np.bincount(pattern.ravel(), minlength=256) @ _cell_surface_areas())
+    cells = tuple(size + 1 for size in grid.shape)
+    step = max(1, _SLAB_VOXELS // max(1, cells[1] * cells[2]))
+    counts = np.zeros(256, dtype=np.int64)
+    for start in range(0, cells[0], step):
+        stop = min(cells[0], start + step)
+        pattern = np.zeros((stop - start, cells[1], cells[2]), dtype=np.uint8)
+        for bit, (i, j, k) in enumerate(_CELL_CORNERS):
+            pattern |= padded[start + i : stop + i, j : j + cells[1], k : k + cells[2]] << bit
+        counts += np.bincount(pattern.ravel(), minlength=256)
+    return counts
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,483 @@
+"""The held-out reference every score of a user's material is measured against.
+
+A user's sample is split: the generator trains on one part and never sees the other, the
+held-out slab (a volume of any box shape, or a strip of a 2-D image). :class:`HeldOutReference`
+cuts that slab into ``M`` *members*, sub-volumes (or windows) of the size being scored, and
+computes their statistics (:mod:`porelib.material.statistics`) once. For candidate volumes
+(generated, or a baseline's) and each statistic ``s`` with distance ``d_s``:
+
+.. code-block:: text
+
+    distance    = mean over candidates c and members m of d_s(c, m)
+    noise_floor = mean over pairs of different members m ≠ m' of d_s(m, m')
+    ratio       = distance / noise_floor
+
+A candidate drawn like the members (another piece of the same material) has expected ratio 1:
+its distance and the noise floor are expectations of the same quantity. A ratio well above 1
+says by how much the candidates miss that statistic. If the noise floor is 0 (all members
+agree exactly) the ratio is 1.0 when the distance is 0 too and ``inf`` otherwise.
+
+**Bootstrap interval.** :func:`bootstrap_ratio` resamples candidates and members with
+replacement (both sides vary: a ratio is only as sure as the few members behind its noise
+floor), recomputes the ratio from the precomputed distance matrices (no statistic is
+recomputed; pairs of a member with itself are left out of the resampled noise floor), and
+reports the 2.5 and 97.5 percentiles. A statistic *passes* only when the upper bound is at
+most the limit (issue #24: a benchmark that cannot be flattered).
+
+**Units.** Members have the scored shape; each candidate is cut into non-overlapping tiles of
+that shape from its first corner (a candidate of exactly that shape is one tile), and each
+tile is compared with each member, so a bigger candidate is not favoured by averaging away
+its own noise. The tiles of one candidate are averaged before resampling (the bootstrap
+resamples candidates, not tiles, which are correlated). Against a 2-D reference a volume is
+compared through its slices normal to x, y and z (SliceGAN's principle), tiled the same way.
+
+**Where the members are.** If the slab is thinner than the scored size along an axis, members
+take the slab's thickness there (:attr:`HeldOutReference.member_shape`; a note says so). Members
+do not overlap when at least two fit side by side: the slab holds a grid of ``⌊L/s⌋`` windows
+per axis, shifted by a random offset within the leftover margin, and ``M`` of its cells are
+drawn at random (by ``seed``); if fewer than ``M`` fit, all are used. Only when fewer than two
+fit are the members placed on a regular grid of overlapping windows, evenly spaced; then the
+members share voxels, the noise floor is underestimated and the ratios overestimated, and a
+note says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from porelib._validate import check_box, check_number, check_positive_int
+from porelib.material.statistics import (
+    VolumeStatistics,
+    distance_matrices,
+    image_statistics,
+    slice_statistics,
+    statistic_names,
+    volume_statistics,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_MEMBERS",
+    "DEFAULT_RESAMPLES",
+    "HeldOutReference",
+    "StatisticScore",
+    "bootstrap_ratio",
+]
+
+#: Members cut from the held-out slab by default.
+DEFAULT_MEMBERS = 16
+#: Bootstrap resamples by default.
+DEFAULT_RESAMPLES = 2000
+#: A statistic passes when the upper bound of its ratio's 95 % interval is at most this.
+DEFAULT_LIMIT = 1.5
+#: Candidate tiles per candidate used for the candidates' own spread.
+_SPREAD_TILES = 16
+
+
+@dataclass(frozen=True)
+class StatisticScore:
+    """How far candidates are from the held-out reference on one statistic.
+
+    Attributes
+    ----------
+    name : str
+        Statistic name (:func:`porelib.material.statistics.statistic_names`).
+    distance : float
+        Mean distance from the candidates' tiles to the members.
+    noise_floor : float
+        Mean distance between two different members.
+    ratio : float
+        ``distance / noise_floor``; about 1 for candidates like the held-out material.
+    low, high : float
+        Bootstrap 95 % interval of the ratio.
+    limit : float
+        The ratio the upper bound is held to.
+    passed : bool
+        ``high <= limit``.
+    spread : float
+        Mean distance between tiles of different candidates over the noise floor: well
+        below 1 means the candidates are more alike than pieces of the material (collapse);
+        NaN with a single candidate.
+    """
+
+    name: str
+    distance: float
+    noise_floor: float
+    ratio: float
+    low: float
+    high: float
+    limit: float
+    passed: bool
+    spread: float
+
+    def to_dict(self) -> dict:
+        """Plain floats, a bool and the name (JSON-ready; inf and NaN stay floats)."""
+        return asdict(self)
+
+
+def _ratio(distance, noise_floor):
+    """``distance / noise_floor`` elementwise, with 0/0 = 1 and x/0 = inf."""
+    distance, noise_floor = np.asarray(distance, dtype=np.float64), np.asarray(noise_floor, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = distance / noise_floor
+    return np.where(noise_floor == 0, np.where(distance == 0, 1.0, np.inf), ratio)
+
+
+def _resample_counts(rng: np.random.Generator, resamples: int, n: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each of ``resamples`` draws of ``n`` with replacement."""
+    draws = rng.integers(0, n, size=(resamples, n))
+    rows = np.repeat(np.arange(resamples), n)
+    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+
+
+def bootstrap_ratio(
+    candidate_distances,
+    member_distances,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed=0,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratio of the mean candidate–member distance to the members' noise floor, with a bootstrap interval.
+
+    Each resample draws ``C`` candidates and ``M`` members with replacement and recomputes
+
+    .. code-block:: text
+
+        distance    = mean over drawn candidates i and drawn members j of D[i, j]
+        noise_floor = mean over pairs of drawn members that are different members of E[j, k]
+
+    as weighted sums of the matrices (all resamples at once), so it costs no statistics.
+
+    Parameters
+    ----------
+    candidate_distances : array_like, (..., C, M)
+        ``D[i, j]``: distance from candidate ``i`` to member ``j``. Leading axes (e.g. one
+        per statistic) are scored independently with the same resamples.
+    member_distances : array_like, (..., M, M)
+        ``E[j, k]``: distance between members ``j`` and ``k`` (the diagonal is ignored).
+    resamples : int
+        Bootstrap resamples (at least 100).
+    seed : int or numpy.random.Generator
+    confidence : float
+        Coverage of the percentile interval, in (0, 1).
+
+    Returns
+    -------
+    ratio, low, high : ndarray, shape (...)
+        The ratio on all the data and the interval's bounds (``low`` the lower
+        ``(1 − confidence)/2`` percentile, ``high`` the upper, without interpolation).
+        Resamples that drew a single member (no pair to measure a noise floor) are left out.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, there are fewer than 2 members, or an argument is out of range.
+    """
+    d = np.asarray(candidate_distances, dtype=np.float64)
+    e = np.asarray(member_distances, dtype=np.float64)
+    if d.ndim < 2 or e.ndim != d.ndim or e.shape[-1] != e.shape[-2] or e.shape[-1] != d.shape[-1] or e.shape[:-2] != d.shape[:-2]:
+        raise ValueError(
+            "candidate_distances must be (..., C, M) and member_distances (..., M, M) with the same leading "
+            f"axes; got {d.shape} and {e.shape}"
+        )
+    candidates, members = d.shape[-2:]
+    if members < 2 or candidates < 1:
+        raise ValueError(f"bootstrap_ratio needs at least 1 candidate and 2 members; got {candidates} and {members}")
+    resamples = check_positive_int(resamples, "resamples", minimum=100)
+    confidence = check_number(confidence, "confidence", minimum=0.5, maximum=0.999)
+    e = e * (1 - np.eye(members))  # a member is never paired with itself
+    ratio = _ratio(d.mean(axis=(-2, -1)), e.sum(axis=(-2, -1)) / (members * (members - 1)))
+
+    rng = np.random.default_rng(seed)
+    wc = _resample_counts(rng, resamples, candidates)
+    wm = _resample_counts(rng, resamples, members)
+    distance = np.einsum("bi,...ib->...b", wc, d @ wm.T) / (candidates * members)
+    pairs = members**2 - (wm**2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise = np.einsum("bj,...jb->...b", wm, e @ wm.T) / pairs
+    resampled = np.where(pairs > 0, _ratio(distance, noise), np.nan)
+    tail = 100 * (1 - confidence) / 2
+    low = np.nanpercentile(resampled, tail, axis=-1, method="lower")
+    high = np.nanpercentile(resampled, 100 - tail, axis=-1, method="higher")
+    return ratio, low, high
+
+
+def _member_shape(extent: tuple[int, ...], size) -> tuple[tuple[int, ...], list[str]]:
+    ndim = len(extent)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size),) * ndim
+    size = tuple(size)
+    if len(size) != ndim:
+        raise ValueError(f"size must be one int or {ndim} ints for a {ndim}-D held-out part; got {size!r}")
+    size = tuple(check_positive_int(s, "size", minimum=2) for s in size)
+    shape, notes = [], []
+    for axis, (s, length) in enumerate(zip(size, extent)):
+        if length < s:
+            notes.append(
+                f"the held-out part is {length} voxels thick along axis {axis}, thinner than the scored size {s}: "
+                f"members (and candidate tiles) are {length} voxels there"
+            )
+        shape.append(min(s, length))
+    return tuple(shape), notes
+
+
+def _member_positions(extent, shape, members: int, rng) -> tuple[list[tuple[int, ...]], bool, list[str]]:
+    """Corners of the members: non-overlapping when two fit, else an evenly spaced overlapping grid."""
+    per_axis = [length // s for length, s in zip(extent, shape)]
+    cells = math.prod(per_axis)
+    notes = []
+    if cells >= 2:
+        margins = [length - count * s for length, count, s in zip(extent, per_axis, shape)]
+        offset = [int(rng.integers(0, m + 1)) for m in margins]
+        chosen = np.sort(rng.choice(cells, size=min(members, cells), replace=False))
+        grid = np.unravel_index(chosen, per_axis)
+        positions = [tuple(o + int(i) * s for o, i, s in zip(offset, cell, shape)) for cell in zip(*grid)]
+        if cells < members:
+            notes.append(f"only {cells} non-overlapping members fit in the held-out part; using {cells} instead of {members}")
+        return positions, False, notes
+    room = [length - s for length, s in zip(extent, shape)]
+    free = [axis for axis, r in enumerate(room) if r > 0]
+    if not free:
+        raise ValueError(
+            f"the held-out part {tuple(extent)} holds only one member of shape {tuple(shape)}; the noise floor needs "
+            "at least two. Hold out a larger part or score a smaller size"
+        )
+    per_free = math.ceil(members ** (1 / len(free)))
+    starts = [
+        np.unique(np.round(np.linspace(0, r, min(per_free, r + 1))).astype(int)) if axis in free else np.array([0])
+        for axis, r in enumerate(room)
+    ]
+    grid = list(itertools.product(*starts))
+    if len(grid) > members:
+        grid = [grid[i] for i in np.unique(np.round(np.linspace(0, len(grid) - 1, members)).astype(int))]
+    notes.append(
+        f"fewer than two non-overlapping members of {tuple(shape)} fit in the held-out part {tuple(extent)}: "
+        f"{len(grid)} members overlap on an evenly spaced grid, so the noise floor is underestimated and the "
+        "ratios overestimated"
+    )
+    return [tuple(int(v) for v in g) for g in grid], True, notes
+
+
+class HeldOutReference:
+    """The held-out part of a sample, cut into members of the scored size, with its noise floor.
+
+    Parameters
+    ----------
+    held_out : array_like, (X, Y, Z) or (P, Q) bool or 0/1
+        The held-out slab of a volume (any box shape), or a strip of a 2-D image.
+    size : int or tuple of int
+        Shape being scored (one int: a cube or a square). Clipped to the held-out part's
+        extent along each axis (see the module docstring).
+    members : int
+        Number of members to cut (at least 2; fewer if fewer fit without overlap).
+    seed : int or numpy.random.Generator
+        Chooses the members' positions.
+    r_max : int, optional
+        Largest S2 lag; default ``min(member_shape) // 2``.
+
+    Attributes
+    ----------
+    ndim : int
+        2 (image reference) or 3 (volume reference).
+    member_shape : tuple of int
+        Shape of each member and of the tiles candidates are cut into.
+    positions : list of tuple of int
+        First corner of each member in ``held_out``.
+    overlapping : bool
+        Whether members share voxels (only when fewer than two fit side by side).
+    notes : tuple of str
+        What was adapted (thin slab, fewer members, overlap), for the user.
+    names : tuple of str
+        The statistics scored, in order.
+    stats : list of VolumeStatistics
+        Statistics of each member.
+    r_max : int
+        Largest S2 lag.
+
+    Raises
+    ------
+    ValueError
+        If ``held_out`` is not a 2-D or 3-D 0/1 array, fewer than two members can be cut,
+        or an argument is out of range.
+    """
+
+    def __init__(self, held_out, size, *, members: int = DEFAULT_MEMBERS, seed=0, r_max: int | None = None):
+        ndim = np.ndim(held_out)
+        if ndim not in (2, 3):
+            raise ValueError(
+                f"held_out must be a 3-D volume (X, Y, Z) or a 2-D image (P, Q); got {ndim}-D shape {np.shape(held_out)}"
+            )
+        held_out = check_box(held_out, "held_out", ndim=ndim)
+        members = check_positive_int(members, "members", minimum=2)
+        self.ndim = ndim
+        self.member_shape, notes = _member_shape(held_out.shape, size)
+        self.r_max = (
+            min(self.member_shape) // 2
+            if r_max is None
+            else check_positive_int(r_max, "r_max", minimum=0, maximum=min(self.member_shape) - 1)
+        )
+        rng = np.random.default_rng(seed)
+        self.positions, self.overlapping, placement_notes = _member_positions(held_out.shape, self.member_shape, members, rng)
+        self.notes = tuple(notes + placement_notes)
+        self.names = statistic_names(ndim)
+        statistics = volume_statistics if ndim == 3 else image_statistics
+        self.stats = [statistics(held_out[self._window(corner)], r_max=self.r_max) for corner in self.positions]
+        self.member_distances = distance_matrices(self.stats, self.stats)
+        count = len(self.stats)
+        self.noise_floors = {
+            name: float(matrix.sum() / (count * (count - 1))) for name, matrix in self.member_distances.items()
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"HeldOutReference(members={len(self.stats)}, member_shape={self.member_shape}, "
+            f"overlapping={self.overlapping})"
+        )
+
+    def _window(self, corner) -> tuple[slice, ...]:
+        return tuple(slice(p, p + s) for p, s in zip(corner, self.member_shape))
+
+    def noise_floor(self, name: str) -> float:
+        """Mean distance between two different members on statistic ``name``.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not one of :attr:`names`.
+        """
+        if name not in self.noise_floors:
+            raise ValueError(f"name must be one of {', '.join(self.names)}; got {name!r}")
+        return self.noise_floors[name]
+
+    def tiles(self, candidate, *, slice_step: int = 1) -> list[VolumeStatistics]:
+        """Statistics of the tiles one candidate is compared by (see the module docstring).
+
+        Parameters
+        ----------
+        candidate : array_like, bool or 0/1
+            A volume (X, Y, Z) at least :attr:`member_shape` along each axis; against a 2-D
+            reference, a volume whose slices hold a tile in every orientation, or an image.
+        slice_step : int
+            Against a 2-D reference, use every ``slice_step``-th slice of a volume.
+
+        Raises
+        ------
+        ValueError
+            If the candidate has the wrong dimensions or is smaller than a tile.
+        """
+        ndim = np.ndim(candidate)
+        allowed = (3,) if self.ndim == 3 else (2, 3)
+        if ndim not in allowed:
+            expected = "a 3-D volume" if self.ndim == 3 else "a 3-D volume or a 2-D image"
+            raise ValueError(f"candidates must be {expected} for a {self.ndim}-D reference; got {ndim}-D {np.shape(candidate)}")
+        candidate = check_box(candidate, "candidate", ndim=ndim)
+        if self.ndim == 2 and ndim == 3:
+            try:
+                return slice_statistics(candidate, tile=self.member_shape, step=slice_step, r_max=self.r_max)
+            except ValueError as error:
+                raise ValueError(f"candidate {candidate.shape}: {error}") from None
+        if any(c < s for c, s in zip(candidate.shape, self.member_shape)):
+            raise ValueError(
+                f"candidate {candidate.shape} is smaller than a member {self.member_shape} along some axis; "
+                "generate at least the member shape"
+            )
+        statistics = volume_statistics if ndim == 3 else image_statistics
+        corners = itertools.product(*(range(0, c - s + 1, s) for c, s in zip(candidate.shape, self.member_shape)))
+        return [statistics(candidate[self._window(corner)], r_max=self.r_max) for corner in corners]
+
+    def score(
+        self,
+        candidates,
+        *,
+        limit: float = DEFAULT_LIMIT,
+        resamples: int = DEFAULT_RESAMPLES,
+        seed=0,
+        slice_step: int = 1,
+    ) -> dict[str, StatisticScore]:
+        """Score candidate volumes against the members, statistic by statistic.
+
+        Parameters
+        ----------
+        candidates : array_like or sequence of array_like
+            One volume ``(X, Y, Z)``, a batch ``(N, X, Y, Z)``, or a list of candidates of
+            possibly different shapes; against a 2-D reference also one image ``(P, Q)`` or a
+            list of images. See :meth:`tiles`.
+        limit : float
+            A statistic passes when the upper bound of its ratio's interval is at most this.
+        resamples : int
+            Bootstrap resamples (see :func:`bootstrap_ratio`).
+        seed : int or numpy.random.Generator
+            Seeds the resampling.
+        slice_step : int
+            Against a 2-D reference, use every ``slice_step``-th slice of a volume.
+
+        Returns
+        -------
+        dict
+            ``{name: StatisticScore}`` for every name in :attr:`names`, in that order.
+
+        Raises
+        ------
+        ValueError
+            If a candidate does not fit (see :meth:`tiles`) or an argument is out of range.
+        """
+        limit = check_number(limit, "limit", minimum=0.0)
+        units = [self.tiles(c, slice_step=slice_step) for c in self._split(candidates)]
+        flat = [tile for tiles in units for tile in tiles]
+        owner = np.repeat(np.arange(len(units)), [len(tiles) for tiles in units])
+        average = np.zeros((len(units), len(flat)))
+        average[owner, np.arange(len(flat))] = 1.0 / np.bincount(owner)[owner]  # mean over each candidate's tiles
+        per_candidate = {name: average @ m for name, m in distance_matrices(flat, self.stats).items()}
+        spreads = self._spread(units)
+        stacked_d = np.stack([per_candidate[name] for name in self.names])
+        stacked_e = np.stack([self.member_distances[name] for name in self.names])
+        ratio, low, high = bootstrap_ratio(stacked_d, stacked_e, resamples=resamples, seed=seed)
+        scores = {}
+        for k, name in enumerate(self.names):
+            scores[name] = StatisticScore(
+                name=name,
+                distance=float(per_candidate[name].mean()),
+                noise_floor=self.noise_floors[name],
+                ratio=float(ratio[k]),
+                low=float(low[k]),
+                high=float(high[k]),
+                limit=limit,
+                passed=bool(high[k] <= limit),
+                spread=float(_ratio(spreads[name], self.noise_floors[name])) if spreads else math.nan,
+            )
+        return scores
+
+    def _split(self, candidates) -> list:
+        """A list of single candidates from one candidate, a batch or a sequence."""
+        if isinstance(candidates, (list, tuple)):
+            if not candidates:
+                raise ValueError("candidates is empty; expected at least one volume")
+            return list(candidates)
+        array = np.asarray(candidates)
+        if array.ndim == 4:
+            if len(array) == 0:
+                raise ValueError("candidates is an empty batch; expected at least one volume")
+            return list(array)
+        if array.ndim == 3 or (array.ndim == 2 and self.ndim == 2):
+            return [array]
+        raise ValueError(
+            f"candidates must be one volume (X, Y, Z), a batch (N, X, Y, Z) or a list of volumes; got shape {array.shape}"
+        )
+
+    def _spread(self, units: list[list[VolumeStatistics]]) -> dict[str, float]:
+        """Mean distance between tiles of different candidates (up to :data:`_SPREAD_TILES` each)."""
+        if len(units) < 2:
+            return {}
+        picked, owner = [], []
+        for i, tiles in enumerate(units):
+            keep = np.unique(np.round(np.linspace(0, len(tiles) - 1, min(len(tiles), _SPREAD_TILES))).astype(int))
+            picked += [tiles[j] for j in keep]
+            owner += [i] * len(keep)
+        owner = np.array(owner)
+        different = owner[:, None] != owner[None, :]
+        return {name: float(m[different].mean()) for name, m in distance_matrices(picked, picked).items()}
