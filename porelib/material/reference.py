@@ -50,6 +50,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from porelib._validate import check_box, check_number, check_positive_int
+from porelib.bootstrap import DEFAULT_RESAMPLES, bootstrap_ratio
+from porelib.bootstrap import noise_floor_ratio as _ratio
 from porelib.material.statistics import (
     VolumeStatistics,
     distance_matrices,
@@ -70,8 +72,6 @@ __all__ = [
 
 #: Members cut from the held-out slab by default.
 DEFAULT_MEMBERS = 16
-#: Bootstrap resamples by default.
-DEFAULT_RESAMPLES = 2000
 #: A statistic passes when the upper bound of its ratio's 95 % interval is at most this.
 DEFAULT_LIMIT = 1.5
 #: Candidate tiles per candidate used for the candidates' own spread.
@@ -117,94 +117,6 @@ class StatisticScore:
     def to_dict(self) -> dict:
         """Plain floats, a bool and the name (JSON-ready; inf and NaN stay floats)."""
         return asdict(self)
-
-
-def _ratio(distance, noise_floor):
-    """``distance / noise_floor`` elementwise, with 0/0 = 1 and x/0 = inf."""
-    distance, noise_floor = np.asarray(distance, dtype=np.float64), np.asarray(noise_floor, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = distance / noise_floor
-    return np.where(noise_floor == 0, np.where(distance == 0, 1.0, np.inf), ratio)
-
-
-def _resample_counts(rng: np.random.Generator, resamples: int, n: int) -> np.ndarray:
-    """How often each of ``n`` items is drawn in each of ``resamples`` draws of ``n`` with replacement."""
-    draws = rng.integers(0, n, size=(resamples, n))
-    rows = np.repeat(np.arange(resamples), n)
-    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
-
-
-def bootstrap_ratio(
-    candidate_distances,
-    member_distances,
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed=0,
-    confidence: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ratio of the mean candidate–member distance to the members' noise floor, with a bootstrap interval.
-
-    Each resample draws ``C`` candidates and ``M`` members with replacement and recomputes
-
-    .. code-block:: text
-
-        distance    = mean over drawn candidates i and drawn members j of D[i, j]
-        noise_floor = mean over pairs of drawn members that are different members of E[j, k]
-
-    as weighted sums of the matrices (all resamples at once), so it costs no statistics.
-
-    Parameters
-    ----------
-    candidate_distances : array_like, (..., C, M)
-        ``D[i, j]``: distance from candidate ``i`` to member ``j``. Leading axes (e.g. one
-        per statistic) are scored independently with the same resamples.
-    member_distances : array_like, (..., M, M)
-        ``E[j, k]``: distance between members ``j`` and ``k`` (the diagonal is ignored).
-    resamples : int
-        Bootstrap resamples (at least 100).
-    seed : int or numpy.random.Generator
-    confidence : float
-        Coverage of the percentile interval, in (0, 1).
-
-    Returns
-    -------
-    ratio, low, high : ndarray, shape (...)
-        The ratio on all the data and the interval's bounds (``low`` the lower
-        ``(1 − confidence)/2`` percentile, ``high`` the upper, without interpolation).
-        Resamples that drew a single member (no pair to measure a noise floor) are left out.
-
-    Raises
-    ------
-    ValueError
-        If the shapes do not match, there are fewer than 2 members, or an argument is out of range.
-    """
-    d = np.asarray(candidate_distances, dtype=np.float64)
-    e = np.asarray(member_distances, dtype=np.float64)
-    if d.ndim < 2 or e.ndim != d.ndim or e.shape[-1] != e.shape[-2] or e.shape[-1] != d.shape[-1] or e.shape[:-2] != d.shape[:-2]:
-        raise ValueError(
-            "candidate_distances must be (..., C, M) and member_distances (..., M, M) with the same leading "
-            f"axes; got {d.shape} and {e.shape}"
-        )
-    candidates, members = d.shape[-2:]
-    if members < 2 or candidates < 1:
-        raise ValueError(f"bootstrap_ratio needs at least 1 candidate and 2 members; got {candidates} and {members}")
-    resamples = check_positive_int(resamples, "resamples", minimum=100)
-    confidence = check_number(confidence, "confidence", minimum=0.5, maximum=0.999)
-    e = e * (1 - np.eye(members))  # a member is never paired with itself
-    ratio = _ratio(d.mean(axis=(-2, -1)), e.sum(axis=(-2, -1)) / (members * (members - 1)))
-
-    rng = np.random.default_rng(seed)
-    wc = _resample_counts(rng, resamples, candidates)
-    wm = _resample_counts(rng, resamples, members)
-    distance = np.einsum("bi,...ib->...b", wc, d @ wm.T) / (candidates * members)
-    pairs = members**2 - (wm**2).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        noise = np.einsum("bj,...jb->...b", wm, e @ wm.T) / pairs
-    resampled = np.where(pairs > 0, _ratio(distance, noise), np.nan)
-    tail = 100 * (1 - confidence) / 2
-    low = np.nanpercentile(resampled, tail, axis=-1, method="lower")
-    high = np.nanpercentile(resampled, 100 - tail, axis=-1, method="higher")
-    return ratio, low, high
 
 
 def _member_shape(extent: tuple[int, ...], size) -> tuple[tuple[int, ...], list[str]]:
