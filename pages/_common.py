@@ -198,6 +198,19 @@ def require_model(name: str, checkpoint: str | None = None) -> None:
         st.stop()
 
 
+def show_verdict(model: str, density: float, checkpoint: str | None = None) -> None:
+    """The generators benchmark's verdict for the shipped ``model`` near ``density`` (nothing for another checkpoint)."""
+    if checkpoint is not None:
+        st.caption("This checkpoint was trained on the Train page; the published benchmark is about the shipped one.")
+        return
+    verdict = app_state.generator_verdict(model, density)
+    if verdict is None:
+        return
+    show = st.success if verdict.holds else st.warning
+    show(f"{verdict.text} Details: `docs/bench/generators.md`.",
+         icon=":material/verified:" if verdict.holds else ":material/warning:")
+
+
 def model_label(name: str) -> str:
     """How a model is named in select boxes (:func:`porelib.registry.label`)."""
     return registry.label(name)

@@ -80,6 +80,7 @@ else:
 
 # ----------------------------------------------------------------------------- fresh samples
 st.header("Fresh samples at this density")
+ui.show_verdict(model, density)
 fresh_controls = st.columns([1, 1, 4])
 fresh_controls[0].number_input("Fresh samples", 1, keys.MAX_SAMPLES, key=keys.COMPARE_N_FRESH, persist_state="session")
 fresh_controls[1].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEED, persist_state="session")

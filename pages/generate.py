@@ -28,6 +28,7 @@ model, density = st.session_state[keys.MODEL], st.session_state[keys.DENSITY]
 checkpoint = ui.checkpoint_in_use(model)
 ui.show_checkpoint(model, checkpoint, key="generate_use_shipped")
 ui.require_model(model, checkpoint)
+ui.show_verdict(model, density, checkpoint)
 n_samples, seed = int(st.session_state[keys.N_SAMPLES]), int(st.session_state[keys.SEED])
 with ui.stop_on_error():
     grids = ui.generated(model, density, n_samples, seed, checkpoint)

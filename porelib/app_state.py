@@ -389,3 +389,57 @@ def model_status(name: str, *, checkpoint=None) -> ModelStatus:
     scalars = [(key, value) for key, value in metrics.items() if isinstance(value, (int, float))]
     quoted = ", ".join(f"{key} {value:.3g}" for key, value in scalars[:QUOTED_METRICS])
     return ModelStatus(name, True, f"checkpoint {shown}/" + (f": {quoted}" if quoted else ""))
+
+
+#: The published benchmark of the density-conditioned generators (``python -m porelib bench generators``).
+GENERATORS_BENCH = REPO_ROOT / "docs" / "bench" / "generators.json"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the generators benchmark says about one model near one density.
+
+    Attributes
+    ----------
+    holds : bool
+        Every ratio ≤ the target and every 95 % upper bound ≤ the floor at that density.
+    density : float
+        The benchmarked density nearest the one asked for.
+    text : str
+        One sentence for the page, with the worst statistic's ratio and interval.
+    """
+
+    holds: bool
+    density: float
+    text: str
+
+
+def generator_verdict(model: str, density: float, *, path=GENERATORS_BENCH) -> Verdict | None:
+    """The benchmark's verdict for ``model`` at the benchmarked density nearest ``density``.
+
+    ``None`` when the benchmark file is missing or has no row for the model (e.g. a
+    checkpoint trained on the Train page: the published verdict is about the shipped one).
+    """
+    import json
+
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    rows = [row for row in document.get("rows", []) if row.get("generator") == model
+            and isinstance(row.get("density"), float) and "holds" in row]  # fmt: skip
+    if not rows:
+        return None
+    row = min(rows, key=lambda r: abs(r["density"] - density))
+    names = [key.removesuffix("_high") for key in row if key.endswith("_high")]
+    worst = max(names, key=lambda name: row[f"{name}_high"])
+    target, floor = document.get("target", 1.5), document.get("floor", 2.0)
+    measured = (f"{worst.replace('_', ' ')} {row[f'{worst}_ratio']:.2f}× the simulator's own spread "
+                f"(95 % interval {row[f'{worst}_low']:.2f}–{row[f'{worst}_high']:.2f})")
+    if row["holds"]:
+        text = (f"Benchmark at d = {row['density']:g}: holds — every statistic within {target:g}× the simulator's "
+                f"spread, upper bounds ≤ {floor:g}; the farthest is {measured}.")
+    else:
+        text = (f"Benchmark at d = {row['density']:g}: not held — the farthest statistic is {measured}; "
+                f"the target is ≤ {target:g} with upper bound ≤ {floor:g}.")
+    return Verdict(bool(row["holds"]), float(row["density"]), text)

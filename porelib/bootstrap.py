@@ -19,9 +19,19 @@ from porelib._validate import check_number, check_positive_int
 DEFAULT_RESAMPLES = 2000
 
 
+#: Distances and noise floors below this are rounding noise: exact zeros.
+ZERO = 1e-12
+
+
 def noise_floor_ratio(distance, noise_floor):
-    """``distance / noise_floor`` elementwise, with 0/0 = 1 and x/0 = inf."""
+    """``distance / noise_floor`` elementwise; a zero floor gives 1 for a zero distance and inf otherwise.
+
+    Values below :data:`ZERO` count as zero, so an ensemble whose members all agree (the
+    simulator at density 0.1 places one 2-voxel pore) has a zero floor, not a rounding one.
+    """
     distance, noise_floor = np.asarray(distance, dtype=np.float64), np.asarray(noise_floor, dtype=np.float64)
+    distance = np.where(np.abs(distance) < ZERO, 0.0, distance)
+    noise_floor = np.where(np.abs(noise_floor) < ZERO, 0.0, noise_floor)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = distance / noise_floor
     return np.where(noise_floor == 0, np.where(distance == 0, 1.0, np.inf), ratio)

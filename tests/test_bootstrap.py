@@ -1,0 +1,79 @@
+"""Ratios to a noise floor with bootstrap intervals, on inputs whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from porelib import metrics
+from porelib.bench.generators import fidelity, held_out_ensemble, holds
+from porelib.bootstrap import bootstrap_ratio, noise_floor_ratio
+
+
+def test_ratio_of_constant_distances_is_exact_and_its_interval_degenerate():
+    d = np.full((5, 6), 2.0)  # every candidate is 2 from every member
+    e = np.ones((6, 6))  # members are 1 apart
+    ratio, low, high = bootstrap_ratio(d, e, resamples=200, seed=0)
+    assert ratio == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+
+
+def test_candidates_drawn_like_the_members_give_an_interval_around_one():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(128, 3))
+    candidates, members = points[:64], points[64:]
+    d = np.linalg.norm(candidates[:, None] - members[None], axis=-1)
+    e = np.linalg.norm(members[:, None] - members[None], axis=-1)
+    ratio, low, high = bootstrap_ratio(d, e, resamples=2000, seed=1)
+    assert low < 1.0 < high and abs(ratio - 1) < 0.1 and high - low < 0.3
+
+
+def test_more_samples_narrow_the_interval():
+    rng = np.random.default_rng(2)
+
+    def width(n):
+        points = rng.normal(size=(2 * n, 2))
+        d = np.linalg.norm(points[:n, None] - points[None, n:], axis=-1)
+        e = np.linalg.norm(points[n:, None] - points[None, n:], axis=-1)
+        _, low, high = bootstrap_ratio(d, e, resamples=1000, seed=3)
+        return high - low
+
+    assert width(64) < 0.6 * width(8)
+
+
+def test_noise_floor_ratio_conventions():
+    assert noise_floor_ratio(0.0, 0.0) == 1.0 and noise_floor_ratio(1.0, 0.0) == np.inf
+    assert noise_floor_ratio(3.0, 2.0) == pytest.approx(1.5)
+
+
+def test_the_simulator_holds_against_itself_and_random_voxels_do_not():
+    reference = [metrics.summary(grid) for grid in held_out_ensemble(0.7, 24)]
+    from porelib.synth import pore_grids
+
+    same = fidelity(pore_grids(np.full(24, 0.7), seed=123), reference, resamples=500)
+    for name, (ratio, low, high) in same.items():
+        assert low <= ratio <= high and low < 1.3, (name, ratio, low, high)
+    from porelib.bench.generators import bernoulli_grids
+
+    random = fidelity(bernoulli_grids(0.7, 24, seed=4), reference, resamples=500)
+    assert random["euler_per_voxel"][1] > 5 and random["s2"][1] > 2
+    row = {f"{n}_{k}": v for n, values in same.items() for k, v in zip(("ratio", "low", "high"), values)}
+    assert holds({**row, **{f"{n}_ratio": 1.0 for n in same}, **{f"{n}_high": 1.9 for n in same}})
+    assert not holds({**row, **{f"{n}_high": 2.1 for n in same}})
+
+
+def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
+    import json
+
+    from porelib.app_state import generator_verdict
+
+    rows = [{"density": 0.5, "generator": "cvae", "holds": True, "s2_ratio": 1.1, "s2_low": 0.9, "s2_high": 1.4},
+            {"density": 0.6, "generator": "cvae", "holds": False, "s2_ratio": 2.2, "s2_low": 1.9, "s2_high": 2.6},
+            {"density": "summary", "generator": "cvae"}]  # fmt: skip
+    path = tmp_path / "generators.json"
+    path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
+    held = generator_verdict("cvae", 0.52, path=path)
+    assert held.holds and held.density == 0.5 and "holds" in held.text and "0.90–1.40" in held.text
+    missed = generator_verdict("cvae", 0.63, path=path)
+    assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
+    assert generator_verdict("cgan", 0.5, path=path) is None
+    assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None
