@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from porelib import ct, segmentation
-from porelib.checkpoint import load_checkpoint
+from porelib.checkpoint import load_checkpoint, save_checkpoint
 from porelib.cli import main
 from porelib.metrics import dice
-from porelib.models.unet3d import UNet3D
+from porelib.models.unet3d import UNet3D, UNet3DConfig
 from porelib.tasks.unet import (
     TRAIN_SEEDS,
     VAL_SEEDS,
@@ -141,6 +141,20 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
     )
     mask = np.load(tmp_path / "m.npy", allow_pickle=False)
     assert mask.shape == (16, 16, 16) and mask.dtype == bool
+
+
+def test_fine_tuning_refuses_a_checkpoint_with_non_finite_weights(tmp_path, capsys):
+    model = UNet3D(UNet3DConfig(channels=(4, 8), groups=2))
+    with torch.no_grad():
+        model.encoders[0][0].weight[0, 0, 1, 1, 1] = float("nan")
+    folder = save_checkpoint(tmp_path / "diverged", model, card={"task": "unet"})
+    match = r"init_from must hold finite weights; .*diverged has non-finite values in encoders.0.0.weight \(1 of 108"
+    with pytest.raises(ValueError, match=match):
+        make_task("unet", {"init": {"init_from": str(folder)}})
+    assert main(["train", "unet", "--out", str(tmp_path / "tuned"), "--init-from", str(folder), *TINY_FLAGS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: init_from must hold finite weights") and len(err.splitlines()) == 1
+    assert not (tmp_path / "tuned").exists()
 
 
 #: The issue's targets, checked per held-out scan: at least Otsu's Dice at every dose,
