@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from flake_hunt import compare, outcomes
 
 pytest_plugins = ["pytester"]
@@ -61,7 +62,13 @@ def test_a_test_does_not_see_the_global_state_an_earlier_one_left(pytester, monk
             assert torch.is_grad_enabled()
     ''')
     monkeypatch.setenv("START_CWD", str(pytester.path))
-    pytester.runpytest().assert_outcomes(passed=2)
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    try:
+        pytester.runpytest().assert_outcomes(passed=2)
+    finally:  # should the isolation fail, the rest of this suite keeps its settings
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(True)
 
 
 def test_outcomes_and_comparison_of_runs(tmp_path):
