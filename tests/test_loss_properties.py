@@ -180,7 +180,7 @@ def img2vox_task(tiny_data):
 @given(batch=grid_batches(), fraction=st.floats(0.0, 12.0), seed=st.integers(0, 2**16))
 def test_img2vox_step_is_finite(img2vox_task, batch, fraction, seed):
     task, model = img2vox_task
-    grids, densities = batch
+    grids, _ = batch
     torch.manual_seed(seed)
     returned, parts = task.training_step(model, (grids, torch.arange(len(grids))), _progress(fraction, 0))
     assert_finite_step(task, model, returned)

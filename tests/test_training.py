@@ -447,14 +447,14 @@ def test_weights_pushed_past_the_float_range_name_the_step_and_the_learning_rate
 @pytest.mark.parametrize(
     ("how", "at", "match"),
     [
-        ("weights", 0, r"the loss of group 'a' became nan at epoch 1, step 1 because the weights were already "
-                       r"non-finite: b.bias \(1 of 1 values: nan\); they came with the model the run started from"),
-        ("batch", None, r"the loss of group 'a' became nan at epoch 1, step \d: the batch holds non-finite values "
-                        r"\(batch\[0\] \(1 of 12 values: nan\)\); check the data, not the learning rate"),
-        ("loss", 0, r"the loss of group 'a' became nan at epoch 1, step 1, before any optimiser step of this run, "
-                    r"with finite weights and data: .* the learning rate is not the cause"),
-        ("loss", 2, r"the loss of group 'a' became nan at epoch 1, step 3 with finite weights and data, after 2 "
-                    r"optimiser step\(s\) of this run; lower --lr"),
+        ("weights", 0, (r"the loss of group 'a' became nan at epoch 1, step 1 because the weights were already "
+                        r"non-finite: b.bias \(1 of 1 values: nan\); they came with the model the run started from")),
+        ("batch", None, (r"the loss of group 'a' became nan at epoch 1, step \d: the batch holds non-finite values "
+                         r"\(batch\[0\] \(1 of 12 values: nan\)\); check the data, not the learning rate")),
+        ("loss", 0, (r"the loss of group 'a' became nan at epoch 1, step 1, before any optimiser step of this run, "
+                     r"with finite weights and data: .* the learning rate is not the cause")),
+        ("loss", 2, (r"the loss of group 'a' became nan at epoch 1, step 3 with finite weights and data, after 2 "
+                     r"optimiser step\(s\) of this run; lower --lr")),
     ],
 )
 def test_a_non_finite_loss_says_what_it_points_to(tmp_path, how, at, match):
