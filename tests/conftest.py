@@ -81,7 +81,8 @@ def isolated_global_state():
     torch.set_num_threads(threads)
     torch.set_default_dtype(dtype)
     torch.set_grad_enabled(grad)
-    torch.use_deterministic_algorithms(deterministic)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:  # setting it imports torch._inductor
+        torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture
