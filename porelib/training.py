@@ -9,6 +9,11 @@ What the engine owns, for every model:
   at most ``threads`` threads), seeding, the optimisers (one AdamW per parameter group of
   the task, :meth:`Task.parameter_groups`) and the learning-rate schedule (linear
   warm-up, then cosine decay, as a function of the batch count), gradient clipping;
+* the finiteness checks of every step: the losses before the backward pass, the gradients
+  before the optimiser step, the weights after it. A run stops with
+  :class:`NonFiniteError` naming the loss, group and parameters and the epoch and step,
+  and what they point to (the starting weights, the data, the backward pass, or the
+  learning rate); no checkpoint or training state with a non-finite weight is written;
 * the epoch loop with a progress bar (off when stderr is not a terminal);
 * evaluation on the validation split only, under :func:`torch.no_grad`, after every epoch;
 * the run folder ``DIR``:
@@ -630,6 +635,69 @@ def _group_parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 
 
+#: Tensors named in a message about non-finite values; the rest are counted.
+NONFINITE_SHOWN = 5
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised by :func:`fit` when a loss, a gradient or a weight stops being finite.
+
+    The message names what became non-finite (the loss, the gradients or the weights of
+    which parameters, of which group), at which epoch and step, and what that points to.
+    """
+
+
+def nonfinite_tensors(named) -> list[str]:
+    """Describe the tensors of ``named`` that hold a NaN or an infinity.
+
+    Parameters
+    ----------
+    named : iterable of (str, Tensor or None)
+        Names and tensors of any shape and device; ``None`` (a parameter without a
+        gradient) is skipped. All tensors are checked with one synchronisation.
+
+    Returns
+    -------
+    list of str
+        ``"NAME (k of n values: nan/inf)"`` for every tensor with a non-finite value, in
+        the given order; empty when all are finite.
+    """
+    named = [(name, tensor.detach()) for name, tensor in named if tensor is not None]
+    if not named:
+        return []
+    finite = torch.stack([torch.isfinite(tensor).all().to(named[0][1].device) for _, tensor in named]).tolist()
+    described = []
+    for (name, tensor), ok in zip(named, finite):
+        if not ok:
+            kinds = [kind for kind, test in (("nan", torch.isnan), ("inf", torch.isinf)) if bool(test(tensor).any())]
+            count = int((~torch.isfinite(tensor)).sum())
+            described.append(f"{name} ({count} of {tensor.numel()} values: {'/'.join(kinds)})")
+    return described
+
+
+def format_nonfinite(described: list[str]) -> str:
+    """The first :data:`NONFINITE_SHOWN` entries of :func:`nonfinite_tensors` and how many more, as one phrase."""
+    more = len(described) - NONFINITE_SHOWN
+    return ", ".join(described[:NONFINITE_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+def _of_group(group: str, separate: bool) -> str:
+    return f" of group {group!r}" if separate else ""
+
+
+def _check_finite_state(state: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse to write ``what`` (a checkpoint, a training state) when a tensor of ``state`` is not finite.
+
+    Raises
+    ------
+    NonFiniteError
+        Naming the tensors.
+    """
+    bad = nonfinite_tensors(state.items())
+    if bad:
+        raise NonFiniteError(f"refusing to write {what}: non-finite values in {format_nonfinite(bad)}")
+
+
 def _optimise(
     losses: dict[str, torch.Tensor],
     optimizers: dict[str, torch.optim.Optimizer],
@@ -638,6 +706,8 @@ def _optimise(
     *,
     separate: bool,
     dist: _Distributed,
+    names: dict[int, str] | None = None,
+    where: str = "this step",
 ) -> None:
     """One optimisation step of the groups in ``losses``.
 
@@ -646,22 +716,76 @@ def _optimise(
     next backward pass would modify weights that the later loss's graph still needs.
     With several groups and several processes, each group's gradients are averaged over
     the processes here (with one group, DistributedDataParallel has done it in backward).
+
+    Non-finite values never reach the weights unnoticed: before any group steps, every
+    gradient of the stepped groups must be finite (a NaN or infinite gradient would turn
+    every weight into NaN through the clipping and AdamW), and after the step every weight
+    of those groups must be finite. Under a float16 :class:`~torch.amp.GradScaler` an
+    infinite gradient is expected now and then (the scaler skips that step), so only
+    the weights are checked there. The averaged gradients and the weights are the same
+    on every process, so every process raises together.
+
+    Parameters
+    ----------
+    names : dict, optional
+        ``id(parameter) -> name`` for the messages (default: the position in its group).
+    where : str
+        Where training is (``"epoch 2, step 5"``), for the messages.
+
+    Raises
+    ------
+    NonFiniteError
+        Naming the group, the parameters and the step, when a gradient or a weight is not finite.
     """
+    names = names or {}
+    values = {name: loss.item() for name, loss in losses.items()}  # as computed, before any weight changes
     for name in losses:
         optimizers[name].zero_grad(set_to_none=True)
     last = len(losses) - 1
     for index, (name, loss) in enumerate(losses.items()):
         inputs = _group_parameters(optimizers[name]) if separate else None
         scaler.scale(loss).backward(inputs=inputs, retain_graph=index < last)
+    if separate:
+        for name in losses:
+            dist.average_gradients(_group_parameters(optimizers[name]))
+
+    def named(group: str, value) -> list[tuple[str, torch.Tensor | None]]:
+        params = _group_parameters(optimizers[group])
+        return [(names.get(id(param), f"{group}[{index}]"), value(param)) for index, param in enumerate(params)]
+
+    if not scaler.is_enabled():
+        for group in losses:
+            bad = nonfinite_tensors(named(group, lambda param: param.grad))
+            if bad:
+                weights = nonfinite_tensors(named(group, lambda param: param.detach()))
+                cause = (
+                    f"the weights were already non-finite before the step: {format_nonfinite(weights)}" if weights else
+                    "the weights were finite, so the backward pass of this batch produced them, not the learning "
+                    "rate (look for an overflow or a division by zero in the loss or the model, e.g. under "
+                    "reduced precision)"
+                )
+                raise NonFiniteError(
+                    f"the gradient{_of_group(group, separate)} became non-finite at {where} although the loss was "
+                    f"finite ({values[group]:.6g}): {format_nonfinite(bad)}. No weight was changed; {cause}"
+                )
+    norms = {}
     for name in losses:
         optimizer = optimizers[name]
-        if separate:
-            dist.average_gradients(_group_parameters(optimizer))
         if grad_clip:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(_group_parameters(optimizer), grad_clip)
+            norms[name] = float(torch.nn.utils.clip_grad_norm_(_group_parameters(optimizer), grad_clip))
         scaler.step(optimizer)
     scaler.update()
+    for group in losses:
+        bad = nonfinite_tensors(named(group, lambda param: param.detach()))
+        if bad:
+            lr = optimizers[group].param_groups[0]["lr"]
+            norm = f", gradient norm {norms[group]:.6g}" if group in norms else ""
+            raise NonFiniteError(
+                f"the weights{_of_group(group, separate)} became non-finite in the optimiser step at {where} "
+                f"(finite loss {values[group]:.6g}{norm}): {format_nonfinite(bad)}. The step was too large for them: "
+                f"lower --lr (the learning rate of this step was {lr:.3g})"
+            )
 
 
 def _train_loader(dataset: Dataset, config: TrainConfig, dist: _Distributed) -> DataLoader:
@@ -974,6 +1098,13 @@ class _Loop:
     device: torch.device
     stop: _StopRequest
     bar: Any
+    #: ``id(parameter) -> name`` of the model's parameters (for the messages about non-finite values).
+    names: dict[int, str] = field(init=False)
+    #: Optimiser steps taken in this session (0: the weights are those the run started from).
+    steps_done: int = field(init=False, default=0)
+
+    def __post_init__(self):
+        self.names = {id(param): name for name, param in _unwrap(self.model).named_parameters()}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -991,8 +1122,9 @@ class _Loop:
         ------
         TrainingStopped
             When a process received SIGTERM (checked on every batch, on every process at once).
-        FloatingPointError
-            When a loss is not finite on any process.
+        NonFiniteError
+            When a loss is not finite on any process, or a gradient or a weight of a stepped
+            group is not finite (:func:`_optimise`); the message says which and at which step.
         """
         task, config, dist = self.task, self.config, self.dist
         _seed_epoch(config.seed, epoch, dist.rank)
@@ -1014,9 +1146,12 @@ class _Loop:
             stop, not_finite = dist.any(self.stop.requested, bool(bad))
             if stop:
                 raise TrainingStopped(epoch, config.epochs)
+            where = f"epoch {epoch + 1}, step {step + 1}"
             if not_finite:
-                raise FloatingPointError(_nonfinite_message(bad, epoch, step, separate=separate))
-            _optimise(losses, self.optimizers, self.scaler, config.grad_clip, separate=separate, dist=dist)
+                raise NonFiniteError(self._nonfinite_loss_message(bad, batch, where, separate=separate))
+            _optimise(losses, self.optimizers, self.scaler, config.grad_clip, separate=separate, dist=dist,
+                      names=self.names, where=where)
+            self.steps_done += 1
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value
                 counts[key] = counts.get(key, 0) + 1
@@ -1037,12 +1172,32 @@ class _Loop:
         return self.dist.mean(held_out)
 
 
-def _nonfinite_message(bad: dict[str, float], epoch: int, step: int, *, separate: bool) -> str:
-    where = f"at epoch {epoch + 1}, step {step + 1}; lower --lr"
-    if not bad:
-        return f"the loss became non-finite in another process {where}"
-    name, value = next(iter(bad.items()))
-    return f"the loss{f' of group {name!r}' if separate else ''} became {value} {where}"
+    def _nonfinite_loss_message(self, bad: dict[str, float], batch, where: str, *, separate: bool) -> str:
+        """Why the loss of this step is not finite, as far as the weights and the batch tell.
+
+        Weights already non-finite (named) point to where the run got them; a batch
+        with non-finite values to the data; a first step with finite weights and data to
+        the loss of that batch; only after optimiser steps with finite weights and data
+        is the learning rate a likely cause.
+        """
+        if not bad:
+            return f"the loss became non-finite in another process at {where}"
+        name, value = next(iter(bad.items()))
+        what = f"the loss{_of_group(name, separate)} became {value} at {where}"
+        weights = nonfinite_tensors(_unwrap(self.model).named_parameters())
+        if weights:
+            origin = ("they came with the model the run started from (--init-from's checkpoint or the resumed state)"
+                      if self.steps_done == 0 else "they passed the checks of the previous step, so look at the task")
+            return f"{what} because the weights were already non-finite: {format_nonfinite(weights)}; {origin}"
+        tensors = batch if isinstance(batch, (tuple, list)) else [batch]
+        data = nonfinite_tensors((f"batch[{index}]", tensor) for index, tensor in enumerate(tensors)
+                                 if isinstance(tensor, torch.Tensor) and tensor.is_floating_point())
+        if data:
+            return f"{what}: the batch holds non-finite values ({format_nonfinite(data)}); check the data, not the learning rate"
+        if self.steps_done == 0:
+            return (f"{what}, before any optimiser step of this run, with finite weights and data: the loss is not "
+                    "finite for this batch, so the learning rate is not the cause")
+        return f"{what} with finite weights and data, after {self.steps_done} optimiser step(s) of this run; lower --lr"
 
 
 #: Most epochs a ``--minutes`` budget may give a run.
@@ -1061,10 +1216,17 @@ def _epochs_in_budget(config: TrainConfig, elapsed_s: float, epoch_s: float, dis
 
 
 def _save_state(out: Path, loop: _Loop, best: _Best, info: dict, *, epoch: int) -> None:
-    """The training state after ``epoch`` epochs (rank 0): current and best weights, optimisers, scaler, ``info``."""
+    """The training state after ``epoch`` epochs (rank 0): current and best weights, optimisers, scaler, ``info``.
+
+    Raises
+    ------
+    NonFiniteError
+        When a weight is not finite (nothing is written then).
+    """
     model_state = _unwrap(loop.model).state_dict()
     tensors = {f"model/{key}": value for key, value in model_state.items()}
     tensors.update({f"best/{key}": value for key, value in best.state.items()})
+    _check_finite_state(tensors, f"the training state of epoch {epoch}")
     optimizer_tensors, optimizer_info = _optimizer_state(loop.optimizers)
     tensors.update(optimizer_tensors)
     checkpoint.save_training_state(out, tensors, {
@@ -1100,6 +1262,9 @@ def _record_failure(run: _RunFolder, error: str) -> None:
 def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command: list[str] | None = None,
         resume: bool = False) -> FitResult:
     """Train ``task`` with ``config``; write metrics, status, the best checkpoint and the training state into ``config.out``.
+
+    On the CPU the run uses ``config.threads`` torch threads; the previous count is restored
+    when :func:`fit` returns or raises.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls :func:`fit`: it joins the
     process group (NCCL with ``cuda:LOCAL_RANK`` on CUDA, gloo on the CPU) unless it is
@@ -1137,6 +1302,10 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
         For a bad configuration or data, or a run that cannot be resumed (before anything is written).
     TrainingStopped
         When the process received SIGTERM; ``status.json`` then says ``stopped``.
+    NonFiniteError
+        (a :class:`FloatingPointError`) when a loss, a gradient or a weight stops being
+        finite; ``status.json`` then says ``failed``. No checkpoint or training state with
+        a non-finite weight is ever written: the run folder keeps those of the last good epoch.
     """
     if isinstance(task, str):
         task = make_task(task, data=config.data, limit=config.limit)
@@ -1145,11 +1314,13 @@ def fit(task: Task | str, config: TrainConfig, *, progress: bool = True, command
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
     dist, device = _distributed_context(config.device)
+    threads = torch.get_num_threads()
     try:
         command = list(command) if command is not None else _default_command()
         return _fit(task, config, dist, device, progress=progress, command=command, resume=resume)
     finally:
         dist.close()
+        torch.set_num_threads(threads)  # the run's --threads do not outlive it
 
 
 def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.device, *, progress: bool,
@@ -1229,6 +1400,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                     best = _Best(held_out[task.monitor], epoch + 1, held_out, {})
                     if dist.is_main:
                         best.state = {key: value.detach().clone() for key, value in _unwrap(model).state_dict().items()}
+                        _check_finite_state(best.state, f"the checkpoint of epoch {epoch + 1}")
                         checkpoint.save_checkpoint(out, _unwrap(model), card={
                             **card, **resumed, "best_epoch": best.epoch, "epochs": epoch + 1, "metrics": best.metrics,
                         })
@@ -1261,6 +1433,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                 final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
                 if extra is not None:
                     final_card["finalize"] = extra
+                    _check_finite_state(final.state_dict(), f"the checkpoint finalised by {type(task).__name__}")
                     checkpoint.save_checkpoint(out, final, card=final_card)
                 else:
                     runfolder.write_json(out / runfolder.CARD_FILE, final_card)
@@ -1285,13 +1458,16 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
 __all__ = [
     "DEVICES",
     "FitResult",
+    "NonFiniteError",
     "Progress",
     "RESUME_SETTINGS",
     "Task",
     "TrainConfig",
     "TrainingStopped",
     "fit",
+    "format_nonfinite",
     "make_task",
+    "nonfinite_tensors",
     "select_device",
     "task_class",
 ]

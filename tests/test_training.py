@@ -1,4 +1,4 @@
-"""The training engine: configuration checks, the cVAE task, several optimisers, stopping and resuming."""
+"""The training engine: configuration checks, the cVAE task, several optimisers, stopping and resuming, non-finite values."""
 
 import json
 import os
@@ -29,10 +29,13 @@ from porelib.models.cvae import TEMPERATURE_KNOTS
 from porelib.synth import expected_pore_voxels
 from porelib.tasks.cvae import SELECTION_STATISTICS, CVAETask
 from porelib.training import (
+    NonFiniteError,
     TrainConfig,
     TrainingStopped,
     fit,
+    format_nonfinite,
     make_task,
+    nonfinite_tensors,
     select_device,
 )
 
@@ -361,3 +364,133 @@ def test_a_cvae_trained_against_a_critic_steps_both_groups_and_generates(tmp_pat
     with np.load(grids, allow_pickle=False) as archive:
         assert archive["grids"].shape == (2, 30, 30, 30)
         assert (archive["grids"].reshape(2, -1).sum(1) == round(float(expected_pore_voxels(0.8)))).all()
+
+
+# ----------------------------------------------------------------------------- non-finite values
+
+
+class _NonFiniteTask(ToyTask):
+    """The toy task, made non-finite on purpose at ``at`` (``Progress.step``) in one of these ways.
+
+    ``"gradient"``: a finite loss whose gradient into ``b.weight`` is NaN (``√(0·w)``);
+    ``"loss"``: the loss times NaN; ``"weights"``: the model starts with a NaN in ``b.bias``;
+    ``"batch"``: the training inputs hold one NaN; ``"overflow"``: at every step the loss
+    ``a.weight[0, 0]`` (gradient 1), so that a huge learning rate pushes it past the float range;
+    ``"finalize"``: :meth:`finalize` leaves a NaN in the weights it returns.
+    """
+
+    def __init__(self, how, *, at=0, groups=2):
+        super().__init__(groups=groups)
+        self.how, self.at = how, at
+
+    def build_model(self):
+        model = super().build_model()
+        if self.how == "weights":
+            with torch.no_grad():
+                model.b.bias.fill_(float("nan"))
+        return model
+
+    def datasets(self):
+        train, val = super().datasets()
+        if self.how == "batch":
+            x, y = train.tensors
+            x = x.clone()
+            x[5, 1] = float("nan")
+            train = torch.utils.data.TensorDataset(x, y)
+        return train, val
+
+    def training_step(self, model, batch, progress):
+        if self.how == "overflow":
+            loss = model.a.weight[0, 0]
+            return loss, {"loss": loss.item()}
+        returned, parts = super().training_step(model, batch, progress)
+        if progress.step != self.at or self.how not in ("gradient", "loss"):
+            return returned, parts
+        if self.how == "gradient":
+            extra = torch.sqrt(0.0 * model.b.weight.sum())  # 0, with an infinite derivative times 0: NaN
+        else:
+            extra = torch.tensor(float("nan"))
+        return {name: loss + extra for name, loss in returned.items()}, parts
+
+    def finalize(self, model, device):
+        if self.how == "finalize":
+            with torch.no_grad():
+                model.a.weight[0, 0] = float("inf")
+        return {"finalized": True}
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_a_non_finite_gradient_stops_the_run_naming_the_parameter_and_keeps_the_last_good_checkpoint(tmp_path):
+    # Step 4 = epoch 2, step 1 (4 batches per epoch); both groups step there, b's gradient is NaN.
+    task = _NonFiniteTask("gradient", at=4)
+    with pytest.raises(NonFiniteError) as raised:
+        fit(task, TrainConfig(out=tmp_path, epochs=3, batch_size=4, lr=TOY_LR, threads=1), progress=False, command=["t"])
+    message = str(raised.value)
+    assert isinstance(raised.value, FloatingPointError)
+    assert message.startswith("the gradient of group 'b' became non-finite at epoch 2, step 1 although the loss was finite")
+    assert "b.weight (3 of 3 values: nan)" in message and "No weight was changed" in message
+    assert "not the learning rate" in message and "lower --lr" not in message
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["state"] == "failed" and status["epoch"] == 1 and "b.weight" in status["error"]
+    model, card = load_checkpoint(tmp_path)  # epoch 1's, finite
+    assert card["best_epoch"] == 1 and all(torch.isfinite(p).all() for p in model.state_dict().values())
+    before = task.snapshots[-1][1]  # the weights at the start of the failed step, untouched by it
+    assert all(torch.isfinite(p).all() for p in before)
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_weights_pushed_past_the_float_range_name_the_step_and_the_learning_rate(tmp_path):
+    # AdamW moves a.weight[0, 0] by the learning rate per step: past 3.4e38 at the 12th step.
+    config = TrainConfig(out=tmp_path, epochs=1, batch_size=1, lr=3e37, lr_warmup_epochs=0, min_lr_fraction=1.0,
+                         threads=1)
+    with pytest.raises(NonFiniteError, match=r"^the weights became non-finite in the optimiser step at epoch 1, "
+                                             r"step 12 \(finite loss -3.3e\+38, gradient norm 1\): a.weight \(1 of 9 "
+                                             r"values: inf\)\. .* lower --lr \(the learning rate of this step was 3e\+37\)$"):
+        fit(_NonFiniteTask("overflow", groups=1), config, progress=False, command=["t"])
+    assert not (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("state*"))
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+@pytest.mark.parametrize(
+    ("how", "at", "match"),
+    [
+        ("weights", 0, (r"the loss of group 'a' became nan at epoch 1, step 1 because the weights were already "
+                        r"non-finite: b.bias \(1 of 1 values: nan\); they came with the model the run started from")),
+        ("batch", None, (r"the loss of group 'a' became nan at epoch 1, step \d: the batch holds non-finite values "
+                         r"\(batch\[0\] \(1 of 12 values: nan\)\); check the data, not the learning rate")),
+        ("loss", 0, (r"the loss of group 'a' became nan at epoch 1, step 1, before any optimiser step of this run, "
+                     r"with finite weights and data: .* the learning rate is not the cause")),
+        ("loss", 2, (r"the loss of group 'a' became nan at epoch 1, step 3 with finite weights and data, after 2 "
+                     r"optimiser step\(s\) of this run; lower --lr")),
+    ],
+)
+def test_a_non_finite_loss_says_what_it_points_to(tmp_path, how, at, match):
+    with pytest.raises(NonFiniteError, match=match) as raised:
+        fit(_NonFiniteTask(how, at=at), TrainConfig(out=tmp_path, epochs=1, batch_size=4, lr=TOY_LR, threads=1),
+            progress=False, command=["t"])
+    if how != "loss" or at == 0:
+        assert "lower --lr" not in str(raised.value)
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_a_non_finite_checkpoint_is_never_written(tmp_path):
+    task = _NonFiniteTask("finalize", at=None)
+    with pytest.raises(NonFiniteError, match=r"refusing to write the checkpoint finalised by _NonFiniteTask: "
+                                             r"non-finite values in a.weight \(1 of 9 values: inf\)"):
+        fit(task, TrainConfig(out=tmp_path, epochs=1, batch_size=4, lr=TOY_LR, threads=1), progress=False, command=["t"])
+    model, card = load_checkpoint(tmp_path)  # the best epoch's weights, as evaluated
+    assert "finalize" not in card and all(torch.isfinite(p).all() for p in model.state_dict().values())
+
+
+def test_nonfinite_tensors_names_each_bad_tensor_once():
+    tensors = [("a", torch.tensor([1.0, float("nan"), float("inf")])), ("b", torch.ones(3)), ("c", None),
+               ("d", torch.arange(3)), ("e", torch.full((2, 2), -float("inf")))]
+    assert nonfinite_tensors(tensors) == ["a (2 of 3 values: nan/inf)", "e (4 of 4 values: inf)"]
+    assert nonfinite_tensors(tensors[1:2]) == [] and nonfinite_tensors([]) == []
+    assert format_nonfinite([f"p{i}" for i in range(7)]) == "p0, p1, p2, p3, p4 and 2 more"
+
+
+def test_fit_restores_the_thread_count(tmp_path, toy_model_registered):
+    torch.set_num_threads(2)
+    fit(ToyTask(), TrainConfig(out=tmp_path, epochs=1, batch_size=8, lr=TOY_LR, threads=1), progress=False, command=["t"])
+    assert torch.get_num_threads() == 2

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from porelib import ct, registry, segmentation
-from porelib.checkpoint import load_checkpoint
+from porelib.checkpoint import load_checkpoint, save_checkpoint
 from porelib.cli import main
 from porelib.metrics import dice
-from porelib.models.unet3d import UNet3D
+from porelib.models.unet3d import UNet3D, UNet3DConfig
 from porelib.tasks.unet import (
     TRAIN_SEEDS,
     VAL_SEEDS,
@@ -23,6 +27,8 @@ from porelib.tasks.unet import (
     validation_scan,
 )
 from porelib.training import Progress, make_task
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: A run small enough for a test: 24³ scans, 16³ crops.
 TINY_DATA = {"scan_size": 24, "train_scans": 2, "crop": 16, "crops_per_epoch": 2, "val_size": 16, "max_radius": 4.0}
@@ -141,6 +147,43 @@ def test_tiny_training_run_through_the_cli_writes_a_usable_checkpoint(tmp_path, 
     )
     mask = np.load(tmp_path / "m.npy", allow_pickle=False)
     assert mask.shape == (16, 16, 16) and mask.dtype == bool
+
+
+def test_a_fine_tune_takes_the_same_first_steps_here_as_in_a_fresh_process(tmp_path):
+    # The seeds fix every step: whatever ran before in this process (a suite run), a 1-epoch run
+    # and a 1-epoch fine-tune from it give the bytes of a fresh interpreter, weights and metrics alike.
+    def commands(folder):
+        first = ["train", "unet", "--out", str(folder / "unet"), "--epochs", "1", "--input-contrast", "bright",
+                 "--threshold-skip", "20", *TINY_FLAGS]
+        return [first, ["train", "unet", "--out", str(folder / "tuned"), "--epochs", "1",
+                        "--init-from", str(folder / "unet"), *TINY_FLAGS]]
+
+    for argv in commands(tmp_path / "here"):
+        assert main(argv) == 0
+    code = "import json, sys\nfrom porelib.cli import main\nfor argv in json.loads(sys.argv[1]):\n    assert main(argv) == 0"
+    fresh = subprocess.run([sys.executable, "-c", code, json.dumps(commands(tmp_path / "fresh"))], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    for run in ("unet", "tuned"):
+        here, there = tmp_path / "here" / run, tmp_path / "fresh" / run
+        assert (here / "model.safetensors").read_bytes() == (there / "model.safetensors").read_bytes(), run
+        rows = [[{k: v for k, v in json.loads(line).items() if k != "time_s"} for line in
+                 (folder / "metrics.jsonl").read_text().splitlines()] for folder in (here, there)]
+        assert rows[0] == rows[1] and all(math.isfinite(row["train_loss"]) for row in rows[0])
+
+
+def test_fine_tuning_refuses_a_checkpoint_with_non_finite_weights(tmp_path, capsys):
+    model = UNet3D(UNet3DConfig(channels=(4, 8), groups=2))
+    with torch.no_grad():
+        model.encoders[0][0].weight[0, 0, 1, 1, 1] = float("nan")
+    folder = save_checkpoint(tmp_path / "diverged", model, card={"task": "unet"})
+    match = r"init_from must hold finite weights; .*diverged has non-finite values in encoders.0.0.weight \(1 of 108"
+    with pytest.raises(ValueError, match=match):
+        make_task("unet", {"init": {"init_from": str(folder)}})
+    assert main(["train", "unet", "--out", str(tmp_path / "tuned"), "--init-from", str(folder), *TINY_FLAGS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: init_from must hold finite weights") and len(err.splitlines()) == 1
+    assert not (tmp_path / "tuned").exists()
 
 
 #: The issue's targets, checked per held-out scan: at least Otsu's Dice at every dose,

@@ -1,8 +1,8 @@
 """Training tasks of :mod:`porelib.training` that live in their own module.
 
-Each module defines one :class:`porelib.training.Task` subclass and is registered
-by name in :data:`porelib.training.TASKS` as ``"porelib.tasks.<module>:<Class>"``,
-so it is imported only when that model is trained:
+Each module defines one :class:`porelib.training.Task` subclass, registered with its model
+in :mod:`porelib.registry` as ``task="porelib.tasks.<module>:<Class>"``, so it is imported
+only when that model is trained:
 
 ``cvae``
     :class:`porelib.tasks.cvae.CVAETask`: the conditional VAE of :mod:`porelib.models.cvae`

@@ -60,7 +60,7 @@ from porelib.checkpoint import load_checkpoint, read_card
 from porelib.metrics import dice, iou
 from porelib.models.unet3d import UNet3D, UNet3DConfig, dice_bce_loss
 from porelib.options import check_options, option, options_class
-from porelib.training import Progress, Task
+from porelib.training import Progress, Task, format_nonfinite, nonfinite_tensors
 
 #: Seeds of the training scans and of the validation scans; both inside ``ct.TRAINING_SEEDS``.
 TRAIN_SEEDS = range(9_000)
@@ -146,7 +146,8 @@ class UNetInitConfig:
         "",
         "A U-Net checkpoint folder to continue from (fine-tuning): the model is rebuilt from its card and its "
         "weights are loaded, and its card is kept in the new card under `init` so the whole history stays on "
-        "record. Empty: random weights.",
+        "record. Its weights must all be finite (checked when the task is made). Empty: random "
+        "weights.",
     )
 
     def __post_init__(self):
@@ -262,6 +263,13 @@ class UNetTask(Task):
                     f"init_from must be a U-Net checkpoint; {self.init_config.init_from} holds a {self.init_card['model']!r} model"
                 )
             self.model_config = UNet3DConfig(**self.init_card["config"])
+            start, _ = load_checkpoint(self.init_config.init_from)
+            bad = nonfinite_tensors(start.state_dict().items())
+            if bad:
+                raise ValueError(
+                    f"init_from must hold finite weights; {self.init_config.init_from} has non-finite values in "
+                    f"{format_nonfinite(bad)} (the run that wrote it diverged): fine-tune from another checkpoint"
+                )
         else:
             self.model_config = UNet3DConfig(**self.options.get("model", {}))
         UNet3D(self.model_config)  # check the hyperparameters before simulating anything
