@@ -252,3 +252,33 @@ def test_gan_losses_are_finite_at_extreme_scores(loss, real, fake, real_density,
         assert torch.isfinite(value), (loss, value)
         grads = torch.autograd.grad(value, inputs, allow_unused=True, retain_graph=True)
         assert all(grad is None or torch.isfinite(grad).all() for grad in grads), loss
+
+
+@pytest.fixture(scope="module")
+def material_tasks(tmp_path_factory):
+    """Material tasks on sparse, balanced and dense samples (volumes) and on an image."""
+    from porelib.tasks.material import MaterialTask
+
+    folder = tmp_path_factory.mktemp("materials")
+    rng = np.random.default_rng(0)
+    tasks = {}
+    for name, shape, porosity in (("sparse", (40, 36, 36), 0.02), ("balanced", (40, 36, 36), 0.5),
+                                  ("dense", (40, 36, 36), 0.98), ("image", (130, 130), 0.3)):  # fmt: skip
+        path = folder / f"{name}.npy"
+        np.save(path, rng.random(shape) < porosity)
+        options = {"model": {"width": 8, "noise_channels": 4, "convs_per_level": 1},
+                   "data": {"input": str(path), "patch": 16}, "loss": {"target_patches": 4, "slices": 2}}  # fmt: skip
+        tasks[name] = MaterialTask(options)
+    return tasks
+
+
+@_settings(STEP_EXAMPLES)
+@given(kind=st.sampled_from(["sparse", "balanced", "dense", "image"]), n=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_material_step_is_finite(material_tasks, kind, n, seed):
+    task = material_tasks[kind]
+    torch.manual_seed(seed)
+    model = task.build_model()
+    loss, parts = task.training_step(model, (torch.arange(n),), _progress(0.5, 1))
+    loss.backward()
+    assert torch.isfinite(loss) and all(np.isfinite(value) for value in parts.values())
+    assert not nonfinite_tensors((name, p.grad) for name, p in model.named_parameters())

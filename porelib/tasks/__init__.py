@@ -10,6 +10,9 @@ only when that model is trained:
 ``cgan``
     :class:`porelib.tasks.cgan.CGANTask`: the conditional GAN of :mod:`porelib.models.cgan`
     on the pore-grid dataset, with the loss options of :func:`porelib.losses.gan_losses`.
+``material``
+    :class:`porelib.tasks.material.MaterialTask`: the fully convolutional generator of
+    :mod:`porelib.models.material` on a user's own sample (``--input``).
 ``unet``
     :class:`porelib.tasks.unet.UNetTask`: the 3D U-Net of
     :mod:`porelib.models.unet3d` on simulated CT scans (:mod:`porelib.ct`).
