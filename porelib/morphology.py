@@ -32,7 +32,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["NO_SOLID", "local_thickness", "squared_distance"]
 
@@ -212,17 +211,14 @@ def local_thickness(pore, *, planar: bool = False) -> np.ndarray:
 def _integer_radius(squared: np.ndarray, pore: np.ndarray, planar: bool) -> np.ndarray:
     """``floor(sqrt(squared))`` as uint16, with the no-solid convention of :func:`local_thickness`."""
     fits = np.empty(squared.shape, dtype=np.uint16)
+    inscribed = max(1, min(pore.shape[1:] if planar else pore.shape) // 2)
     step = max(1, _SLAB_VOXELS // max(1, squared.shape[1] * squared.shape[2]))
     for start in range(0, squared.shape[0], step):
         block = squared[start : start + step]
-        # float64 sqrt is exact enough: floor(sqrt(n)) is right for every n < 2**52.
-        fits[start : start + step] = np.floor(np.sqrt(np.minimum(block, NO_SOLID - 1), dtype=np.float64))
-    no_solid = squared >= NO_SOLID
-    if no_solid.any():
-        inscribed = max(1, min(pore.shape[1:] if planar else pore.shape) // 2)
-        fits[no_solid] = inscribed
-    del squared
-    fits[~pore] = 0
+        # float64 sqrt is exact enough: floor(sqrt(n)) is right for every n < 2**52. Solid voxels are at 0.
+        fits[start : start + step] = np.sqrt(block, dtype=np.float64)
+        if block.max() >= NO_SOLID:
+            fits[start : start + step][block >= NO_SOLID] = inscribed
     return fits
 
 
@@ -232,18 +228,20 @@ def _ball_centres(fits: np.ndarray, planar: bool) -> tuple[np.ndarray, ...]:
     A centre needs drawing when its radius is at least 2 and no face-neighbour fits a ball
     one voxel larger (that ball contains this one: ``|x − c'| ≤ |x − c| + 1 < r + 1``).
     """
-    footprint = ndimage.generate_binary_structure(3, 1)
-    if planar:
-        footprint[0] = footprint[2] = False
-    largest_neighbour = ndimage.maximum_filter(fits, footprint=footprint, mode="constant", cval=0)
-    needed = (fits >= 2) & (largest_neighbour <= fits)
+    needed = fits >= 2
+    for axis in (1, 2) if planar else (0, 1, 2):  # no face-neighbour larger (outside the box counts as 0)
+        lower = [slice(None)] * 3
+        upper = [slice(None)] * 3
+        lower[axis], upper[axis] = slice(0, -1), slice(1, None)
+        lower, upper = tuple(lower), tuple(upper)
+        needed[lower] &= fits[upper] <= fits[lower]
+        needed[upper] &= fits[lower] <= fits[upper]
     # A volume or image without solid voxels is already filled with its inscribed radius.
     if planar:
         constant = fits.reshape(len(fits), -1)
         needed &= ~(constant.min(axis=1) == constant.max(axis=1))[:, None, None]
     elif fits.min() == fits.max():
         needed[...] = False
-    del largest_neighbour
     c0, c1, c2 = (axis.astype(np.int32) for axis in np.nonzero(needed))
     radius = fits[needed].astype(np.int32)
     order = np.lexsort((c0, radius))
@@ -293,6 +291,8 @@ def _draw_balls(fits: np.ndarray, centres: tuple[np.ndarray, ...], planar: bool)
     p1, p2 = n1 + 2 * pad, n2 + 2 * pad
     width = max(1, min(n0, _TABLE_BYTES // (levels * p1 * p2 * np.dtype(dtype).itemsize)))
     group_starts = np.searchsorted(radius, np.arange(largest + 2))
+    # int32 positions when every position relative to any slab fits (halves the index traffic).
+    index = np.int32 if (2 * n0 + levels * width) * p1 * p2 < 2**31 else np.int64
     for s0 in range(0, n0, width):
         s1 = min(n0, s0 + width)
         table = np.zeros((levels, s1 - s0, p1, p2), dtype=dtype)
@@ -304,7 +304,7 @@ def _draw_balls(fits: np.ndarray, centres: tuple[np.ndarray, ...], planar: bool)
                 continue
             g0 = c0[group]
             # Flat position in the slab's table of each centre with offset (0, 0, 0), less s0 planes.
-            base = (c1[group].astype(np.int64) + pad) * p2 + (c2[group] + pad) + (g0.astype(np.int64) - s0) * (p1 * p2)
+            base = (c1[group].astype(index) + pad) * p2 + (c2[group] + pad) + (g0.astype(index) - s0) * (p1 * p2)
             for d0, d1, half in _ball_runs(r, planar):
                 lo, hi = np.searchsorted(g0, (s0 - d0, s1 - d0))
                 if lo == hi:
@@ -328,7 +328,7 @@ def _write_runs(flat, base, d1, half, p2, level_size, value) -> None:
         rows = level == k
         starts = d1[rows] * p2 - half[rows]  # block [a, a + 2^k) at the run's start
         ends = d1[rows] * p2 + half[rows] - (1 << int(k)) + 1  # block ending at the run's end
-        offsets = np.concatenate([starts, ends]) + int(k) * level_size
+        offsets = (np.concatenate([starts, ends]) + int(k) * level_size).astype(base.dtype)
         chunk = max(1, _RUN_CHUNK // len(offsets))
         for start in range(0, len(base), chunk):
             flat[(base[start : start + chunk, None] + offsets[None, :]).ravel()] = value

@@ -91,6 +91,19 @@ def test_layers_give_different_s2_per_axis():
     assert statistics.distances(st, statistics.volume_statistics(volume.transpose(2, 1, 0)))["s2_z"] > 0.1
 
 
+def test_distance_transform_and_local_thickness_edge_cases():
+    volume = smooth_blobs((17, 26, 11), porosity=0.7, seed=8)
+    np.testing.assert_array_equal(morphology.squared_distance(volume), np.rint(ndimage.distance_transform_edt(volume) ** 2))
+    assert (morphology.local_thickness(np.ones((10, 14, 12), dtype=bool)) == 5).all()  # no wall: half the smallest side
+    assert not morphology.local_thickness(np.zeros((6, 7, 8), dtype=bool)).any()
+    stack = np.zeros((3, 12, 10), dtype=bool)
+    stack[0] = True  # an image without solid
+    stack[2, 3:9, 2:8] = True  # a 6 × 6 square
+    thickness = morphology.local_thickness(stack, planar=True)
+    assert (thickness[0] == 5).all() and not thickness[1].any() and thickness[2].max() == 3
+    assert (morphology.squared_distance(stack, planar=True)[0] == morphology.NO_SOLID).all()
+
+
 def test_per_axis_s2_matches_direct_counting_on_a_box():
     volume = smooth_blobs((22, 35, 17), seed=3)
     st = statistics.volume_statistics(volume, r_max=8)
@@ -98,6 +111,14 @@ def test_per_axis_s2_matches_direct_counting_on_a_box():
         lines = np.moveaxis(volume, axis, 0)
         direct = [np.mean(lines[r:] & lines[: len(lines) - r]) for r in range(9)]
         np.testing.assert_allclose(st.s2[axis], direct, atol=1e-6)
+    np.testing.assert_array_equal(statistics.axis_two_point_correlation(volume, r_max=8), st.s2)
+    for axis in range(3):
+        np.testing.assert_array_equal(statistics.chord_lengths(volume, axis), st.chords[axis])
+    image = volume[:, :, 4]
+    image_st = statistics.image_statistics(image)
+    np.testing.assert_array_equal(statistics.axis_two_point_correlation(image), image_st.s2)
+    np.testing.assert_array_equal(statistics.chord_lengths(image, 1), image_st.chords[1])
+    np.testing.assert_array_equal(statistics.percolating_fraction(image), image_st.percolation)
 
 
 def test_agrees_with_porespy(porespy):
@@ -116,6 +137,10 @@ def test_agrees_with_porespy(porespy):
     ours = statistics.volume_statistics(sampled).chords[0]
     np.testing.assert_array_equal(ours, theirs[: len(ours)])
     assert theirs[len(ours) :].sum() == 0
+    # Percolation: PoreSpy's fraction of the volume, ours of the pore space.
+    theirs = [porespy.metrics.percolating_porosity(volume, axis=a) / volume.mean() for a in range(3)]
+    np.testing.assert_allclose(st.percolation, theirs)
+    np.testing.assert_allclose(statistics.percolating_fraction(volume), theirs)
     # S2: PoreSpy's radial S2 equals the per-axis ones where the material is isotropic (r = 1).
     radial = porespy.metrics.two_point_correlation(volume).probability_scaled
     assert np.mean(st.s2[:, 1]) == pytest.approx(radial[1], abs=0.02)

@@ -94,7 +94,7 @@ def keep_top(score, count: int) -> np.ndarray:
 
 
 def _pore_count(porosity, shape) -> int:
-    return int(round(check_density(porosity, "porosity") * math.prod(shape)))
+    return round(check_density(porosity, "porosity") * math.prod(shape))
 
 
 # --------------------------------------------------------------------------------------
