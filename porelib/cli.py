@@ -110,6 +110,10 @@ def _cmd_score(args) -> int:
     from porelib import io
     from porelib.scoring import score_grid
 
+    if args.material is not None:
+        return _score_material(args)
+    if args.file is None:
+        raise ValueError("give the grid file to score (or --material RUN to compare a material run's methods)")
     batch = io.load_batch(args.file)
     if not 0 <= args.index < len(batch.grids):
         raise ValueError(f"--index must be in [0, {len(batch.grids) - 1}] for {args.file}; got {args.index}")
@@ -125,6 +129,41 @@ def _cmd_score(args) -> int:
         print(json.dumps(result))
         return 0
     print(_format_score(result))
+    return 0
+
+
+def _score_material(args) -> int:
+    """``score [FILE] --material RUN``: one volume, or every method, against the run's held-out slab."""
+    from porelib.material.run import load_material_run
+    from porelib.material.sample import import_material
+    from porelib.material.score import compare_methods, score_volume
+
+    run = load_material_run(args.material)
+    if args.file is not None:
+        volume = import_material(args.file, pore_value=args.pore_value).pores
+        scores = score_volume(run, volume)
+        if args.json:
+            print(json.dumps({name: score.to_dict() for name, score in scores.items()}))
+            return 0
+        print(f"{args.file} against the held-out slab of {run.material.source} (ratio 1 = as close as another piece "
+              "of the sample; 95 % interval; ✗ = upper bound above the limit)")
+        for name, score in scores.items():
+            print(f"{name:>22}  {score.ratio:6.2f}  [{score.low:.2f}, {score.high:.2f}]{'' if score.passed else '  ✗'}")
+        return 0
+    comparison = compare_methods(run, progress=_progress_bar("scoring methods"))
+    if args.json:
+        print(json.dumps(comparison.to_dict()))
+        return 0
+    names = list(comparison.results[0].scores)
+    print(f"every method against the held-out slab of {run.material.source}: {len(comparison.results)} methods, "
+          f"volumes {'×'.join(map(str, comparison.member_shape))} at porosity {comparison.porosity:.4f}")
+    print(f"{'statistic':>22}  " + "  ".join(f"{r.method:>20}" for r in comparison.results))
+    for name in names:
+        cells = [f"{s.ratio:5.2f} [{s.low:.2f},{s.high:5.2f}]" for s in (r.scores[name] for r in comparison.results)]
+        print(f"{name:>22}  " + "  ".join(f"{cell:>20}" for cell in cells))
+    for note in comparison.notes:
+        print(f"note: {note}")
+    print(f"recommended: {comparison.recommended} ({comparison.reason})")
     return 0
 
 
@@ -333,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     score = commands.add_parser("score", help="statistics of a grid, against a reference and the dataset", parents=[reads])
-    score.add_argument("file", type=Path, help=".npy (rows or 3-D), .npz, .tif or .vti")
+    score.add_argument("file", type=Path, nargs="?", default=None, help=".npy (rows or 3-D), .npz, .tif or .vti")
+    score.add_argument("--material", type=Path, default=None,
+                       help="a material run: score FILE against its held-out slab, or without FILE every method")
+    score.add_argument("--pore-value", type=float, default=1.0, help="with --material: the value of the pore phase in FILE")
     score.add_argument("--reference", type=Path, default=None, help="grid to compare voxel by voxel")
     score.add_argument("--density", type=_density_arg, default=None,
                        help="compare against the dataset at this density factor, or 'auto' to estimate it")

@@ -238,7 +238,7 @@ class HeldOutReference:
         self.notes = tuple(notes + placement_notes)
         self.names = statistic_names(ndim)
         statistics = volume_statistics if ndim == 3 else image_statistics
-        self.stats = [statistics(held_out[self._window(corner)], r_max=self.r_max) for corner in self.positions]
+        self.stats = [statistics(held_out[self.window(corner)], r_max=self.r_max) for corner in self.positions]
         self.member_distances = distance_matrices(self.stats, self.stats)
         count = len(self.stats)
         self.noise_floors = {
@@ -251,7 +251,8 @@ class HeldOutReference:
             f"overlapping={self.overlapping})"
         )
 
-    def _window(self, corner) -> tuple[slice, ...]:
+    def window(self, corner) -> tuple[slice, ...]:
+        """The slices of the member (or tile) whose first corner is ``corner``."""
         return tuple(slice(p, p + s) for p, s in zip(corner, self.member_shape))
 
     def noise_floor(self, name: str) -> float:
@@ -300,7 +301,7 @@ class HeldOutReference:
             )
         statistics = volume_statistics if ndim == 3 else image_statistics
         corners = itertools.product(*(range(0, c - s + 1, s) for c, s in zip(candidate.shape, self.member_shape)))
-        return [statistics(candidate[self._window(corner)], r_max=self.r_max) for corner in corners]
+        return [statistics(candidate[self.window(corner)], r_max=self.r_max) for corner in corners]
 
     def score(
         self,

@@ -34,8 +34,11 @@ from porelib._validate import check_positive_int
 
 #: Methods scored by :func:`compare_methods`, in table order.
 METHODS = ("model", "gaussian-field", "spheres", "patch")
-#: Edge of the scored volumes (clipped to the held-out slab's thickness by the reference).
+#: Largest and smallest edge of the scored volumes (see :func:`scored_size`).
 SCORED_SIZE = 64
+MIN_SCORED_SIZE = 16
+#: Statistics reported but not judged: every method is asked for the porosity (exact by construction).
+NOT_JUDGED = ("porosity",)
 #: Volumes generated per method, and members cut from the held-out slab.
 SAMPLES = 8
 MEMBERS = 16
@@ -51,7 +54,7 @@ class MethodResult:
     scores : dict
         ``{statistic: StatisticScore}`` (ratio, interval, pass) in the reference's order.
     worst : str
-        The statistic with the highest upper bound.
+        The judged statistic (not :data:`NOT_JUDGED`) with the highest upper bound.
     seconds_per_volume : float
         Wall time to make one scored volume.
     nearest_training_iou : float or None
@@ -114,10 +117,23 @@ class MaterialComparison:
                 "results": [r.to_dict() for r in self.results]}  # fmt: skip
 
 
-def held_out_reference(run, *, size: int = SCORED_SIZE, members: int = MEMBERS, seed: int = 0):
-    """The :class:`~porelib.material.reference.HeldOutReference` of a run's held-out slab at ``size``."""
+def scored_size(held_out_shape, members: int = MEMBERS) -> int:
+    """The largest edge in [:data:`MIN_SCORED_SIZE`, :data:`SCORED_SIZE`] at which ``members`` disjoint members fit.
+
+    Members clipped to a thin slab take its thickness; when not even the smallest size
+    fits ``members`` times, the smallest is used (the reference then overlaps them and says so).
+    """
+    for size in range(SCORED_SIZE, MIN_SCORED_SIZE - 1, -4):
+        if np.prod([extent // min(size, extent) for extent in held_out_shape]) >= members:
+            return size
+    return MIN_SCORED_SIZE
+
+
+def held_out_reference(run, *, size: int | None = None, members: int = MEMBERS, seed: int = 0):
+    """The :class:`~porelib.material.reference.HeldOutReference` of a run's held-out slab (size: :func:`scored_size`)."""
     from porelib.material.reference import HeldOutReference
 
+    size = scored_size(run.split.held_out.shape, members) if size is None else size
     return HeldOutReference(run.split.held_out, size, members=members, seed=seed)
 
 
@@ -131,7 +147,7 @@ def _volumes(run, method: str, shape: tuple, porosity: float, samples: int, seed
     return [generate_material(run, shape, porosity, seed=seed + k, method=method) for k in range(samples)]
 
 
-def compare_methods(run, *, size: int = SCORED_SIZE, samples: int = SAMPLES, members: int = MEMBERS,
+def compare_methods(run, *, size: int | None = None, samples: int = SAMPLES, members: int = MEMBERS,
                     methods=METHODS, seed: int = 0, resamples: int = 2000, progress=None) -> MaterialComparison:
     """Score every method of :data:`METHODS` against the run's held-out slab (see the module notes).
 
@@ -139,8 +155,8 @@ def compare_methods(run, *, size: int = SCORED_SIZE, samples: int = SAMPLES, mem
     ----------
     run : MaterialRun
         From :func:`porelib.material.run.load_material_run`.
-    size : int
-        Edge of the scored volumes (clipped to the held-out slab).
+    size : int, optional
+        Edge of the scored volumes (clipped to the held-out slab); default :func:`scored_size`.
     samples : int
         Volumes per method (at least 2, for the bootstrap).
     members : int
@@ -164,14 +180,14 @@ def compare_methods(run, *, size: int = SCORED_SIZE, samples: int = SAMPLES, mem
     reference = held_out_reference(run, size=size, members=members, seed=seed)
     shape = tuple(reference.member_shape) if reference.ndim == 3 else (min(reference.member_shape),) * 3
     porosity = float(run.split.train.mean())
-    members_arrays = [run.split.held_out[reference._window(corner)] for corner in reference.positions]
+    members_arrays = [run.split.held_out[reference.window(corner)] for corner in reference.positions]
     results = []
     for index, method in enumerate(methods):
         start = time.perf_counter()
         volumes = _volumes(run, method, shape, porosity, samples, seed)
         seconds = (time.perf_counter() - start) / len(volumes)
         scores = reference.score(volumes, resamples=resamples, seed=seed)
-        worst = max(scores, key=lambda name: scores[name].high)
+        worst = max((name for name in scores if name not in NOT_JUDGED), key=lambda name: scores[name].high)
         memorised = None
         if method in ("model", "patch") and reference.ndim == 3:
             memorised = float(np.mean(baselines.nearest_patch_iou(volumes, run.split.train)))
@@ -192,6 +208,6 @@ def _reason(best: MethodResult, candidates: list[MethodResult]) -> str:
             f"{best.worst_high:.2f}× the slab's own spread (95 % upper bound)" + (f"; the others: {others}" if others else ""))
 
 
-def score_volume(run, volume, *, size: int = SCORED_SIZE, members: int = MEMBERS, seed: int = 0) -> dict:
+def score_volume(run, volume, *, size: int | None = None, members: int = MEMBERS, seed: int = 0) -> dict:
     """Score one volume (any box at least the member shape) against the run's held-out slab: ``{name: StatisticScore}``."""
     return held_out_reference(run, size=size, members=members, seed=seed).score(volume, seed=seed)
