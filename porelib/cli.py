@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load")
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load", "material")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -316,10 +316,12 @@ def _cmd_bench(args) -> int:
     from porelib.bench._report import markdown_table
 
     options = {}
-    if args.seconds is not None:
-        if "seconds" not in inspect.signature(module.run).parameters:
-            raise ValueError(f"--seconds applies to benchmarks that run for a time (app-load), not {args.name}")
-        options["seconds"] = args.seconds
+    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material)")):
+        if getattr(args, option) is None:
+            continue
+        if option not in inspect.signature(module.run).parameters:
+            raise ValueError(f"--{option} applies to benchmarks that {meaning}, not {args.name}")
+        options[option] = getattr(args, option)
     rows = module.run(out_dir=args.out, quick=args.quick, **options)
     print(markdown_table(rows))
     print(f"wrote {Path(args.out) / (name + '.md')} and .json")
@@ -450,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     bench.add_argument("--seconds", type=float, default=None,
                        help="app-load: seconds of load (default 60, or 15 with --quick)")
+    bench.add_argument("--minutes", type=float, default=None,
+                       help="material: training budget per material (default 5)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -137,13 +137,15 @@ def held_out_reference(run, *, size: int | None = None, members: int = MEMBERS, 
     return HeldOutReference(run.split.held_out, size, members=members, seed=seed)
 
 
-def _volumes(run, method: str, shape: tuple, porosity: float, samples: int, seed: int) -> list[np.ndarray]:
-    """``samples`` volumes of ``shape`` from ``method`` (seeds ``seed``, ``seed + 1``, …)."""
+def _volumes(run, method: str, reference, porosity: float, samples: int, seed: int) -> list[np.ndarray]:
+    """``samples`` candidates from ``method`` (seeds ``seed``, ``seed + 1``, …): volumes of the member shape
+    (cubes of its side against an image), or for ``patch`` training patches of the member shape."""
     from porelib.material import baselines
     from porelib.material.generate import generate_material
 
     if method == "patch":
-        return list(baselines.patch_bootstrap(run.split.train, shape, samples, seed=seed))
+        return list(baselines.patch_bootstrap(run.split.train, tuple(reference.member_shape), samples, seed=seed))
+    shape = tuple(reference.member_shape) if reference.ndim == 3 else (min(reference.member_shape),) * 3
     return [generate_material(run, shape, porosity, seed=seed + k, method=method) for k in range(samples)]
 
 
@@ -178,13 +180,12 @@ def compare_methods(run, *, size: int | None = None, samples: int = SAMPLES, mem
     if unknown:
         raise ValueError(f"methods must be among {', '.join(METHODS)}; got {unknown}")
     reference = held_out_reference(run, size=size, members=members, seed=seed)
-    shape = tuple(reference.member_shape) if reference.ndim == 3 else (min(reference.member_shape),) * 3
     porosity = float(run.split.train.mean())
     members_arrays = [run.split.held_out[reference.window(corner)] for corner in reference.positions]
     results = []
     for index, method in enumerate(methods):
         start = time.perf_counter()
-        volumes = _volumes(run, method, shape, porosity, samples, seed)
+        volumes = _volumes(run, method, reference, porosity, samples, seed)
         seconds = (time.perf_counter() - start) / len(volumes)
         scores = reference.score(volumes, resamples=resamples, seed=seed)
         worst = max((name for name in scores if name not in NOT_JUDGED), key=lambda name: scores[name].high)
