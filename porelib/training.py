@@ -1204,13 +1204,19 @@ class _Loop:
 MAX_BUDGET_EPOCHS = 100_000
 
 
-def _epochs_in_budget(config: TrainConfig, elapsed_s: float, epoch_s: float, dist: _Distributed) -> TrainConfig:
-    """``config`` with the epochs that fit ``config.minutes``, from the time spent so far and the first epoch's.
+#: Epochs after which a ``--minutes`` run sets its number of epochs: the first gives an
+#: estimate at once, the second a steadier one (the first also pays for warming up).
+BUDGET_DECISIONS = (1, 2)
+
+
+def _epochs_in_budget(config: TrainConfig, elapsed_s: float, epoch_s: float, done: int,
+                      dist: _Distributed) -> TrainConfig:
+    """``config`` with the epochs that fit ``config.minutes``: ``done`` plus what the time left allows at ``epoch_s``.
 
     Rank 0 decides and every rank follows, so all processes run the same epochs.
     """
     remaining = config.minutes * 60 - elapsed_s
-    epochs = max(1, min(MAX_BUDGET_EPOCHS, 1 + math.floor(remaining / max(epoch_s, 1e-6))))
+    epochs = max(done, min(MAX_BUDGET_EPOCHS, done + math.floor(remaining / max(epoch_s, 1e-6))))
     decided = dist.broadcast_bytes(str(epochs).encode() if dist.is_main else None)
     return dataclasses.replace(config, epochs=int(decided.decode()))
 
@@ -1404,9 +1410,9 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                         checkpoint.save_checkpoint(out, _unwrap(model), card={
                             **card, **resumed, "best_epoch": best.epoch, "epochs": epoch + 1, "metrics": best.metrics,
                         })
-                if config.minutes is not None and epoch == 0:
+                if config.minutes is not None and epoch + 1 in BUDGET_DECISIONS:
                     now = time.perf_counter()
-                    config = _epochs_in_budget(config, now - clock, now - epoch_start, dist)
+                    config = _epochs_in_budget(config, elapsed_before + now - clock, now - epoch_start, epoch + 1, dist)
                     loop.config, stop.epochs = config, config.epochs
                     bar.total = len(loader) * config.epochs
                     run.update(epochs=config.epochs)

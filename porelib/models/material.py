@@ -8,8 +8,9 @@ structure is stationary, a volume of any size is one forward pass over a larger 
 grid, and a volume generated in chunks (:func:`generate_volume`) is the very same volume —
 no statistic can change across a seam because there is none.
 
-Layout (defaults): noise → two 3³ convolutions to 24 channels → ×2 trilinear → two to 12
-→ ×2 → one to 6 → 1³ convolution to 1 logit; LeakyReLU and pixel norm after each. The output
+Layout (defaults): noise → 3³ convolutions to 24 then 12 channels → ×2 trilinear → to 12
+then 6 → ×2 → to 6 → 1³ convolution to 1 logit; LeakyReLU and pixel norm after each (a
+level's last convolution narrows to the next level's width before the upsampling). The output
 of a noise grid of side ``m`` has side ``4 · m − margin`` (:attr:`MaterialGeneratorConfig.margin`).
 
 Exact porosity: :func:`top_k_mask` keeps the ``round(φ · voxels)`` voxels of highest logit
@@ -23,7 +24,6 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from porelib.options import check_options, option, options_class
@@ -75,6 +75,22 @@ class MaterialGeneratorConfig:
         return math.ceil((side + self.margin) / self.scale)
 
 
+def upsample_interior(x: torch.Tensor) -> torch.Tensor:
+    """Trilinear doubling of ``(N, C, D, H, W)`` without the outermost output voxel on each side.
+
+    Equal to ``F.interpolate(x, scale_factor=2, mode="trilinear")[..., 1:-1, 1:-1, 1:-1]``: the
+    dropped voxels are the ones interpolation extrapolates at the border, so every output
+    depends on interior input only (:class:`MaterialGenerator` stays seamless). Computed
+    axis by axis as ``0.75 a + 0.25 b`` and ``0.25 a + 0.75 b`` of neighbours ``a, b``,
+    several times faster on the CPU than the fused trilinear kernel.
+    """
+    for dim in (2, 3, 4):
+        a, b = x.narrow(dim, 0, x.shape[dim] - 1), x.narrow(dim, 1, x.shape[dim] - 1)
+        even, odd = torch.lerp(a, b, 0.25), torch.lerp(a, b, 0.75)
+        x = torch.stack((even, odd), dim=dim + 1).flatten(dim, dim + 1)
+    return x
+
+
 class _PixelNorm(nn.Module):
     """Each voxel's feature vector scaled to unit mean square (local: no statistics over space)."""
 
@@ -95,9 +111,13 @@ class MaterialGenerator(nn.Module):
         previous = config.noise_channels
         for level, width in enumerate(widths):
             layers = []
-            for _ in range(config.convs_at(level)):
-                layers += [nn.Conv3d(previous, width, 3), nn.LeakyReLU(0.2), _PixelNorm()]
-                previous = width
+            for index in range(config.convs_at(level)):
+                # The last convolution of a level narrows to the next level's width before the
+                # upsampling, so the finer levels carry fewer channels (half the work there).
+                last = index == config.convs_at(level) - 1 and level < config.upsamplings
+                out = widths[level + 1] if last else width
+                layers += [nn.Conv3d(previous, out, 3), nn.LeakyReLU(0.2), _PixelNorm()]
+                previous = out
             self.blocks.append(nn.Sequential(*layers))
         self.head = nn.Conv3d(previous, 1, 1)
 
@@ -120,7 +140,7 @@ class MaterialGenerator(nn.Module):
         x = noise
         for level, block in enumerate(self.blocks):
             if level:  # trilinear doubling; the outermost voxels, extrapolated at the border, are dropped
-                x = F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)[..., 1:-1, 1:-1, 1:-1]
+                x = upsample_interior(x)
             x = block(x)
         return self.head(x)
 
