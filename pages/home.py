@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import registry
-from porelib.app_state import PAGES, model_status
+from porelib.app_state import PAGES, generator_summary, model_status
 from porelib.data import SPLITS
 
 ui.route_through_app()
@@ -45,8 +45,11 @@ with data_column:
         )
 with model_column:
     st.subheader("Models")
-    for status in (model_status(name) for name in registry.names()):
+    for entry in registry.entries():
+        status = model_status(entry.name)
         icon = ":material/check_circle:" if status.ready else ":material/cancel:"
-        st.markdown(
-            f"{icon} **{ui.model_label(status.name)}**: {'ready' if status.ready else 'missing'} — {status.detail}"
-        )
+        st.markdown(f"{icon} **{entry.label}** — {entry.summary}")
+        verdict = generator_summary(entry.name) if entry.role == "generator" else None
+        st.caption((verdict + " " if verdict else "") + ("" if status.ready else f"Not available: {status.detail}."))
+    st.caption("Every benchmark, with its command: `docs/bench/` (generators, material, segmentation, compression, "
+               "speed, app load).")
