@@ -33,7 +33,7 @@ _SUBMODULES = {
         "compressed_row", "curve_ratios", "lossless_row", "method_row", "pareto_front", "rate_distortion", "simulated_scan",
     ),
     "container": (
-        "FORMAT_VERSION", "MAGIC", "MAX_VOXELS", "SUFFIX", "Compressed", "from_bytes", "highest_ratio", "load_compressed",
+        "FORMAT_VERSION", "MAGIC", "SUFFIX", "Compressed", "from_bytes", "highest_ratio", "load_compressed",
         "save_compressed", "save_standard_stream",
     ),
     "errorbounded": ("Target",),
@@ -41,11 +41,11 @@ _SUBMODULES = {
     "methods": ("METHOD_CODECS", "check_target", "decode_with", "encode_with"),
     "names": ("CHOICES", "DEFAULT_MAX_SECONDS", "METHODS"),
     "neural": (
-        "DEFAULT_BATCH_SIZE", "DEFAULT_BITS", "DEFAULT_LR", "DEFAULT_STEPS", "NeuralCode", "QuantisedTensor",
-        "TileGrid", "fit_field", "max_ratio", "plan_network", "quantise", "render_field",
+        "DEFAULT_BATCH_SIZE", "DEFAULT_BITS", "DEFAULT_STEPS", "NeuralCode", "QuantisedTensor",
+        "TileGrid", "default_lr", "fit_field", "max_ratio", "plan_network", "quantise", "render_field",
     ),
     "scores": ("psnr", "quality", "ssim"),
-    "volume": ("KINDS", "check_volume", "raw_nbytes", "read_volume", "volume_kind", "write_volume"),
+    "volume": ("KINDS", "MAX_VOXELS", "check_volume", "raw_nbytes", "read_volume", "volume_kind", "write_volume"),
 }
 _WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
 __all__ = sorted(_WHERE)  # noqa: PLE0605 - computed from _SUBMODULES

@@ -45,7 +45,7 @@ def compress(
     ----------
     volume : array_like, shape (X, Y, Z)
         ``volume[ix, iy, iz]``: a scan (finite numbers) or a grid (``True`` = pore).
-        Each side at least 2 voxels, at most :data:`~porelib.compress.container.MAX_VOXELS` voxels.
+        Each side at least 2 voxels, at most :data:`~porelib.compress.volume.MAX_VOXELS` voxels.
     method : {"auto", "neural", "sz3", "zfp", "lzma"}
         ``auto`` chooses per volume and target and says why in ``info["reason"]``
         (:mod:`porelib.compress.auto`); the others are in :data:`porelib.compress.METHOD_CODECS`.

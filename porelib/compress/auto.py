@@ -194,7 +194,7 @@ def choose(array: np.ndarray, kind: str, target: Target, *, max_seconds: float =
     done = [c for c in (*classical, neural_candidate) if c.compressed is not None]
     if not done:
         raise ValueError(_nothing(tried, target))
-    best = max(done, key=lambda c: (c.score, -c.seconds))
+    best = max(done, key=lambda c: (c.score, c.compressed.ratio, -c.seconds))  # ties: the smaller file, then faster
     others = "; ".join(c.describe() for c in tried if c is not best and c.method != "lzma")
     if target.psnr is not None:
         verdict = "keeps" if best.scores["psnr"] >= target.psnr else "comes closest to"
@@ -237,7 +237,8 @@ def neural_time_note(array, kind: str, ratio: float, seconds: float, options: di
     ValueError
         If ``ratio`` is too high for the neural field on this volume.
     """
-    config = neural.plan_network(array.shape, kind=kind, ratio=ratio, bits=options.get("bits", neural.DEFAULT_BITS))
+    config = neural.plan_network(array.shape, kind=kind, ratio=ratio, bits=options.get("bits", neural.DEFAULT_BITS),
+                                 batch_size=options.get("batch_size", neural.DEFAULT_BATCH_SIZE))
     per_step = neural.seconds_per_step(config, **_timing_options(options))
     needed = per_step * neural.MIN_STEPS + _neural_decode_estimate(array, kind, ratio, options, per_step=per_step)
     left = seconds - NEURAL_MARGIN_S
@@ -253,7 +254,8 @@ def _neural_decode_estimate(array, kind, ratio, options, *, per_step: float | No
     """Seconds to decode: a forward pass costs about a third of a training step, per voxel."""
     if per_step is None:
         config = neural.plan_network(array.shape, kind=kind, ratio=ratio,
-                                     bits=options.get("bits", neural.DEFAULT_BITS))
+                                     bits=options.get("bits", neural.DEFAULT_BITS),
+                                     batch_size=options.get("batch_size", neural.DEFAULT_BATCH_SIZE))
         per_step = neural.seconds_per_step(config, **_timing_options(options))
     batch = options.get("batch_size", neural.DEFAULT_BATCH_SIZE)
     return per_step / 3 * array.size / batch

@@ -51,15 +51,13 @@ from pathlib import Path
 import numpy as np
 
 from porelib.compress.names import METHODS
-from porelib.compress.volume import KINDS, raw_nbytes
+from porelib.compress.volume import KINDS, MAX_VOXELS, raw_nbytes
 
 MAGIC = b"PNCF"
 FORMAT_VERSION = 2
 #: Versions :func:`from_bytes` reads.
 READABLE_VERSIONS = (1, 2)
 SUFFIX = ".pnc"
-#: Largest volume a container may declare (512³, 512 MiB as float32): decoding allocates it.
-MAX_VOXELS = 512**3
 
 _HEADER = struct.Struct("<4sBBB3I8s2dI")
 _V1_HEADER = struct.Struct("<4sBBB3I8s2dHB3B2fI")

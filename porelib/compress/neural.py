@@ -112,13 +112,17 @@ DEFAULT_BATCH_SIZE = 8192
 MIN_STEPS = 100
 #: Coordinates evaluated per batch when decoding.
 DECODE_BATCH_SIZE = 65536
-#: Peak learning rate of Adam per kind (the sine factors ω₀ are folded into the
-#: weights, so these are ω₀ = 30 times the usual SIREN rates). Scans: on the
-#: noise-free 128³ benchmark scan at 100:1 with 4³ tiles of width 16, 4e-2
-#: reached 34.1 dB where 3e-2 reached 34.0, 2e-2 33.7 and 1e-2 32.8.
-#: Grids (binary cross-entropy): on three 30³ test grids at 3:1, 3e-2 reached
-#: IoU 0.97-1.0 where 1e-2 reached 0.95-0.99.
-DEFAULT_LR = {"scan": 4e-2, "binary": 3e-2}
+#: Peak learning rate of Adam for a scan, times the network's width: the rate is this / width
+#: (the sine factors ω₀ are folded into the weights, so rates are ω₀ = 30 times the usual
+#: SIREN rates; Adam moves every weight by about the rate, while the weights shrink as
+#: √(6 / width), so wider networks need lower rates). On the noise-free 128³ benchmark
+#: scan: at 100:1 (4³ tiles, width 16) 4e-2 reached 34.1 dB where 3e-2 reached 34.0, 2e-2
+#: 33.7 and 1e-2 32.8; at 10:1 (5³ tiles, width 40) 4e-2 diverged (15 dB) where 1.7e-2
+#: reached 38.2 dB; at 25:1 (6³ tiles, width 19) 3.6e-2 reached 36.4 dB and 4e-2 35.6.
+SCAN_LR_TIMES_WIDTH = 0.68
+#: Peak learning rate for a grid (binary cross-entropy): on three 30³ test grids at 3:1,
+#: 3e-2 reached IoU 0.97-1.0 where 1e-2 reached 0.95-0.99.
+BINARY_LR = 3e-2
 #: Fraction of the steps spent warming the learning rate up linearly.
 WARMUP_FRACTION = 0.02
 #: Fraction of the steps, at the end, trained through the quantiser.
@@ -134,12 +138,14 @@ MAX_THREADS = 2
 #: well as two of width 18).
 DEFAULT_BLOCKS = 2
 MIN_BLOCK_WIDTH = 24
-#: Tiles are at least this many voxels long, and their networks at least this wide.
-#: 128³ scan at 100:1, 2000 steps: 4³ tiles of width 16 reached 34.1 dB in 8 s,
-#: 3³ tiles of width 26 32.9 dB (lr 1e-2, 1500 steps) in 10 s, 2³ tiles of width 50
-#: 33.9 dB in 53 s (lr 1e-2).
+#: Tiles are at least this many voxels long, their networks at least this wide, and each
+#: step draws at least MIN_SAMPLES_PER_TILE voxels in every tile. 128³ scan at 100:1, 2000
+#: steps: 4³ tiles of width 16 reached 34.1 dB in 8 s, 3³ tiles of width 26 32.9 dB (lr
+#: 1e-2, 1500 steps) in 10 s, 2³ tiles of width 50 33.9 dB in 53 s (lr 1e-2). At 10:1, 8³
+#: tiles (16 voxels per tile and step) reached 37.3 dB at best, 5³ tiles 38.2 dB.
 MIN_TILE_EDGE = 16
 MIN_TILED_WIDTH = 16
+MIN_SAMPLES_PER_TILE = 64
 #: The first layer's ω₀ per voxel of a tile's longest side: the finest detail a
 #: tile can hold grows with its length in voxels, while its local coordinates
 #: always span [-1, 1]. (30³ grids at 3-4:1: ω₀ = 15 beat 7 and 30 by up to
@@ -367,9 +373,9 @@ def encode(
     steps = check_positive_int(steps, "steps")
     bits = check_positive_int(bits, "bits", minimum=2, maximum=16)
     batch_size = check_positive_int(batch_size, "batch_size")
-    lr = DEFAULT_LR[kind] if lr is None else check_number(lr, "lr", minimum=1e-8, maximum=10.0)
     threads = check_positive_int(threads, "threads", maximum=MAX_THREADS)
-    config = plan_network(array.shape, kind=kind, ratio=ratio, bits=bits)
+    config = plan_network(array.shape, kind=kind, ratio=ratio, bits=bits, batch_size=batch_size)
+    lr = default_lr(kind, config) if lr is None else check_number(lr, "lr", minimum=1e-8, maximum=10.0)
     values = normalise(array, kind)
     torch_seed = int(np.random.default_rng(seed).integers(2**62))
     start = time.perf_counter()
@@ -425,15 +431,22 @@ def describe(config: SirenConfig) -> str:
 # ----------------------------------------------------------------------------- sizing
 
 
-def plan_network(shape, *, kind: str, ratio: float, bits: int = DEFAULT_BITS) -> SirenConfig:
+def default_lr(kind: str, config: SirenConfig) -> float:
+    """Peak learning rate of a fit: :data:`SCAN_LR_TIMES_WIDTH` / width for a scan, :data:`BINARY_LR` for a grid."""
+    return SCAN_LR_TIMES_WIDTH / config.width if kind == "scan" else BINARY_LR
+
+
+def plan_network(shape, *, kind: str, ratio: float, bits: int = DEFAULT_BITS,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> SirenConfig:
     """Choose the network whose file is as large as possible but at most raw size / ``ratio``.
 
     The parameter budget is what is left of the target size after the container,
     the payload header and each tensor's ``lo, step``, at ``bits`` ×
     :data:`ENTROPY_FACTOR` bits per parameter. The volume is split into the most
     tiles that keep every tile's network at least :data:`MIN_TILED_WIDTH` wide
-    (tiles at least :data:`MIN_TILE_EDGE` voxels long): at the same size, more
-    tiles cost fewer operations per voxel. One residual block is used when two
+    (tiles at least :data:`MIN_TILE_EDGE` voxels long, and at most
+    ``batch_size / MIN_SAMPLES_PER_TILE`` of them): at the same size, more tiles
+    cost fewer operations per voxel. One residual block is used when two
     would be narrower than :data:`MIN_BLOCK_WIDTH` (untiled) or
     :data:`MIN_TILED_WIDTH` (tiled). The first layer's ω₀ is
     :data:`FIRST_W0_PER_VOXEL` times the tiles' longest side in voxels.
@@ -449,7 +462,7 @@ def plan_network(shape, *, kind: str, ratio: float, bits: int = DEFAULT_BITS) ->
         n_params = int((target_bytes - _overhead_nbytes(n_blocks)) * 8 // (bits * ENTROPY_FACTOR))
         if n_params < 1:
             continue
-        for tiles in _tilings(shape):
+        for tiles in _tilings(shape, max_tiles=max(1, batch_size // MIN_SAMPLES_PER_TILE)):
             first_w0 = FIRST_W0_PER_VOXEL * max(TileGrid(tuple(shape), tiles).length)
             config = widest_config(n_params, n_blocks=n_blocks, tiles=tiles, first_w0=first_w0)
             min_width = MIN_TILED_WIDTH if max(tiles) > 1 else MIN_BLOCK_WIDTH if n_blocks > 1 else MIN_WIDTH
@@ -493,11 +506,13 @@ def max_ratio(shape, *, kind: str, bits: int = DEFAULT_BITS) -> float:
     return raw_nbytes(shape, kind) / smallest
 
 
-def _tilings(shape) -> Iterator[tuple[int, int, int]]:
+def _tilings(shape, *, max_tiles: int) -> Iterator[tuple[int, int, int]]:
     """Candidate tilings, most tiles first: ``t`` per axis (fewer along short axes), down to one tile."""
     longest = max(1, min(MAX_TILES, max(shape) // MIN_TILE_EDGE))
     for per_axis in range(longest, 0, -1):
-        yield tuple(max(1, min(per_axis, n // MIN_TILE_EDGE)) for n in shape)
+        tiles = tuple(max(1, min(per_axis, n // MIN_TILE_EDGE)) for n in shape)
+        if math.prod(tiles) <= max_tiles or per_axis == 1:
+            yield tiles
 
 
 def packed_nbytes(config: SirenConfig, bits: int) -> int:
@@ -560,8 +575,7 @@ def fit_field(
 
     A scan's ``values`` are in ``[-1, 1]`` and fitted with the mean squared
     error; with ``binary`` they are 0/1 and the network's outputs are fitted as
-    logits with the binary cross-entropy. ``lr`` defaults to :data:`DEFAULT_LR`
-    of the kind. Each step draws ``batch_size // T`` voxels uniformly in each of the ``T``
+    logits with the binary cross-entropy. ``lr`` defaults to :func:`default_lr`. Each step draws ``batch_size // T`` voxels uniformly in each of the ``T``
     tiles and takes one Adam step; the learning rate
     rises linearly over the first :data:`WARMUP_FRACTION` of the steps, then
     decays to zero along a cosine. With ``bits``, the last :data:`QAT_FRACTION`
@@ -575,7 +589,7 @@ def fit_field(
     """
     device = select_device(device)
     if lr is None:
-        lr = DEFAULT_LR["binary" if binary else "scan"]
+        lr = default_lr("binary" if binary else "scan", config)
     start = time.perf_counter()
     grid = TileGrid(values.shape, config.tiles)
     origins = torch.as_tensor(grid.origins(), device=device)

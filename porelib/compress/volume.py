@@ -28,6 +28,8 @@ from porelib._validate import check_choice, check_finite, check_numeric, describ
 
 #: What a volume is: float values, or a pore grid (thresholded on decoding).
 KINDS = ("scan", "binary")
+#: Largest volume compressed or decoded (512³; 512 MiB as float32): decoding allocates it.
+MAX_VOXELS = 512**3
 
 
 def raw_nbytes(shape, kind: str) -> int:
@@ -65,8 +67,8 @@ def check_volume(volume, kind: str = "auto") -> tuple[np.ndarray, str]:
     TypeError
         If ``volume`` does not hold numbers.
     ValueError
-        If it is not 3-D, is smaller than 2 voxels along an axis (or empty), holds
-        NaN/inf, or is not 0/1 for ``kind="binary"``.
+        If it is not 3-D, is smaller than 2 voxels along an axis (or empty), larger
+        than :data:`MAX_VOXELS`, holds NaN/inf, or is not 0/1 for ``kind="binary"``.
     """
     array = np.asarray(volume)
     check_numeric(array, "volume")
@@ -74,6 +76,11 @@ def check_volume(volume, kind: str = "auto") -> tuple[np.ndarray, str]:
         raise ValueError(f"volume must be 3-D (X, Y, Z); got {array.ndim}-D {describe(array)}")
     if min(array.shape) < 2:
         raise ValueError(f"volume must be at least 2 voxels along each axis; got shape {array.shape}")
+    if array.size > MAX_VOXELS:
+        raise ValueError(
+            f"volume has {array.size:,} voxels, more than the {MAX_VOXELS:,} (512³) compressed here; crop it or "
+            "compress it in blocks"
+        )
     check_finite(array, "volume")
     check_choice(kind, ("auto", *KINDS), "kind")
     detected = volume_kind(array)
