@@ -177,33 +177,39 @@ def verdict(rows: list[dict], volumes: list[BenchVolume]) -> str:
 
 
 def write_plot(rows: list[dict], volumes: list[BenchVolume], path) -> Path:
-    """Quality against ratio, one line per method, one panel per 128³ volume and one for the 30³ grids (PNG)."""
+    """Quality against ratio (log scale), one line per method and one panel per volume, as a PNG.
+
+    lzma is one square at its own ratio (exact: IoU 1 on grids; on scans it has no PSNR and is left out).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
 
-    panels = [(item.name, [item.name], _score(item.kind)) for item in volumes if item.volume.shape[0] > 30]
-    small = [item.name for item in volumes if item.volume.shape[0] <= 30]
-    if small:
-        panels.append((f"{len(small)} dataset grids 30³ (mean)", small, "iou"))
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for axis, (title, names, score) in zip(axes[0], panels):
-        mine = [row for row in rows if row["volume"] in names and row["method"] in (*METHODS, "lzma")]
-        frame = rate_distortion_frame(mine, score=score)
-        if len(names) > 1:  # several volumes: the mean score at each target, at the mean achieved ratio
-            frame = frame.groupby(["method", "target"], as_index=False, dropna=False)[["ratio", "score"]].mean()
+    columns = min(3, len(volumes))
+    lines = -(-len(volumes) // columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(4.4 * columns, 3.5 * lines), squeeze=False)
+    for axis, item in zip(axes.flat, volumes):
+        score = _score(item.kind)
+        frame = rate_distortion_frame([row for row in rows if row["volume"] == item.name], score=score)
         for method in (*METHODS, "lzma"):
             points = frame[frame["method"] == method]
             if len(points):
                 axis.plot(points["ratio"], points["score"], marker="o" if len(points) > 1 else "s",
                           color=METHOD_COLOURS[method], label=method + (" (exact)" if method == "lzma" else ""))
         axis.set_xscale("log")
+        ticks = sorted(item.ratios)
+        axis.xaxis.set_major_locator(FixedLocator(ticks))
+        axis.xaxis.set_minor_locator(NullLocator())
+        axis.set_xticklabels([f"{tick:g}" for tick in ticks], fontsize=7)
         axis.set_xlabel("ratio (raw / file)")
         axis.set_ylabel(SCORE_TITLES[score])
-        axis.set_title(title, fontsize=9)
+        axis.set_title(item.name, fontsize=9)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=7)
+    for axis in list(axes.flat)[len(volumes):]:
+        axis.set_visible(False)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

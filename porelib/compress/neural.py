@@ -19,28 +19,35 @@ the tiles); Adam with a short linear warm-up and a cosine decay to zero
 (:func:`porelib.devices.warmup_cosine`). The last :data:`QAT_FRACTION` of the
 steps run through the quantiser (straight-through gradients), so the stored
 weights lose less to quantisation (on the noise-free 128³ benchmark scan at
-100:1: 34.1 dB against 34.8 dB unquantised; 1.2 dB lost when quantising the
-fitted weights afterwards). Fitting is deterministic for a given ``seed`` on a
-given machine and thread count.
+100:1 with 2³ tiles of width 50: 34.1 dB against 34.8 dB unquantised; 1.2 dB lost
+when quantising the fitted weights afterwards). Fitting is deterministic for a given
+``seed`` on a given machine and thread count.
 
 Speed: many small tiles
 -----------------------
 A step costs about as many operations per voxel as one tile's network has
 parameters, so at a fixed file size more tiles fit faster. The volume is cut into
-the most tiles that keep every tile at least :data:`MIN_TILE_EDGE` voxels long and
-its network at least :data:`MIN_TILED_WIDTH` wide. On the noise-free 128³
-benchmark scan at 100:1 (one thread), 4³ tiles of width 16 reached 34.1 dB in
-2000 steps (about 8 s) where neurcomp-like 2³ tiles of width 50 needed 2000 steps
-of four times the cost (53 s) for 33.9 dB; 4³ tiles need a higher learning rate
-(4e-2: 34.1 dB; 1e-2: 32.8 dB). See ``docs/bench/compression.md``.
+the most tiles that keep every tile at least :data:`MIN_TILE_EDGE` voxels long, its
+network at least :data:`MIN_TILED_WIDTH` wide and at least
+:data:`MIN_SAMPLES_PER_TILE` voxels per tile and step. On the noise-free 128³
+benchmark scan at 100:1 (one thread, ``bench compression``), 4³ tiles of width 17
+reached 34.4 dB in 2000 steps and 7.3 s of CPU, where neurcomp-like 2³ tiles of
+width 50 took 53 s for 33.9 dB; SZ3 reaches 30.9 dB there. The learning rate falls
+with the width (:data:`SCAN_LR_TIMES_WIDTH`); Adam is fused (8 % less time per step).
+Tried and not kept: a multiresolution hash grid with a tiny MLP (Instant-NGP-like, 8
+levels of 2¹² entries × 2 features, 8-bit, pure torch) reached 31.1 dB in 1000 steps
+and 27 s of CPU at 79 % of the 100:1 budget (16 levels of 2¹¹: 30.3 dB, 55 s): its
+gathers cost 7 times a tile step here. A dense feature grid of the budget's size
+cannot hold the detail: 43³ values trilinearly upsampled give 24.4 dB.
 
 Quantisation and entropy coding
 -------------------------------
 Each tensor (every weight matrix and every bias vector) is quantised linearly to
 ``2**bits`` levels between its own minimum and maximum: value ``k`` stands for
 ``lo + k · step``. The levels are then entropy-coded (raw LZMA2 of one byte per
-level): fitted sine networks' levels carry about 7.3 of their 8 bits. The network
-is sized for :data:`ENTROPY_FACTOR` of the packed size, so it can be wider; if the
+level): fitted sine networks' levels carry 6.5-7.3 of their 8 bits (the 128³ benchmark
+files are 81-90 % of their packed size). The network is sized for
+:data:`ENTROPY_FACTOR` of the packed size, so it can be wider; if the
 coded file were still over the target, the levels are quantised again with one bit
 fewer until it fits (``info["bits"]`` says so). A k-means codebook per tensor
 (neurcomp) was tried: it costs ``4 · 2**bits`` bytes per tensor, and the
@@ -152,7 +159,7 @@ MIN_SAMPLES_PER_TILE = 64
 #: 0.05 IoU; a 64-voxel tile of a CT scan: 30 fits well.)
 FIRST_W0_PER_VOXEL = 0.5
 #: Bytes per level expected after entropy coding, as a fraction of the packed
-#: size, when sizing the network (measured 0.91 on a 128³ scan's 8-bit levels).
+#: size, when sizing the network (measured 0.81-0.90 on the 128³ benchmark files).
 ENTROPY_FACTOR = 0.95
 #: Steps timed to estimate a fit's duration (:func:`seconds_per_step`).
 TIMING_STEPS = 4
