@@ -111,9 +111,20 @@ COMPRESS_GRID_RATIO = "compress_grid_ratio"
 COMPRESS_SCAN_RATIO = "compress_scan_ratio"
 COMPRESS_STEPS = "compress_steps"
 COMPRESS_SEED = "compress_seed"
+COMPRESS_METHOD = "compress_method"
+COMPRESS_TARGET = "compress_target"
+COMPRESS_PSNR = "compress_psnr"
+COMPRESS_ABS_ERROR = "compress_abs_error"
+COMPRESS_MAX_SECONDS = "compress_max_seconds"
 COMPRESS_RUN = "compress_run"
-#: Not a widget: the Compress page's last fit, ``(job, .pnc bytes, fit seconds)``; ``job`` names the
-#: volume and settings it was made from.
+COMPRESS_RD_NEURAL = "compress_rd_neural"
+COMPRESS_RD_RUN = "compress_rd_run"
+#: Not a widget: the rate-distortion rows of the Compress page, ``(job, rows)``.
+COMPRESS_RD_RESULT = "compress_rd_result"
+#: Not a widget: the rate-distortion job the Plot button asked for (set by its callback).
+COMPRESS_RD_PENDING = "compress_rd_pending"
+#: Not a widget: the Compress page's last code, ``(job, .pnc bytes, info)``; ``job`` names the volume and
+#: settings it was made from, ``info`` is the code's ``Compressed.info`` (times, auto's reason).
 COMPRESS_RESULT = "compress_result"
 #: Not a widget: the job the Compress button asked for (set by its callback, which survives a rerun).
 COMPRESS_PENDING = "compress_pending"
@@ -216,6 +227,8 @@ COMPRESS_SCAN_SIZES = (32, 48, 64)
 #: Doses of the Compress page's simulated scan: names of porelib.ct.DOSES, or "none" (no photon noise).
 COMPRESS_SCAN_DOSES = ("default", "high", "low", "none")
 COMPRESS_STEP_CHOICES = (100, 250, 500, 1000, 2000)
+#: What the Compress page aims at: a ratio, a PSNR (dB) or a largest absolute error (scans only for the last two).
+COMPRESS_TARGETS = ("ratio", "psnr", "abs_error")
 #: Where the From-an-image page takes its section from.
 FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload", "draw")
 #: Drawing tools of the From-an-image page's canvas.
@@ -305,6 +318,12 @@ DEFAULTS = {
     COMPRESS_SCAN_RATIO: 100.0,
     COMPRESS_STEPS: 500,
     COMPRESS_SEED: 0,
+    COMPRESS_METHOD: "auto",
+    COMPRESS_TARGET: COMPRESS_TARGETS[0],
+    COMPRESS_PSNR: 40.0,
+    COMPRESS_ABS_ERROR: 0.01,
+    COMPRESS_MAX_SECONDS: 60.0,
+    COMPRESS_RD_NEURAL: False,
     **{slice_keys(page)[0]: AXES[2] for page in SLICE_PAGES},
     **{slice_keys(page)[1]: 15 for page in SLICE_PAGES},
 }

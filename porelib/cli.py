@@ -282,20 +282,33 @@ def _cmd_compress(args) -> int:
         quality,
         read_volume,
         save_compressed,
+        save_standard_stream,
     )
 
+    if args.stream is not None and args.method not in ("auto", "sz3", "zfp"):
+        raise ValueError(f"--stream writes the SZ3 or zfp stream; method '{args.method}' has none (use sz3 or zfp)")
     volume = read_volume(args.input)
-    threads = {"threads": args.threads} if args.threads is not None else {}
-    options = {name: getattr(args, name) for name in ("steps", "bits") if getattr(args, name) is not None}
-    compressed = compress(volume, ratio=args.ratio, kind=args.kind, seed=args.seed, device=args.device,
-                          progress=_progress_bar("fitting"), **options, **threads)
+    neural = {name: getattr(args, name) for name in ("steps", "bits", "threads") if getattr(args, name) is not None}
+    compressed = compress(volume, method=args.method, ratio=args.ratio, abs_error=args.abs_error, psnr=args.psnr,
+                          kind=args.kind, max_seconds=args.max_seconds, seed=args.seed, device=args.device,
+                          progress=_progress_bar("fitting"), **neural)
+    if "reason" in compressed.info:
+        print(f"auto chose {compressed.method}: {compressed.info['reason']}")
+    stream = None
+    if args.stream is not None and compressed.standard_stream() is not None:
+        stream = save_standard_stream(args.stream, compressed)
+    elif args.stream is not None:
+        print(f"no stream written to {args.stream}: auto chose {compressed.method}, which has no standard stream")
     path = save_compressed(args.out, compressed)
-    decoded = decompress(compressed, device=args.device, **threads)
+    decoded = decompress(compressed, device=args.device, **{k: v for k, v in neural.items() if k == "threads"})
     scores = quality(volume, decoded, kind=compressed.kind)
-    print(f"wrote {path}: {compressed.nbytes} bytes, ratio {compressed.ratio:.1f}:1 against the raw "
+    print(f"wrote {path} ({compressed.method}): {compressed.nbytes} bytes, ratio {compressed.ratio:.1f}:1 against the raw "
           f"{'float32' if compressed.kind == 'scan' else 'bit-packed'} size ({compressed.raw_nbytes} bytes), "
           f"{compressed.ratio_vs_dtype:.1f}:1 against {volume.dtype}; "
-          + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()))
+          + ", ".join(f"{name} {value:.4g}" for name, value in scores.items())
+          + f"; encoded in {compressed.info['encode_s']:.2f} s")
+    if stream is not None:
+        print(f"wrote the {compressed.method} stream to {stream} (float32, C order: Z fastest)")
     return 0
 
 
@@ -306,7 +319,8 @@ def _cmd_decompress(args) -> int:
     threads = {"threads": args.threads} if args.threads is not None else {}
     volume = decompress(compressed, device=args.device, **threads)
     path = write_volume(args.out, volume)
-    print(f"wrote the {'×'.join(map(str, volume.shape))} {compressed.kind} ({volume.dtype}) to {path}")
+    print(f"wrote the {'×'.join(map(str, volume.shape))} {compressed.kind} ({volume.dtype}, {compressed.method} "
+          f"code) to {path}")
     return 0
 
 
@@ -426,21 +440,38 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which phase of a grey image is pore (auto: the minority phase; 0/1 data: 1 = pore)")
     image.set_defaults(func=_cmd_from_image)
 
-    pack = commands.add_parser("compress", help="fit a neural field to a scan or grid and write it as .pnc", parents=[reads])
+    from porelib.compress.names import CHOICES, DEFAULT_MAX_SECONDS
+
+    pack = commands.add_parser("compress", help="compress a scan or grid (SZ3, zfp, neural field, lzma) into a .pnc",
+                               parents=[reads])
     pack.add_argument("input", type=Path, help="scan (.npz with image, .npy, .tif) or grid (.npy, .npz, .tif, .vti)")
-    pack.add_argument("--ratio", type=float, required=True, help="target ratio: raw size (float32 or bit-packed) / file size")
+    pack.add_argument("--method", choices=CHOICES, default="auto",
+                      help="auto (default): chooses per volume and target and says why; sz3 and zfp: error-bounded; "
+                           "neural: a fitted network (slow, best at high ratios); lzma: lossless")
+    pack.add_argument("--ratio", type=float, default=None,
+                      help="target ratio: raw size (float32, or 1 bit per voxel for a grid) / file size")
+    pack.add_argument("--abs-error", type=float, default=None,
+                      help="largest error of any voxel, in the scan's units (sz3, zfp, auto); a grid: voxels its "
+                           "surface may move")
+    pack.add_argument("--psnr", type=float, default=None,
+                      help="least PSNR in dB (sz3, zfp, auto; with --ratio, auto keeps it at that ratio if it can)")
+    pack.add_argument("--max-seconds", type=float, default=None,
+                      help=f"time limit: auto stops by it (default {DEFAULT_MAX_SECONDS:g}), a neural fit is shortened to it")
     pack.add_argument("--out", type=Path, required=True, help="output file (.pnc)")
+    pack.add_argument("--stream", type=Path, default=None,
+                      help="also write the SZ3 (.sz3) or zfp (.zfp) stream, which their own tools open")
     pack.add_argument("--kind", choices=("auto", "scan", "binary"), default="auto",
                       help="auto: bool or 0/1 integer arrays are grids (thresholded on decoding), others scans")
-    pack.add_argument("--steps", type=int, default=None, help="optimisation steps (default 2000)")
-    pack.add_argument("--bits", type=int, default=None, help="bits per quantised weight (default 8)")
-    pack.add_argument("--seed", type=int, default=None, help="same seed, same file")
+    pack.add_argument("--steps", type=int, default=None, help="neural: optimisation steps (default 2000)")
+    pack.add_argument("--bits", type=int, default=None, help="neural: bits per quantised weight (default 8)")
+    pack.add_argument("--seed", type=int, default=None, help="neural: same seed, same file")
     pack.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    pack.add_argument("--threads", type=int, default=None, help="CPU threads, 1 or 2 (default 1: faster on a busy machine)")
+    pack.add_argument("--threads", type=int, default=None,
+                      help="neural: CPU threads, 1 or 2 (default 1: faster on a busy machine)")
     pack.set_defaults(func=_cmd_compress)
 
-    unpack = commands.add_parser("decompress", help="rebuild the volume of a .pnc file")
-    unpack.add_argument("file", type=Path, help="a .pnc file written by `compress`")
+    unpack = commands.add_parser("decompress", help="rebuild the volume of a .pnc file (any method)")
+    unpack.add_argument("file", type=Path, help="a .pnc file written by `compress` (the file records its method)")
     unpack.add_argument("--out", type=Path, required=True, help="output .npy (grids also .npz, .tif, .vti, .stl)")
     unpack.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     unpack.add_argument("--threads", type=int, default=None, help="CPU threads, 1 or 2 (default 1)")

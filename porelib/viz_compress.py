@@ -3,7 +3,10 @@
 :func:`section_panels`: one orthogonal section of a volume, of its
 reconstruction and of their difference, drawn on the same scale so that the
 pictures can be compared side by side. The numbers beside their baselines come
-from :class:`porelib.bench.compression.Comparison`.
+from :class:`porelib.compress.Comparison`. :func:`rate_distortion_frame` and
+:func:`rate_distortion_chart`: quality against ratio, one line per method, from
+the rows of :func:`porelib.compress.rate_distortion` (the benchmark draws the same
+frame with matplotlib).
 
 Volumes are indexed ``volume[ix, iy, iz]`` and need not be cubic; lengths are in voxels.
 """
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
+import pandas as pd
 
 from porelib import segmentation
 from porelib._validate import check_choice, check_positive_int, check_same_shape
@@ -144,4 +149,61 @@ def _enlarge(rgb: np.ndarray, pixels: int) -> np.ndarray:
     return np.kron(picture, np.ones((scale, scale, 1), dtype=np.uint8))
 
 
-__all__ = ["ERROR_COLOUR", "ERROR_FULL_SCALE", "SectionPanel", "section_panels"]
+# ----------------------------------------------------------------------------- rate-distortion
+
+#: Axis titles of the scores of a rate-distortion plot.
+SCORE_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "iou": "IoU", "dice": "Dice",
+                "psnr_vs_noise_free": "PSNR vs noise-free (dB)"}
+#: One colour per method, the same on every plot.
+METHOD_COLOURS = {"sz3": "#2563eb", "zfp": "#f59e0b", "dct": "#6b7280", "neural": "#dc2626", "lzma": "#16a34a",
+                  "auto": "#7c3aed"}
+
+
+def rate_distortion_frame(rows: list[dict], *, score: str) -> pd.DataFrame:
+    """The points of a rate-distortion plot: ``method``, ``target``, ``ratio`` (achieved), ``score``, ``encode_s``.
+
+    Rows without a code or without the score (lossless lzma's PSNR is exact,
+    so ``None``) are left out; they are sorted by method, then ratio.
+
+    Raises
+    ------
+    ValueError
+        If ``score`` is not one of :data:`SCORE_TITLES`.
+    """
+    check_choice(score, tuple(SCORE_TITLES), "score")
+    points = [
+        {"method": row["method"], "target": row.get("target"), "ratio": row["ratio"], "score": row[score],
+         "encode_s": row.get("encode_s")}
+        for row in rows
+        if row.get("bytes") is not None and row.get(score) is not None
+    ]
+    frame = pd.DataFrame(points, columns=["method", "target", "ratio", "score", "encode_s"])
+    return frame.sort_values(["method", "ratio"], ignore_index=True)
+
+
+def rate_distortion_chart(rows: list[dict], *, score: str) -> alt.Chart:
+    """Quality against ratio (log scale), one line per method, for the page."""
+    frame = rate_distortion_frame(rows, score=score)
+    methods = list(dict.fromkeys(frame["method"]))
+    colour = alt.Color(
+        "method:N",
+        scale=alt.Scale(domain=methods, range=[METHOD_COLOURS.get(m, "#000000") for m in methods]),
+        title="method",
+    )
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("ratio:Q", scale=alt.Scale(type="log"), title="compression ratio (raw / file)"),
+            y=alt.Y("score:Q", scale=alt.Scale(zero=False), title=SCORE_TITLES[score]),
+            color=colour,
+            tooltip=["method", alt.Tooltip("ratio:Q", format=".1f"), alt.Tooltip("score:Q", format=".4g"),
+                     alt.Tooltip("encode_s:Q", format=".2f", title="encode (s)")],
+        )
+    )
+
+
+__all__ = [
+    "ERROR_COLOUR", "ERROR_FULL_SCALE", "METHOD_COLOURS", "SCORE_TITLES", "SectionPanel", "rate_distortion_chart",
+    "rate_distortion_frame", "section_panels",
+]

@@ -1,9 +1,11 @@
-"""Neural compression: the coordinate network, sizing, the .pnc format, round trips and errors."""
+"""The neural method and the .pnc container: the coordinate network, sizing, the format (versions 1 and 2),
+round trips, volume files, the CLI and errors. SZ3, zfp, lzma, auto and the comparisons: test_compress_methods.py."""
 
 from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +13,12 @@ import torch
 
 from porelib import cli
 from porelib import compress as pnc
+from porelib.compress import container, neural
 from porelib.models.siren import SirenConfig, SirenField, n_parameters, widest_config
 
 # Small fits keep the whole file fast: few steps, small batches.
-FAST = {"steps": 60, "batch_size": 1024, "seed": 0}
+FAST = {"method": "neural", "steps": 60, "batch_size": 1024, "seed": 0}
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def smooth_volume(shape=(32, 32, 32)) -> np.ndarray:
@@ -100,14 +104,17 @@ def test_widest_config_rejects_a_bad_budget():
     [((128, 128, 128), "scan", 100), ((128, 128, 128), "scan", 25), ((30, 30, 30), "binary", 3), ((64, 20, 40), "scan", 30)],
 )
 def test_plan_network_stays_within_the_target_size(shape, kind, ratio):
+    """Sized for ENTROPY_FACTOR of the packed levels: within the budget, and not wasting it."""
     config = pnc.plan_network(shape, kind=kind, ratio=ratio)
-    size = pnc._file_nbytes(config, pnc.DEFAULT_BITS)
+    size = neural.packed_nbytes(config, pnc.DEFAULT_BITS) * neural.ENTROPY_FACTOR
     assert size <= pnc.raw_nbytes(shape, kind) / ratio
-    assert size > 0.9 * pnc.raw_nbytes(shape, kind) / ratio  # and does not waste the budget
+    assert size > 0.8 * pnc.raw_nbytes(shape, kind) / ratio
 
 
 def test_plan_network_tiles_large_volumes():
-    assert pnc.plan_network((128, 128, 128), kind="scan", ratio=100).tiles == (2, 2, 2)
+    """Many small tiles: at 100:1 on 128³, 4³ tiles of width >= 16 (8 s where 2³ tiles of width 50 took 53 s)."""
+    config = pnc.plan_network((128, 128, 128), kind="scan", ratio=100)
+    assert config.tiles == (4, 4, 4) and config.width >= neural.MIN_TILED_WIDTH
     assert pnc.plan_network((30, 30, 30), kind="binary", ratio=3).tiles == (1, 1, 1)
 
 
@@ -131,9 +138,9 @@ def test_quantise_error_is_at_most_half_a_step(bits):
     tensor = pnc.quantise(values, bits)
     assert tensor.levels.max() < 2**bits
     assert np.max(np.abs(tensor.values() - values)) <= tensor.step / 2 * 1.001
-    packed = pnc._pack_levels(tensor.levels, bits)
+    packed = neural._pack_levels(tensor.levels, bits)
     assert len(packed) == math.ceil(values.size * bits / 8)
-    np.testing.assert_array_equal(pnc._unpack_levels(packed, values.size, bits), tensor.levels)
+    np.testing.assert_array_equal(neural._unpack_levels(packed, values.size, bits), tensor.levels)
 
 
 def test_quantise_constant_tensor():
@@ -165,6 +172,7 @@ def test_round_trip_through_a_file(scan_file, tmp_path):
     assert path.stat().st_size == compressed.nbytes
     loaded = pnc.load_compressed(path)
     assert loaded.shape == (20, 12, 17) and loaded.kind == "scan" and loaded.dtype == "<f4"
+    assert loaded.method == "neural" and loaded.version == pnc.FORMAT_VERSION == 2
     assert loaded.value_range == (float(volume.min()), float(volume.max()))
     assert loaded.config == compressed.config and loaded.bits == pnc.DEFAULT_BITS
     np.testing.assert_array_equal(pnc.decompress(loaded), decoded)  # exactly what was decoded before writing
@@ -178,19 +186,50 @@ def test_summary_describes_the_file(scan_file):
     assert summary["bytes"] == compressed.nbytes and summary["raw_bytes"] == 20 * 12 * 17 * 4
     assert summary["parameters"] == n_parameters(compressed.config)
     assert summary["network"]["tiles"] == list(compressed.config.tiles)
+    assert summary["method"] == "neural" and summary["coding"] in neural.CODINGS
 
 
 def test_header_layout(scan_file):
     _, compressed, _ = scan_file
     data = compressed.data
     assert data[:4] == b"PNCF" and data[4] == pnc.FORMAT_VERSION
+    assert data[5] == 0 and data[6] == pnc.METHODS.index("neural")  # a scan, by the neural method
     assert np.frombuffer(data[7:19], dtype="<u4").tolist() == [20, 12, 17]
+    assert int.from_bytes(data[43:47], "little") == len(data) - 51  # the payload: all but header and checksum
     assert compressed.ratio >= 8 and compressed.ratio == pytest.approx(20 * 12 * 17 * 4 / len(data))
+
+
+@pytest.mark.parametrize("name", ["scan", "grid"])
+def test_version_1_files_are_still_read(name):
+    """Files written by porelib before version 2 (tests/data, by the neural-only compress.py) decode as they did."""
+    data = (DATA / f"v1_{name}.pnc").read_bytes()
+    compressed = pnc.from_bytes(data)
+    assert compressed.version == 1 and compressed.method == "neural" and compressed.network.coding == "packed"
+    assert compressed.data == data  # kept as read
+    expected = np.load(DATA / f"v1_{name}_decoded.npy", allow_pickle=False)
+    decoded = pnc.decompress(data)
+    assert decoded.dtype == expected.dtype and decoded.shape == expected.shape
+    np.testing.assert_allclose(decoded.astype(np.float64), expected.astype(np.float64), atol=1e-5)
+    with pytest.raises(ValueError, match="only version 2 containers are written"):
+        container._encode(compressed)
+
+
+def test_levels_are_entropy_coded_when_smaller(scan_file):
+    """The LZMA2 coding of the levels holds the same levels as the packed one, in fewer bytes here."""
+    _, compressed, _ = scan_file
+    code = compressed.network
+    packed = neural.NeuralCode(code.config, code.bits, code.tensors, "packed")
+    coded = neural.NeuralCode(code.config, code.bits, code.tensors, "lzma")
+    assert code.coding == min((packed, coded), key=lambda c: len(c.to_payload())).coding
+    for payload in (packed.to_payload(), coded.to_payload()):
+        again = neural.parse_payload(payload)
+        for a, b in zip(again.tensors, code.tensors, strict=True):
+            np.testing.assert_array_equal(a.levels, b.levels)
 
 
 def test_binary_grid_round_trip_and_ratio_conventions():
     grid = ball_grid(20, 6.0)
-    compressed = pnc.compress(grid, ratio=2, steps=150, batch_size=2048, seed=0)
+    compressed = pnc.compress(grid, method="neural", ratio=2, steps=150, batch_size=2048, seed=0)
     decoded = pnc.decompress(compressed.data)
     assert compressed.kind == "binary" and decoded.dtype == bool and decoded.shape == grid.shape
     assert compressed.ratio == pytest.approx(1000 / compressed.nbytes)  # 20³ bits = 1000 bytes
@@ -215,7 +254,8 @@ def test_same_seed_same_file_other_seed_other_file():
 
 def test_progress_is_reported_each_step():
     calls = []
-    pnc.compress(smooth_volume((8, 8, 8)), ratio=2, steps=5, batch_size=64, progress=lambda d, t: calls.append((d, t)))
+    pnc.compress(smooth_volume((8, 8, 8)), method="neural", ratio=2, steps=5, batch_size=64,
+                 progress=lambda d, t: calls.append((d, t)))
     assert calls == [(k, 5) for k in range(1, 6)]
 
 
@@ -230,7 +270,7 @@ def flip_byte(data: bytes, index: int) -> bytes:
     ("damage", "match"),
     [
         (lambda d: b"NOPE" + d[4:], "not a compressed volume: expected the magic bytes"),
-        (lambda d: d[:4] + bytes([9]) + d[5:], "unsupported compressed-volume version 9"),
+        (lambda d: d[:4] + bytes([9]) + d[5:], "unsupported compressed-volume version 9; this porelib reads"),
         (lambda d: d[:-10], "truncated"),
         (lambda d: d[:30], "truncated"),
         (lambda d: d + b"\0", "truncated or padded"),
@@ -249,12 +289,42 @@ def test_broken_files_raise_clear_errors(scan_file, tmp_path, damage, match):
         pnc.load_compressed(path)
 
 
+def with_checksum(body: bytes) -> bytes:
+    """``body`` (a container without its checksum) with a valid CRC-32 appended."""
+    return body + container._CRC.pack(container.zlib.crc32(body))
+
+
 def test_inconsistent_header_with_valid_checksum(scan_file):
     data = bytearray(scan_file[1].data[:-4])
-    data[43] += 1  # network width: the payload no longer matches
-    data += pnc._CRC.pack(pnc.zlib.crc32(bytes(data)))
-    with pytest.raises(ValueError, match="does not match the network"):
-        pnc.from_bytes(bytes(data))
+    data[47 + 2] += 1  # the network's width in the neural payload: the levels no longer match it
+    with pytest.raises(ValueError, match="do not match the network|does not match the network"):
+        pnc.from_bytes(with_checksum(bytes(data)))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d[:6] + bytes([9]) + d[7:], "unknown compression method code 9"),
+        (lambda d: d[:6] + bytes([pnc.METHODS.index("sz3")]) + d[7:], "not an SZ3 stream"),
+        (lambda d: d[:6] + bytes([pnc.METHODS.index("zfp")]) + d[7:], "not a zfp stream"),
+        (lambda d: d[:5] + bytes([7]) + d[6:], "invalid compressed-volume header: kind 7"),
+        (lambda d: d[:7] + np.array([4096, 4096, 4096], "<u4").tobytes() + d[19:], "more than the"),
+        (lambda d: d[:19] + b"|O\0\0\0\0\0\0" + d[27:], "not a number or bool type"),
+    ],
+    ids=["unknown method", "sz3 header on a neural payload", "zfp header on a neural payload", "bad kind",
+         "huge shape", "object dtype"],
+)
+def test_a_pnc_of_another_method_or_header_is_refused(scan_file, edit, match):
+    """A valid checksum does not make a payload its method's stream: each codec checks its own before decoding."""
+    body = edit(scan_file[1].data[:-4])
+    with pytest.raises(ValueError, match=match):
+        pnc.decompress(with_checksum(body))
+
+
+def test_neural_accessors_on_another_method_say_so():
+    compressed = pnc.compress(smooth_volume((8, 8, 8)), method="lzma")
+    with pytest.raises(ValueError, match="holds a lzma code, which has no network"):
+        compressed.config  # noqa: B018
 
 
 def test_missing_file_and_wrong_types(tmp_path):
@@ -276,8 +346,10 @@ def test_missing_file_and_wrong_types(tmp_path):
         (smooth_volume((8, 8, 8)), {"ratio": -3}, ValueError, "ratio must be"),
         (smooth_volume((8, 8, 8)), {"ratio": "10"}, TypeError, "ratio must be a number"),
         (np.full((8, 8, 8), np.nan, dtype=np.float32), {"ratio": 4}, ValueError, "NaN or infinite"),
+        (np.full((8, 8, 8), np.inf, dtype=np.float32), {"ratio": 4}, ValueError, "NaN or infinite"),
         (np.zeros((8, 8)), {"ratio": 4}, ValueError, "volume must be 3-D"),
         (np.zeros((8, 8, 1)), {"ratio": 4}, ValueError, "at least 2 voxels"),
+        (np.zeros((0, 8, 8)), {"ratio": 4}, ValueError, "at least 2 voxels"),
         (np.array([[["a"]]]), {"ratio": 4}, TypeError, "must hold numbers"),
         (smooth_volume((8, 8, 8)), {"ratio": 4, "kind": "binary"}, ValueError, "only 0/1"),
         (smooth_volume((8, 8, 8)), {"ratio": 4, "kind": "mask"}, ValueError, "kind must be one of"),
@@ -287,11 +359,13 @@ def test_missing_file_and_wrong_types(tmp_path):
         (smooth_volume((8, 8, 8)), {"ratio": 4, "device": "tpu"}, ValueError, "device must be one of"),
         (smooth_volume((8, 8, 8)), {"ratio": 4, "progress": 3}, TypeError, "progress must be a callable"),
         (ball_grid(8, 3), {"ratio": 500}, ValueError, "too high"),
+        (smooth_volume((8, 8, 8)), {"abs_error": 0.1}, ValueError, "method 'neural' takes only ratio"),
+        (smooth_volume((8, 8, 8)), {"ratio": 4, "max_seconds": 0}, ValueError, "max_seconds must be positive"),
     ],
 )
 def test_compress_rejects_bad_input(volume, options, error, match):
     with pytest.raises(error, match=match):
-        pnc.compress(volume, **{"steps": 2, **options})
+        pnc.compress(volume, **{"method": "neural", "steps": 2, **options})
 
 
 @pytest.mark.parametrize(("shape", "kind"), [((30, 30, 30), "binary"), ((20, 12, 17), "scan")])
@@ -299,7 +373,7 @@ def test_max_ratio_is_the_highest_ratio_planned(shape, kind):
     highest = pnc.max_ratio(shape, kind=kind)
     reachable = math.floor(highest * 100) / 100
     config = pnc.plan_network(shape, kind=kind, ratio=reachable)
-    assert config.width == 4 and config.n_blocks == 1 and config.n_tiles == 1  # the smallest network
+    assert config.width < 8 and config.n_blocks == 1 and config.n_tiles == 1  # about the smallest network
     with pytest.raises(ValueError, match=f"at most {reachable:g}"):
         pnc.plan_network(shape, kind=kind, ratio=highest * 1.001)
 
@@ -337,9 +411,17 @@ def test_smooth_volume_quality_gate():
     BLAS builds and thread counts.
     """
     volume = smooth_volume()
-    compressed = pnc.compress(volume, ratio=20, steps=300, batch_size=4096, seed=0)
+    compressed = pnc.compress(volume, method="neural", ratio=20, steps=300, batch_size=4096, seed=0)
     assert compressed.ratio >= 20
     assert pnc.psnr(volume, pnc.decompress(compressed)) >= 40.0
+
+
+def test_a_time_limit_shortens_the_fit():
+    """With max_seconds the schedule is cut to the steps that fit, never below MIN_STEPS."""
+    values = smooth_volume((16, 16, 16))
+    field, done = neural.fit_field(neural.normalise(values, "scan"), SirenConfig(16, 1), steps=10**6, batch_size=256,
+                                   max_seconds=0.3, device="cpu", return_steps=True)
+    assert neural.MIN_STEPS <= done < 10**6 and not field.training
 
 
 # ----------------------------------------------------------------------------- volume files and CLI
@@ -405,9 +487,9 @@ def test_read_volume_rejects_bad_uploads(name, arrays, match):
 def test_cli_compress_then_decompress(tmp_path, capsys):
     grid = ball_grid(20, 6)
     np.save(tmp_path / "grid.npy", grid)
-    status = cli.main(["compress", str(tmp_path / "grid.npy"), "--ratio", "2", "--out", str(tmp_path / "g.pnc"),
-                       "--steps", "40", "--seed", "3"])
-    assert status == 0 and "ratio" in capsys.readouterr().out
+    status = cli.main(["compress", str(tmp_path / "grid.npy"), "--method", "neural", "--ratio", "2", "--out",
+                       str(tmp_path / "g.pnc"), "--steps", "40", "--seed", "3"])
+    assert status == 0 and "(neural)" in capsys.readouterr().out
     assert cli.main(["decompress", str(tmp_path / "g.pnc"), "--out", str(tmp_path / "g.npy")]) == 0
     decoded = np.load(tmp_path / "g.npy", allow_pickle=False)
     assert decoded.dtype == bool and decoded.shape == grid.shape
@@ -420,37 +502,19 @@ def test_cli_reports_bad_files_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "magic bytes" in err and err.count("\n") == 1
     np.save(tmp_path / "v.npy", smooth_volume((8, 8, 8)))
-    assert cli.main(["compress", str(tmp_path / "v.npy"), "--ratio", "1", "--out", str(tmp_path / "v.pnc")]) == 2
+    for flags, message in [
+        (["--ratio", "1"], "ratio must be greater than 1"),
+        ([], "needs a target"),
+        (["--method", "neural", "--psnr", "30"], "takes only ratio"),
+        (["--ratio", "4", "--abs-error", "0.1"], "give one target"),
+        (["--method", "lzma", "--ratio", "4", "--stream", str(tmp_path / "v.sz3")], "has none"),
+    ]:
+        assert cli.main(["compress", str(tmp_path / "v.npy"), *flags, "--out", str(tmp_path / "v.pnc")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-# ----------------------------------------------------------------------------- baselines and the app's figures
-
-
-def test_compare_methods_sets_the_code_beside_lossless_and_dct():
-    from porelib.bench import compression as bench
-
-    grid = ball_grid(20, 6)
-    compressed = pnc.compress(grid, ratio=2, steps=150, batch_size=2048, seed=0)
-    result = bench.compare_methods(grid, compressed.data, target=2, fit_s=1.5)
-    net, lossless, dct = (result.row(m) for m in (bench.NEURAL, bench.LOSSLESS, bench.DCT))
-    assert [row["method"] for row in result.rows] == [bench.NEURAL, bench.LOSSLESS, bench.DCT]
-    np.testing.assert_array_equal(result.decoded, pnc.decompress(compressed))
-    assert net["bytes"] == compressed.nbytes and net["encode_s"] == 1.5
-    assert net["iou"] == pnc.quality(grid, result.decoded, kind="binary")["iou"]
-    assert lossless["iou"] == 1.0 and lossless["bytes"] == len(bench.lzma_encode(grid, "binary"))
-    assert dct["bytes"] <= 1000 / 2  # the same budget: raw (20³ bits) / target
-    cards = {card.label: card for card in result.cards()}
-    assert list(cards) == ["Compression ratio", "File size (bytes)", "IoU", "Dice", "Fit time (s)"]
-    assert cards["File size (bytes)"].baseline == f"raw 1,000; lossless lzma {lossless['bytes']:,}"
-    assert cards["IoU"].baseline.startswith("DCT at ")
-    columns = ["method", "bytes", "ratio", "iou", "dice", "encode_s", "decode_s", "network"]
-    assert list(result.table().columns) == columns
-    # Precomputed baselines are used as given; a code of another volume is refused.
-    again = bench.compare_methods(grid, compressed, target=2, fit_s=1.5, baselines=result.rows[1:2])
-    assert [row["method"] for row in again.rows] == [bench.NEURAL, bench.LOSSLESS]
-    assert again.cards()[2].baseline == "DCT not run"
-    with pytest.raises(ValueError, match="shape"):
-        bench.compare_methods(grid[:10], compressed, target=2, fit_s=1.0)
+# ----------------------------------------------------------------------------- the app's figures
 
 
 def test_section_panels_share_the_scale_and_mark_the_errors():
@@ -477,49 +541,3 @@ def test_section_panels_share_the_scale_and_mark_the_errors():
         section_panels(scan, scan[:5], kind="scan")
     with pytest.raises(ValueError, match="index must be at least 0 and at most 9"):
         section_panels(scan, scan, kind="scan", axis="x", index=10)
-
-
-def test_simulated_scan_and_its_noise_free_twin():
-    from porelib import ct
-    from porelib.bench import compression as bench
-
-    image, clean = bench.simulated_scan(24, seed=3, dose="low")
-    np.testing.assert_array_equal(image, ct.simulate(24, dose="low", seed=3).image)
-    high, twin = bench.simulated_scan(24, seed=3, dose="high")
-    np.testing.assert_array_equal(clean, twin)  # the twin does not depend on the dose
-    assert pnc.psnr(clean, high) > pnc.psnr(clean, image)  # less noise, closer to the twin
-
-    compressed = pnc.compress(image, ratio=20, **FAST)
-    result = bench.compare_methods(image, compressed, target=20, fit_s=1.0, noise_free=clean, dct=False)
-    card = next(card for card in result.cards() if card.label == "PSNR vs noise-free (dB)")
-    assert card.value == f"{pnc.psnr(clean, result.decoded):.2f}"
-    assert card.baseline == f"the noisy input: {pnc.psnr(clean, image):.2f}"
-    assert "psnr_vs_noise_free" in result.table().columns
-
-
-def test_benchmark_states_each_target_beside_its_baseline():
-    from porelib.bench import compression as bench
-
-    grid = bench.BenchVolume("grid", ball_grid(10, 3), "binary")
-    scan = smooth_volume((8, 8, 8))
-    noisy = bench.BenchVolume("noisy", scan + 0.01, "scan", noise_free=scan)
-
-    def row(volume, method, ratio, **scores):
-        return {"volume": volume, "method": method, "ratio": ratio, "bytes": 10, "encode_s": 1.0,
-                "psnr": None, "iou": None, "psnr_vs_noise_free": None, **scores}
-
-    rows = [
-        row("grid", bench.LOSSLESS, 2.5, iou=1.0),
-        row("grid", bench.NEURAL, 3.0, iou=0.96),
-        row("grid", bench.NEURAL, 4.0, iou=0.94),
-        row("noisy", bench.LOSSLESS, 1.3, psnr_vs_noise_free=20.0),
-        row("noisy", bench.NEURAL, 100.2, psnr=33.0, psnr_vs_noise_free=30.0),
-        row("noisy", "neural 4× steps", 100.2, psnr=35.5, psnr_vs_noise_free=31.0),
-        row("noisy", bench.NEURAL, 50.0, psnr=40.0, psnr_vs_noise_free=31.0),  # below the target ratio
-    ]
-    text = bench._targets(rows, [grid, noisy])
-    assert "- grid: met at 3.00:1 (10 bytes, IoU 0.9600); lossless lzma 2.50:1" in text
-    assert "- noisy: met; best PSNR at >= 100:1 is 35.50 dB (neural 4× steps, 100.2:1" in text
-    assert f"twin itself scores {pnc.psnr(noisy.volume, scan):.2f} dB" in text
-    rows[5]["psnr"] = 34.0
-    assert "- noisy: missed; best PSNR at >= 100:1 is 34.00 dB" in bench._targets(rows, [grid, noisy])
