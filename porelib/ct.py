@@ -495,13 +495,16 @@ def load_scan(source, *, fmt: str | None = None) -> Scan:
 
     file = open_input(source, formats=SCAN_SUFFIXES, fmt=fmt, what="scan")
     if file.suffix == ".npz":
-        return _scan_from_archive(arrays.read_npz(file), file.label)
+        return scan_from_arrays(arrays.read_npz(file), file.label)
     image = arrays.read_npy(file) if file.suffix == ".npy" else arrays.read_tif(file)
     return Scan(image=check_volume(image, f"image of {file.label}"))
 
 
-def _scan_from_archive(arrays: dict, label: str) -> Scan:
-    """Build a :class:`Scan` from the arrays of an ``.npz`` named ``label`` in messages."""
+def scan_from_arrays(arrays: dict, label: str) -> Scan:
+    """Build a :class:`Scan` from the arrays of an ``.npz`` (``image``, optional ``label`` and settings).
+
+    ``label`` names the file in messages. Raises ``ValueError`` as :func:`load_scan`.
+    """
     if "image" not in arrays:
         raise ValueError(
             f"{label} has no 'image' array; found keys: {', '.join(arrays) or 'none'}. "

@@ -124,7 +124,7 @@ def test_the_rate_distortion_plot_is_drawn_on_request():
 @pytest.mark.parametrize(
     ("name", "payload", "fragment"),
     [
-        ("broken.npy", b"\x93NUMPY garbage", "could not read 'broken.npy' as .npy"),
+        ("broken.npy", b"\x93NUMPY garbage", "could not read file 'broken.npy' as .npy"),
         ("other.npz", npz_bytes(volume=np.ones((8, 8, 8))), "holds neither a scan ('image') nor grids"),
         ("flat.npz", npz_bytes(image=np.full((8, 8, 8), np.nan, np.float32)), "NaN or infinite"),
     ],

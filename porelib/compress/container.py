@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porelib.compress.names import METHODS
+from porelib.compress.names import CRC_FORMAT, HEADER_FORMAT, METHODS, OVERHEAD_NBYTES
 from porelib.compress.volume import KINDS, MAX_VOXELS, raw_nbytes
 
 MAGIC = b"PNCF"
@@ -59,12 +59,14 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 SUFFIX = ".pnc"
 
-_HEADER = struct.Struct("<4sBBB3I8s2dI")
+_HEADER = struct.Struct(HEADER_FORMAT)
 _V1_HEADER = struct.Struct("<4sBBB3I8s2dHB3B2fI")
-_CRC = struct.Struct("<I")
-#: Bytes of a container besides its payload.
-OVERHEAD_NBYTES = _HEADER.size + _CRC.size
+_CRC = struct.Struct(CRC_FORMAT)
 _KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+#: ``{method: check(compressed)}``: how :func:`from_bytes` checks a payload against its method.
+#: :mod:`porelib.compress.methods` fills it when the package is imported (the container knows
+#: the file layout, each method its payload; the methods build on the container, not back).
+PAYLOAD_CHECKS: dict = {}
 _METHOD_CODES = {method: code for code, method in enumerate(METHODS)}
 
 
@@ -276,9 +278,7 @@ def from_bytes(data) -> Compressed:
     compressed = Compressed(
         method, shape, _check_kind(kind_code), _check_header(shape, dtype_bytes, value_range), value_range, payload, version
     )
-    from porelib.compress.methods import METHOD_CODECS
-
-    METHOD_CODECS[method].check_payload(compressed)
+    PAYLOAD_CHECKS[method](compressed)
     compressed.__dict__["data"] = data  # the bytes it was read from (a version-1 file stays version 1)
     return compressed
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from porelib._validate import check_choice, check_number
-from porelib.compress import errorbounded, lossless, neural, sz3, zfp
-from porelib.compress.container import OVERHEAD_NBYTES, Compressed
+from porelib.compress import container, errorbounded, lossless, neural, sz3, zfp
+from porelib.compress.container import Compressed
 from porelib.compress.errorbounded import Target
-from porelib.compress.names import METHODS
+from porelib.compress.names import METHODS, OVERHEAD_NBYTES
 from porelib.compress.volume import raw_nbytes, restore_dtype
 
 TARGETS = ("ratio", "abs_error", "psnr")
@@ -147,6 +147,7 @@ METHOD_CODECS: dict[str, Method] = {
         _lzma_check,
     ),
 }
+container.PAYLOAD_CHECKS.update({name: codec.check_payload for name, codec in METHOD_CODECS.items()})
 if tuple(METHOD_CODECS) != METHODS:  # the container's method codes follow the registry's order
     raise RuntimeError(f"porelib.compress: the registry {tuple(METHOD_CODECS)} and the names {METHODS} disagree")
 

@@ -96,7 +96,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from porelib._validate import check_choice, check_number, check_positive_int
-from porelib.compress.container import OVERHEAD_NBYTES
+from porelib.compress.names import OVERHEAD_NBYTES
 from porelib.compress.volume import KINDS, raw_nbytes
 from porelib.devices import select_device, warmup_cosine
 from porelib.models.siren import (

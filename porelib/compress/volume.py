@@ -18,8 +18,6 @@ one byte per voxel.
 from __future__ import annotations
 
 import math
-from io import BytesIO
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -108,19 +106,25 @@ def restore_dtype(values: np.ndarray, dtype) -> np.ndarray:
 # ----------------------------------------------------------------------------- volume files
 
 
-def read_volume(source) -> np.ndarray:
-    """Read a scan or a grid to compress, keeping its dtype.
+#: File formats :func:`read_volume` reads.
+VOLUME_FORMATS = (".npy", ".npz", ".tif", ".tiff", ".vti", ".stl")
 
-    ``.npz`` holding ``image`` is a scan (:func:`porelib.ct.load_scan`); a 3-D
-    ``.npy`` array and a ``.tif``/``.tiff`` stack are read as they are (so a
-    0/1 stack is a grid for ``kind="auto"``); every other grid file (``.npz``
-    grids, ``.vti``, the row format ``.npy``) goes through :func:`porelib.io.load_grid`.
+
+def read_volume(source, *, fmt: str | None = None) -> np.ndarray:
+    """Read a scan or a grid to compress, keeping its dtype (through :func:`porelib.io.open_input`).
+
+    ``.npz`` holding ``image`` is a scan (:func:`porelib.ct.load_scan`); a 3-D ``.npy``
+    array and a ``.tif``/``.tiff`` stack are read as they are (so a 0/1 stack is a grid for
+    ``kind="auto"``); every other grid file (``.npz`` grids, ``.vti``, ``.stl``, the row
+    format ``.npy``) goes through :func:`porelib.io.load_grid`. Every header is checked
+    before the data is read.
 
     Parameters
     ----------
-    source : str, Path or binary file-like
-        A path, or an object with ``read()``/``getvalue()`` and a ``name`` whose
-        extension tells the format (e.g. a Streamlit upload).
+    source : str, Path, bytes or binary file-like
+        A path, bytes (with ``fmt``), or an upload whose ``name`` tells the format.
+    fmt : str, optional
+        The format of bytes or an upload without an extension.
 
     Returns
     -------
@@ -130,61 +134,39 @@ def read_volume(source) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the file cannot be read or holds no 3-D volume.
+        If the file cannot be read, declares more than the input limit, or holds no 3-D volume.
     TypeError
-        If ``source`` is neither a path nor a binary file-like object.
+        If ``source`` is neither a path, bytes nor a binary file-like object.
     """
     from porelib import ct, io
+    from porelib.io import arrays, open_input
 
-    if isinstance(source, (str, PathLike)):
-        name = str(source)
-    else:
-        source, name = _named_stream(source)
-    suffix = Path(name).suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            volume = tifffile.imread(source)
-        elif suffix == ".npy":
-            volume = np.load(source, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(source, allow_pickle=False) as content:
-                names = content.files
-        else:
-            volume = None
-    except Exception as exc:  # noqa: BLE001 - a corrupt file fails parsers in many ways (see porelib.io._reading)
-        raise ValueError(f"could not read '{name}' as {suffix}: {exc}") from None
-    if hasattr(source, "seek"):
-        source.seek(0)
-    if suffix == ".npz":
-        if "image" not in names and not {"grids", "grid"} & set(names):
+    file = open_input(source, formats=VOLUME_FORMATS, fmt=fmt, what="volume")
+    if file.suffix == ".npz":
+        content = arrays.read_npz(file)
+        if "image" not in content and not {"grids", "grid"} & set(content):
             raise ValueError(
-                f"'{name}' holds neither a scan ('image') nor grids ('grids'); found keys: {', '.join(names) or 'none'}"
+                f"{file.label} holds neither a scan ('image') nor grids ('grids'); found keys: "
+                f"{', '.join(content) or 'none'}"
             )
-        volume = ct.load_scan(source).image if "image" in names else io.load_grid(source)
-    elif volume is None or (suffix == ".npy" and volume.ndim != 3):
-        volume = io.load_grid(source)  # the other grid formats, and the row format (S³, 4)
+        if "image" in content:
+            volume = ct.scan_from_arrays(content, file.label).image
+        else:
+            batch = io.grids.batch_from_arrays(content, file.label)
+            if len(batch.grids) != 1:
+                raise ValueError(f"{file.label} holds {len(batch.grids)} grids; save the one to compress alone")
+            volume = batch.grids[0]
+    elif file.suffix in (".tif", ".tiff"):
+        volume = arrays.read_tif(file)
+    elif file.suffix == ".npy":
+        volume = arrays.read_npy(file)
+        if volume.ndim != 3:  # the row format (S³, 4)
+            volume = io.load_grid(file.path if file.path is not None else file.data, fmt=None if file.path else ".npy")
+    else:
+        volume = io.load_grid(file.path if file.path is not None else file.data, fmt=None if file.path else file.suffix)
     if volume.ndim != 3:
-        raise ValueError(f"'{name}' holds a {volume.ndim}-D array {describe(volume)}; expected a 3-D volume (X, Y, Z)")
+        raise ValueError(f"{file.label} holds a {volume.ndim}-D array {describe(volume)}; expected a 3-D volume (X, Y, Z)")
     return volume
-
-
-def _named_stream(source) -> tuple[BytesIO, str]:
-    """The bytes of a binary file-like ``source`` as a named, seekable stream, and its name."""
-    if not (hasattr(source, "getvalue") or hasattr(source, "read")):
-        raise TypeError(f"source must be a path or a binary file-like object with a name; got {type(source).__name__}")
-    data = source.getvalue() if hasattr(source, "getvalue") else source.read()
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"source must give bytes (open files in binary mode, 'rb'); got {type(data).__name__}")
-    name = str(getattr(source, "name", "") or "")
-    if not Path(name).suffix:
-        raise ValueError(
-            f"cannot tell the format of '{name or 'the upload'}': name it with its extension, e.g. volume.npy"
-        )
-    stream = BytesIO(bytes(data))
-    stream.name = name
-    return stream, name
 
 
 def write_volume(path, volume: np.ndarray) -> Path:

@@ -279,14 +279,18 @@ def _read_npy(file) -> GridBatch:
 
 
 def _read_npz(file) -> GridBatch:
-    content = arrays.read_npz(file)
+    return batch_from_arrays(arrays.read_npz(file), file.label)
+
+
+def batch_from_arrays(content: dict, label: str) -> GridBatch:
+    """The :class:`GridBatch` of the arrays of an ``.npz`` (``grids`` or ``grid``, optional ``densities``)."""
     grids = content.get("grids", content.get("grid"))
     if grids is None:
         raise ValueError(
-            f"{file.label} has no 'grids' (or 'grid') array; found keys: {', '.join(content) or 'none'}. "
+            f"{label} has no 'grids' (or 'grid') array; found keys: {', '.join(content) or 'none'}. "
             "Save it with numpy.savez_compressed(path, grids=..., densities=...)"
         )
-    return _batch_from_array(grids, file.label, content.get("densities"))
+    return _batch_from_array(grids, label, content.get("densities"))
 
 
 def _read_tif(file) -> GridBatch:
