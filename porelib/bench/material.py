@@ -66,8 +66,29 @@ def _milliseconds(run, size: int) -> float:
     return 1e3 * (time.perf_counter() - start)
 
 
+#: Where the benchmark keeps its runs (ignored by git), so scoring can be repeated without training.
+RUNS_DIR = Path("runs") / "bench-material"
+
+
+def _trained(out: Path, sample_path: Path) -> bool:
+    """Whether ``out`` holds a finished run on exactly this sample (then it is scored again, not retrained)."""
+    import json
+
+    from porelib.material.sample import import_material
+    from porelib.runfolder import STATUS_FILE, read_card
+
+    try:
+        card = read_card(out)
+        finished = json.loads((out / STATUS_FILE).read_text()).get("state") == "finished"
+    except (ValueError, OSError):
+        return False
+    material = import_material(sample_path, pore_value=1)
+    return finished and card.get("data", {}).get("shape") == list(material.pores.shape) and \
+        abs(card["data"].get("porosity", -1) - material.porosity) < 1e-12  # fmt: skip
+
+
 def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, materials=None,
-        runs_dir=None) -> list[dict]:
+        runs_dir=None, retrain: bool = False) -> list[dict]:
     """Train and score on every material; write ``out_dir/material.{md,json}``.
 
     Parameters
@@ -79,7 +100,9 @@ def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, 
     materials : sequence of str, optional
         A subset of :data:`MATERIALS`.
     runs_dir : str or Path, optional
-        Where the runs are kept (default: a temporary folder).
+        Where the runs are kept (default :data:`RUNS_DIR`; a temporary folder with ``quick``).
+    retrain : bool
+        Train again even where a finished run on the same sample is kept.
     """
     import torch
 
@@ -93,7 +116,7 @@ def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, 
     rows = []
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="porelib-material-") as scratch:
-        root = Path(runs_dir) if runs_dir is not None else Path(scratch)
+        root = Path(runs_dir) if runs_dir is not None else (Path(scratch) if quick else RUNS_DIR)
         for index, name in enumerate(chosen):
             function, shape, porosity = MATERIALS[name]
             if quick:
@@ -103,13 +126,19 @@ def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, 
             sample_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(sample_path, sample.astype(np.uint8))
             out = root / f"run-{function}"
-            train_minutes = _train(sample_path, out, minutes, quick)
+            if retrain or quick or not _trained(out, sample_path):
+                train_minutes = _train(sample_path, out, minutes, quick)
+            else:
+                from porelib.runfolder import read_card
+
+                train_minutes = read_card(out).get("duration_s", 0.0) / 60
             material_run = load_material_run(out)
             comparison = compare_methods(material_run, samples=4 if quick else 16, resamples=300 if quick else 2000)
             for result in comparison.results:
                 row = {"material": name, "method": result.method, "worst": result.worst,
-                       "worst_high": result.worst_high, "worst_ratio": result.scores[result.worst].ratio,
-                       "meets_2": result.worst_high <= 2.0, "seconds_per_volume": result.seconds_per_volume,
+                       "worst_ratio": result.worst_ratio, "max_high": result.worst_high,
+                       "ratios_within_2": result.worst_ratio <= 2.0, "bounds_within_2": result.worst_high <= 2.0,
+                       "seconds_per_volume": result.seconds_per_volume,
                        "nearest_training_iou": result.nearest_training_iou}  # fmt: skip
                 for statistic, score in result.scores.items():
                     row[statistic] = f"{score.ratio:.2f} [{score.low:.2f}, {score.high:.2f}]"
@@ -125,8 +154,11 @@ def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, 
         f"through the train command ({'a one-epoch tiny model' if quick else f'--minutes {minutes:g}'}, one thread), "
         "and every method scored against the held-out slab (25 % of the first axis, never trained on or selected "
         "by). Cells: ratio to the slab's noise floor [95 % bootstrap interval]; worst: the judged statistic with "
-        "the highest upper bound (porosity is exact for every method and not judged); meets_2: worst upper bound "
-        "≤ 2 (the issue's must). nearest_training_iou: best IoU of a scored volume with a training patch "
+        "the highest ratio (porosity is exact for every method and not judged), worst_ratio its ratio; max_high: "
+        "the highest upper bound of any judged statistic; ratios_within_2 / bounds_within_2: the issue's must "
+        "(worst ratio ≤ 2) by the point estimates / by every upper bound. The recommendation is the method with "
+        "the smallest worst ratio; the upper bounds of the percolating fractions are wide even for copied "
+        "training patches (16 members of the held-out slab). nearest_training_iou: best IoU of a scored volume with a training patch "
         "(memorisation; beside the held-out slab's own, held_out_training_iou). `patch` copies training patches: "
         "the yardstick, not a generator. ms_128/ms_256: the trained generator making 128³ and 256³ voxels."
     )
