@@ -7,7 +7,8 @@ import streamlit as st
 from pages import _common as ui
 from porelib import app_state as keys
 from porelib import registry, runs
-from porelib.data import DATA_DIR, DATASET_FILE, display_path
+from porelib.data import DATA_DIR, DATASET_FILE, EXAMPLES_DIR, display_path
+from porelib.material.examples import EXAMPLE_FILE
 
 ui.route_through_app()
 
@@ -22,6 +23,7 @@ STATE_ICONS = {
     "stopped": ":material/stop_circle:",
     "died": ":material/cancel:",
 }
+EXAMPLE_SAMPLE = DATA_DIR / EXAMPLES_DIR / EXAMPLE_FILE
 DATA_SOURCES = {
     "builtin": f"built-in ({display_path(DATA_DIR / DATASET_FILE)})",
     "folder": "a folder of original files distribution_{idx}_{density}.npy",
@@ -105,6 +107,11 @@ with st.container(border=True):
                     stored = runs.store_upload(upload, formats=formats)
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(stored)
                 st.caption(f"Stored as `{display_path(stored)}`; the run reads it from there.")
+            elif st.button("Use the example sample", key=keys.TRAIN_EXAMPLE, icon=":material/science:",
+                           help=f"{display_path(EXAMPLE_SAMPLE)}: a 128³ PoreSpy material shipped with the app "
+                                "(pore value 255)"):
+                st.session_state[keys.train_option_key(model, "data", "input")] = str(EXAMPLE_SAMPLE)
+                st.session_state[keys.train_option_key(model, "data", "pore_value")] = 255.0
         else:
             st.caption(f"{ui.model_label(model)} simulates its training data: it reads no dataset.")
 

@@ -82,6 +82,7 @@ TRAIN_DEVICE = "train_device"
 TRAIN_NPROC = "train_nproc"
 TRAIN_MINUTES = "train_minutes"
 TRAIN_SAMPLE = "train_sample"
+TRAIN_EXAMPLE = "train_example"
 TRAIN_START = "train_start"
 #: Not a widget: set by the Start button's callback; the page then checks the settings and launches.
 TRAIN_START_REQUESTED = "train_start_requested"

@@ -56,6 +56,17 @@ def _cmd_data_build(args) -> int:
     return 0
 
 
+def _cmd_material_example(args) -> int:
+    from porelib.data import DATA_DIR, EXAMPLES_DIR
+    from porelib.material.examples import EXAMPLE, write_example
+    from porelib.material.sample import import_material
+
+    path = write_example(args.out or DATA_DIR / EXAMPLES_DIR)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): PoreSpy's {EXAMPLE['function']} material, "
+          f"{import_material(path, pore_value=255).describe()}")
+    return 0
+
+
 def _cmd_generate(args) -> int:
     from porelib import io
     from porelib.inference import generate
@@ -368,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--size", type=int, default=30, help="edge length in voxels (default 30)")
     build.add_argument("--out", type=Path, default=None, help="output folder (default: the repository's data/)")
     build.set_defaults(func=_cmd_data_build)
+    example = data_commands.add_parser("material-example",
+                                       help="write the example sample of the material flow into data/examples/ (needs PoreSpy)")
+    example.add_argument("--out", type=Path, default=None, help="output folder (default: the repository's data/examples/)")
+    example.set_defaults(func=_cmd_material_example)
 
     gen = commands.add_parser("generate", help="generate pore grids for a density")
     gen.add_argument("--model", choices=registry.names(role="generator"), default="simulator")

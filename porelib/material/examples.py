@@ -28,6 +28,7 @@ within about 0.01–0.05 for the others.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 
@@ -211,3 +212,26 @@ def micrograph_2d(shape, porosity: float = 0.5, seed=None, *, radius: int = 5) -
             _shape(shape, 2), r=check_positive_int(radius, "radius"), porosity=check_density(porosity, "porosity"), seed=_seed(seed)
         )
     return np.asarray(image, dtype=bool)
+
+
+#: The example sample shipped with the app (``data/examples/``), and how it is made.
+EXAMPLE_FILE = "material-sample.tif"
+EXAMPLE = {"function": "isotropic", "shape": (128, 128, 128), "porosity": 0.35, "seed": 2026}
+
+
+def write_example(folder) -> Path:
+    """Write the shipped example sample: a uint8 TIFF stack (255 = pore), zlib-compressed; return its path.
+
+    ``python -m porelib data material-example`` runs this; the file is committed, so users and
+    the app need no PoreSpy. The training run of ``checkpoints/material`` reads it.
+    """
+    import tifffile
+
+    from porelib.io.atomic import atomic_path
+
+    spec = EXAMPLE
+    volume = globals()[spec["function"]](spec["shape"], spec["porosity"], spec["seed"])
+    path = Path(folder) / EXAMPLE_FILE
+    with atomic_path(path) as target:
+        tifffile.imwrite(target, (volume * 255).astype(np.uint8), photometric="minisblack", compression="zlib")
+    return path
