@@ -9,7 +9,9 @@ What the engine owns, for every model:
   at most ``threads`` threads), seeding, the optimisers (one AdamW per parameter group of
   the task, :meth:`Task.parameter_groups`) and the learning-rate schedule (linear
   warm-up, then cosine decay, as a function of the batch count), gradient clipping;
-* the epoch loop with a progress bar (off when stderr is not a terminal);
+* the epoch loop with a progress bar (off when stderr is not a terminal), and an optional
+  wall-clock budget (``--minutes``): the run then ends after the epoch in which the budget
+  is spent, as a run of that many epochs (the card's ``budget`` says so);
 * evaluation on the validation split only, under :func:`torch.no_grad`, after every epoch;
 * the run folder ``DIR``:
 
@@ -104,9 +106,17 @@ class TrainConfig:
     threads: int = option(2, "Torch threads on the CPU.")
     limit: int | None = option(None, "Train on the first `limit` training grids only (tiny runs).")
     data: str | Path | None = option(None, "Dataset file or folder (default: the repository's `data/`).")
+    minutes: float | None = option(
+        None,
+        "Wall-clock budget in minutes (the run's whole time, data preparation and earlier sessions of a resumed run "
+        "included): the run ends after the epoch in which it is spent, as if `epochs` had been that epoch, keeping "
+        "the best checkpoint. The learning-rate schedule still follows `epochs`. None: no budget.",
+    )
 
     def __post_init__(self):
         check_options(self)
+        if self.minutes is not None:
+            self.minutes = check_number(self.minutes, "minutes", minimum=1e-3)
         self.epochs = check_positive_int(self.epochs, "epochs", maximum=100_000)
         self.batch_size = check_positive_int(self.batch_size, "batch_size", maximum=65_536)
         self.threads = check_positive_int(self.threads, "threads", maximum=1024)
@@ -1030,6 +1040,13 @@ class _Loop:
         return self.dist.mean(held_out)
 
 
+def _budget_spent(config: TrainConfig, elapsed_s: float, dist: _Distributed) -> bool:
+    """Whether the run's ``minutes`` budget is spent after ``elapsed_s`` seconds (on any process)."""
+    if config.minutes is None:
+        return False
+    return dist.any(elapsed_s >= 60.0 * config.minutes)[0]
+
+
 def _nonfinite_message(bad: dict[str, float], epoch: int, step: int, *, separate: bool) -> str:
     where = f"at epoch {epoch + 1}, step {step + 1}; lower --lr"
     if not bad:
@@ -1188,6 +1205,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
             bar = tqdm(total=len(loader) * config.epochs, initial=len(loader) * start_epoch, disable=not show,
                        desc=task.name, unit="step", dynamic_ncols=True)
             loop = _Loop(task, config, model, optimizers, scaler, loader, dist, device, stop, bar)
+            last_epoch = config.epochs
             for epoch in range(start_epoch, config.epochs):
                 epoch_start = time.perf_counter()
                 train_parts = loop.train_epoch(epoch)
@@ -1213,6 +1231,9 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                     _save_state(out, loop, best, {**identity, "elapsed_s": round(elapsed, 3), "card": card,
                                                   "resumes": resumes}, epoch=epoch + 1)
                 run.update(epoch=epoch + 1)
+                if _budget_spent(config, elapsed_before + time.perf_counter() - clock, dist) and epoch + 1 < config.epochs:
+                    last_epoch = epoch + 1
+                    break
             bar.close()
             if dist.any(stop.requested)[0]:
                 raise TrainingStopped(config.epochs, config.epochs)
@@ -1227,7 +1248,10 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                 extra = task.finalize(final, device)
                 duration = elapsed_before + time.perf_counter() - clock
                 final_card = runfolder.read_card(out)
-                final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
+                final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=last_epoch)
+                if last_epoch < config.epochs:
+                    final_card["budget"] = {"minutes": config.minutes, "stopped_after_epoch": last_epoch,
+                                            "of_epochs": config.epochs}
                 if extra is not None:
                     final_card["finalize"] = extra
                     checkpoint.save_checkpoint(out, final, card=final_card)
@@ -1247,7 +1271,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
         tail = traceback.format_exc().strip().splitlines()[-ERROR_TAIL_LINES:]
         _record_failure(run, "\n".join(tail) or repr(exc))
         raise
-    return FitResult(out, best.epoch, best.metrics, config.epochs, duration, history,
+    return FitResult(out, best.epoch, best.metrics, last_epoch, duration, history,
                      resumed_from=start_epoch if resume else None)
 
 
