@@ -148,6 +148,44 @@ def predict_files(sources, *, checkpoint=None) -> PartPrediction:
     return predict_pictures([read_part_picture(source) for source in sources], checkpoint=checkpoint)
 
 
+@dataclass(frozen=True)
+class Example:
+    """A generated test part (never trained on) ready to reconstruct.
+
+    Attributes
+    ----------
+    seed : int
+        Its seed (in ``SPLITS["test"]``).
+    family : str
+        Its family.
+    pictures : np.ndarray
+        ``(V, P, P)`` float32 grey renders by the convention.
+    truth : np.ndarray
+        ``(S, S, S)`` bool voxels.
+    """
+
+    seed: int
+    family: str
+    pictures: np.ndarray
+    truth: np.ndarray
+
+
+def held_out_example(index: int, *, size: int = 32, views: int = 1, pixels: int = PIXELS) -> Example:
+    """Test part number ``index`` (seed ``SPLITS["test"][index]``), rendered and voxelised.
+
+    Raises
+    ------
+    ValueError
+        If ``index`` is outside the test range.
+    """
+    from porelib.parts.generator import SPLITS
+    from porelib.parts.samples import make_sample
+
+    index = check_positive_int(index, "index", minimum=0, maximum=len(SPLITS["test"]) - 1)
+    part, pictures, truth = make_sample(SPLITS["test"][index], size=size, views=views, pixels=pixels)
+    return Example(part.seed, part.family, pictures, truth)
+
+
 def render_stl(source, *, views=(0,), pixels: int = PIXELS) -> np.ndarray:
     """Render an STL file by the picture convention: ``(V, pixels, pixels)`` float32 grey in [0, 1].
 
@@ -243,6 +281,7 @@ def write_outputs(prediction: PartPrediction, *, npy=None, stl=None, ply=None) -
 
 __all__ = [
     "EXPORTS",
+    "Example",
     "MODEL",
     "PartPrediction",
     "export_bytes",
@@ -254,5 +293,6 @@ __all__ = [
     "save_picture",
     "scores",
     "stl_voxels",
+    "held_out_example",
     "write_outputs",
 ]

@@ -14,7 +14,8 @@ voxelised (:func:`porelib.parts.samples.build_samples`). Validation uses the fir
 A training step darkens or lightens each picture a little (:class:`PartsStepConfig`
 ``jitter``: a random gain and gamma on ``1 - grey``, the background kept at 0), so the
 network does not rely on the exact grey levels of the renderer, then minimises
-``bce_weight`` × binary cross-entropy + ``dice_weight`` × soft Dice of the occupancy.
+``bce_weight`` × binary cross-entropy + ``dice_weight`` × soft Dice of the occupancy, the
+forward pass under bfloat16 autocast on the CPU by default (``cpu_precision``).
 
 Held-out metrics (validation parts, threshold 0.5): ``iou`` (mean over parts; picks the
 checkpoint), ``dice``, ``loss``, and ``iou_<family>`` per part family. The card records
@@ -31,12 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from porelib._validate import check_number, check_positive_int
+from porelib._validate import check_choice, check_number, check_positive_int
 from porelib.models.parts import PartReconstructor, PartReconstructorConfig, network_input
 from porelib.options import check_options, option, options_class
 from porelib.parts.baselines import extruded_silhouette
 from porelib.parts.generator import FAMILIES, SPLITS
 from porelib.parts.samples import PartSamples, build_samples
+from porelib.tasks.unet import CPU_PRECISIONS
 from porelib.training import Progress, Task, batch_to
 
 
@@ -64,6 +66,12 @@ class PartsStepConfig:
     jitter: float = option(
         0.25, "Strength of the random gain (1 ± jitter) and gamma (exp(± jitter)) applied to each training picture's "
               "darkness `1 - grey`; 0 turns it off.")
+    cpu_precision: str = option(
+        "bfloat16", choices=CPU_PRECISIONS,
+        help="On the CPU, `\"bfloat16\"` runs the training forward pass under bfloat16 autocast (weights, gradients, "
+             "the loss and validation stay float32); about twice as fast here. On CUDA the engine's mixed precision "
+             "applies instead.",
+    )
 
     def __post_init__(self):
         check_options(self)
@@ -72,6 +80,7 @@ class PartsStepConfig:
         if self.bce_weight + self.dice_weight == 0:
             raise ValueError("bce_weight and dice_weight cannot both be 0")
         self.jitter = check_number(self.jitter, "jitter", minimum=0.0, maximum=0.9)
+        check_choice(self.cpu_precision, CPU_PRECISIONS, "cpu_precision")
 
 
 class SampleSet(Dataset):
@@ -185,8 +194,10 @@ class PartsTask(Task):
     def training_step(self, model, batch, progress: Progress):
         pictures, edges, grids, _ = batch
         inputs = network_input(pictures, edges, self.model_config, jitter=self.step_config.jitter)
-        logits = model(inputs)
-        return occupancy_loss(logits, grids, bce_weight=self.step_config.bce_weight,
+        bfloat16 = inputs.device.type == "cpu" and self.step_config.cpu_precision == "bfloat16"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            logits = model(inputs)
+        return occupancy_loss(logits.float(), grids, bce_weight=self.step_config.bce_weight,
                               dice_weight=self.step_config.dice_weight)
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
