@@ -238,7 +238,7 @@ def _renderer(pixels: int) -> _Renderer:
         return _RENDERERS[pixels]
 
 
-def render(vertices, faces, *, views=(0,), pixels: int = PIXELS) -> np.ndarray:
+def render(vertices, faces, *, views=(0,), pixels: int = PIXELS, fit: bool = True) -> np.ndarray:
     """Render a triangle mesh by the convention (module notes).
 
     Parameters
@@ -251,6 +251,10 @@ def render(vertices, faces, *, views=(0,), pixels: int = PIXELS) -> np.ndarray:
         Indices into :data:`VIEW_DIRECTIONS`; ``(0,)`` is the single-picture convention.
     pixels : int
         Side of the pictures.
+    fit : bool
+        Normalise the mesh into part space (:func:`normalise`; the convention). ``False``
+        takes the vertices as part-space positions already (e.g. a predicted mesh placed in
+        its voxel grid's cube, drawn at the same scale as the true part).
 
     Returns
     -------
@@ -272,7 +276,7 @@ def render(vertices, faces, *, views=(0,), pixels: int = PIXELS) -> np.ndarray:
     faces = np.asarray(faces)
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in "iu" or len(faces) == 0:
         raise ValueError(f"faces must be (F, 3) integer vertex indices, at least one; got {describe(faces)}")
-    vertices = normalise(vertices)
+    vertices = normalise(vertices) if fit else np.asarray(vertices, dtype=np.float64)
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise ValueError(f"faces index vertices 0 … {len(vertices) - 1}; found {faces.min()} to {faces.max()}")
     return _render_thread().submit(_render_job, vertices, faces.astype(np.int64), views, pixels).result()

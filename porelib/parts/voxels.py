@@ -71,6 +71,11 @@ def voxelise(vertices, faces, *, size: int = 32) -> np.ndarray:
     return surface_to_grid(in_voxels, np.asarray(faces), size=size, units="voxels")
 
 
+def voxel_to_part_space(vertices, size: int) -> np.ndarray:
+    """Positions in voxel units of an ``S``³ grid (voxel ``i`` centred at ``i``) as part-space positions."""
+    return (np.asarray(vertices, dtype=np.float64) + 0.5) / size - 0.5
+
+
 def _check_probabilities(probability) -> np.ndarray:
     probability = np.asarray(probability)
     if probability.ndim != 3 or len(set(probability.shape)) != 1 or probability.shape[0] < 2:
@@ -177,5 +182,6 @@ __all__ = [
     "save_ply",
     "surface_points",
     "voxel_centres",
+    "voxel_to_part_space",
     "voxelise",
 ]
