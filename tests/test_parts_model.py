@@ -11,9 +11,9 @@ import torch
 from porelib.checkpoint import load_checkpoint
 from porelib.cli import main
 from porelib.io import load_stl
-from porelib.models.parts import PartReconstructor, PartReconstructorConfig, network_input, sight_grid
+from porelib.models.parts import PartReconstructor, PartReconstructorConfig, sight_grid
 from porelib.parts.predict import predict_files, predict_pictures, render_stl, stl_voxels
-from porelib.parts.render import project
+from porelib.parts.render import network_input, project
 from porelib.parts.voxels import voxel_centres
 from porelib.tasks.parts import PartsTask
 from porelib.training import TrainConfig, fit
@@ -63,15 +63,14 @@ def test_every_voxel_looks_up_the_pixel_it_projects_onto():
 
 
 def test_network_input_channels_and_jitter_keep_the_background_dark():
-    config = PartReconstructorConfig(**TINY)
     pictures = torch.full((2, 1, 64, 64), 255, dtype=torch.uint8)
     pictures[:, :, 20:40, 20:40] = 100
     edges = torch.zeros((2, 1, 64, 64), dtype=torch.bool)
     torch.manual_seed(0)
-    x = network_input(pictures, edges, config, jitter=0.3)
+    x = network_input(pictures, edges, with_edges=True, jitter=0.3)
     assert x.shape == (2, 1, 2, 64, 64)
     assert x[:, :, 0, 0, 0].eq(0).all() and (x[:, :, 0, 30, 30] > 0).all()
-    plain = network_input(pictures, edges, PartReconstructorConfig(**{**TINY, "channels": "grey"}))
+    plain = network_input(pictures, edges, with_edges=False)
     assert plain.shape == (2, 1, 1, 64, 64) and plain[0, 0, 0, 30, 30] == pytest.approx(1 - 100 / 255)
 
 

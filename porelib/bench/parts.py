@@ -64,17 +64,17 @@ def _predict(model, samples) -> tuple[np.ndarray, float]:
     """Grids ``(N, S, S, S)`` of a reconstructor on samples, and milliseconds per part."""
     import torch
 
-    from porelib.models.parts import network_input
+    from porelib.parts.render import network_input
 
     grids = []
     with torch.inference_mode():
         model(network_input(torch.from_numpy(samples.pictures[:1]), torch.from_numpy(samples.edges[:1]),
-                            model.config))  # warm-up, not timed
+                            with_edges=model.config.edges))  # warm-up, not timed
         start = time.perf_counter()
         for begin in range(0, len(samples), BATCH):
             chosen = slice(begin, begin + BATCH)
             inputs = network_input(torch.from_numpy(samples.pictures[chosen]), torch.from_numpy(samples.edges[chosen]),
-                                   model.config)
+                                   with_edges=model.config.edges)
             grids.append((model(inputs) > 0).numpy())
     return np.concatenate(grids), 1000 * (time.perf_counter() - start) / len(samples)
 
@@ -82,14 +82,15 @@ def _predict(model, samples) -> tuple[np.ndarray, float]:
 def _embed(model, samples) -> np.ndarray:
     import torch
 
-    from porelib.models.parts import network_input
+    from porelib.parts.render import network_input
 
     codes = []
     with torch.inference_mode():
         for begin in range(0, len(samples), BATCH):
             chosen = slice(begin, begin + BATCH)
             codes.append(model.embed(network_input(torch.from_numpy(samples.pictures[chosen]),
-                                                   torch.from_numpy(samples.edges[chosen]), model.config)).numpy())
+                                                   torch.from_numpy(samples.edges[chosen]),
+                                                   with_edges=model.config.edges)).numpy())
     return np.concatenate(codes)
 
 
@@ -153,10 +154,9 @@ def _unseen(model, retrieval, size: int) -> list[dict]:
     import torch
 
     from porelib.bench.parts_unseen import unseen_meshes
-    from porelib.models.parts import network_input
     from porelib.parts.baselines import extruded_silhouette
     from porelib.parts.predict import picture_arrays
-    from porelib.parts.render import render
+    from porelib.parts.render import network_input, render
     from porelib.parts.voxels import voxelise
 
     rows = []
@@ -165,7 +165,8 @@ def _unseen(model, retrieval, size: int) -> list[dict]:
         truth = voxelise(vertices, faces, size=size)
         pictures, edges = picture_arrays(list(grey), pixels=model.config.pixels)
         with torch.inference_mode():
-            inputs = network_input(torch.from_numpy(pictures)[None], torch.from_numpy(edges)[None], model.config)
+            inputs = network_input(torch.from_numpy(pictures)[None], torch.from_numpy(edges)[None],
+                                   with_edges=model.config.edges)
             predicted = (model(inputs) > 0).numpy()[0]
             code = model.embed(inputs).numpy()
         rows.append({

@@ -2,7 +2,7 @@
 
 Input: ``views`` pictures of a part rendered by the convention of :mod:`porelib.parts.render`
 (view ``k`` from ``VIEW_DIRECTIONS[k]``), as ``(N, V, C, P, P)`` float32 from
-:func:`network_input`: channel 0 is ``1 - grey`` (background 0),
+:func:`porelib.parts.render.network_input`: channel 0 is ``1 - grey`` (background 0),
 channel 1 (``channels="grey+edges"``) the Canny edges. Output: logits ``(N, S, S, S)`` of "this voxel is
 inside the part", in the voxel space of :mod:`porelib.parts.voxels` (longest side spans the
 grid, centred, z up).
@@ -130,36 +130,6 @@ def _up(cin: int, cout: int, groups: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
-def network_input(pictures: torch.Tensor, edges: torch.Tensor, config: PartReconstructorConfig, *,
-                  jitter: float = 0.0) -> torch.Tensor:
-    """The network's input ``(N, V, C, P, P)`` float32 of pictures and their edges.
-
-    Parameters
-    ----------
-    pictures : torch.Tensor
-        ``(N, V, P, P)`` uint8 grey levels by the picture convention (255 = background).
-    edges : torch.Tensor
-        ``(N, V, P, P)`` bool Canny edges (:func:`porelib.parts.render.canny_edges` of ``pictures / 255``).
-    config : PartReconstructorConfig
-    jitter : float
-        Training only: a random gain ``1 ± jitter`` and gamma ``exp(± jitter)`` per picture
-        on the darkness ``1 - grey`` (the background stays 0).
-
-    Returns
-    -------
-    torch.Tensor
-        Channel 0 the darkness ``1 - grey``; channel 1 the edges as 0/1 if ``config.edges``.
-    """
-    dark = 1.0 - pictures.float() / 255.0
-    if jitter:
-        shape = (*dark.shape[:2], 1, 1)
-        gain = 1.0 + jitter * (2 * torch.rand(shape, device=dark.device) - 1)
-        gamma = torch.exp(jitter * (2 * torch.rand(shape, device=dark.device) - 1))
-        dark = (gain * dark.clamp_min(0) ** gamma).clamp(0.0, 1.0)
-    channels = [dark, edges.float()] if config.edges else [dark]
-    return torch.stack(channels, dim=2)
-
-
 def sight_grid(resolution: int, view: int) -> torch.Tensor:
     """Where each voxel centre of a ``resolution``³ grid falls in a picture of ``view``.
 
@@ -284,4 +254,4 @@ class PartReconstructor(nn.Module):
         return self.encode(pictures)[0]
 
 
-__all__ = ["CHANNELS", "PartReconstructor", "PartReconstructorConfig", "network_input", "sight_grid"]
+__all__ = ["CHANNELS", "PartReconstructor", "PartReconstructorConfig", "sight_grid"]

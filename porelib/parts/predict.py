@@ -25,7 +25,7 @@ import numpy as np
 
 from porelib import metrics
 from porelib._validate import check_grid, check_positive_int
-from porelib.parts.render import PIXELS, canny_edges, prepare_picture, read_part_picture, render
+from porelib.parts.render import PIXELS, canny_edges, network_input, prepare_picture, read_part_picture, render
 from porelib.parts.voxels import POINTS, grid_mesh, save_mesh_stl, save_ply, surface_points, voxelise
 
 #: Name of the model (and of its checkpoint folder under ``checkpoints/``).
@@ -125,8 +125,6 @@ def predict_pictures(grey_pictures, *, checkpoint=None) -> PartPrediction:
     """
     import torch
 
-    from porelib.models.parts import network_input
-
     model = load_reconstructor(checkpoint)
     config = model.config
     grey_pictures = list(grey_pictures) if not isinstance(grey_pictures, np.ndarray) or grey_pictures.ndim == 3 \
@@ -136,7 +134,8 @@ def predict_pictures(grey_pictures, *, checkpoint=None) -> PartPrediction:
                          f"got {len(grey_pictures)}")
     pictures, edges = picture_arrays(grey_pictures, pixels=config.pixels)
     with torch.no_grad():
-        inputs = network_input(torch.from_numpy(pictures)[None], torch.from_numpy(edges)[None], config)
+        inputs = network_input(torch.from_numpy(pictures)[None], torch.from_numpy(edges)[None],
+                               with_edges=config.edges)
         probability = torch.sigmoid(model(inputs.to(next(model.parameters()).device)).float())[0].cpu().numpy()
     return PartPrediction(probability, probability >= 0.5, pictures, edges)
 

@@ -19,8 +19,7 @@ The convention (every picture the model sees, and every picture ``part render`` 
   :data:`BRIGHTEST_PART` bright; :data:`PIXELS` square (rendered at twice the size and
   averaged down, which anti-aliases the outline), row 0 at the top.
 * **Edges.** The seed's Canny edges (:func:`canny_edges`) of the grey picture, quantised to
-  8 bits as it is saved, are the model's second channel
-  (:func:`porelib.models.parts.network_input`).
+  8 bits as it is saved, are the model's second channel (:func:`network_input`).
 
 :func:`project` maps part-space points to the picture's coordinates; the model and the
 extruded-silhouette baseline use it to look up, for every voxel, the pixel it falls on.
@@ -295,6 +294,38 @@ def silhouette(grey) -> np.ndarray:
     return np.asarray(grey) < SILHOUETTE_LEVEL
 
 
+def network_input(pictures, edges, *, with_edges: bool, jitter: float = 0.0):
+    """The reconstructor's input ``(N, V, C, P, P)`` float32 tensor of pictures and their edges.
+
+    Parameters
+    ----------
+    pictures : torch.Tensor
+        ``(N, V, P, P)`` uint8 grey levels by the convention (255 = background).
+    edges : torch.Tensor
+        ``(N, V, P, P)`` bool Canny edges (:func:`canny_edges` of ``pictures / 255``).
+    with_edges : bool
+        Add the edges as channel 1 (``PartReconstructorConfig.edges``).
+    jitter : float
+        Training only: a random gain ``1 ± jitter`` and gamma ``exp(± jitter)`` per picture
+        on the darkness ``1 - grey`` (the background stays 0).
+
+    Returns
+    -------
+    torch.Tensor
+        Channel 0 the darkness ``1 - grey`` (background 0); channel 1 the edges as 0/1.
+    """
+    import torch
+
+    dark = 1.0 - pictures.float() / 255.0
+    if jitter:
+        shape = (*dark.shape[:2], 1, 1)
+        gain = 1.0 + jitter * (2 * torch.rand(shape, device=dark.device) - 1)
+        gamma = torch.exp(jitter * (2 * torch.rand(shape, device=dark.device) - 1))
+        dark = (gain * dark.clamp_min(0) ** gamma).clamp(0.0, 1.0)
+    channels = [dark, edges.float()] if with_edges else [dark]
+    return torch.stack(channels, dim=2)
+
+
 def read_part_picture(source, *, fmt: str | None = None) -> np.ndarray:
     """A picture file as grey levels in [0, 1], ``(H, W)`` float64, row 0 at the top.
 
@@ -375,6 +406,7 @@ __all__ = [
     "VIEW_DIRECTIONS",
     "VIEW_UP",
     "canny_edges",
+    "network_input",
     "normalise",
     "prepare_picture",
     "project",

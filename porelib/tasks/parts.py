@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from porelib._validate import check_choice, check_number, check_positive_int
-from porelib.models.parts import PartReconstructor, PartReconstructorConfig, network_input
+from porelib.models.parts import PartReconstructor, PartReconstructorConfig
 from porelib.options import check_options, option, options_class
 from porelib.parts.baselines import extruded_silhouette
 from porelib.parts.generator import FAMILIES, SPLITS
+from porelib.parts.render import network_input
 from porelib.parts.samples import PartSamples, build_samples
 from porelib.tasks.unet import CPU_PRECISIONS
 from porelib.training import Progress, Task, batch_to
@@ -193,7 +194,8 @@ class PartsTask(Task):
 
     def training_step(self, model, batch, progress: Progress):
         pictures, edges, grids, _ = batch
-        inputs = network_input(pictures, edges, self.model_config, jitter=self.step_config.jitter)
+        inputs = network_input(pictures, edges, with_edges=self.model_config.edges,
+                               jitter=self.step_config.jitter)
         bfloat16 = inputs.device.type == "cpu" and self.step_config.cpu_precision == "bfloat16"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             logits = model(inputs)
@@ -204,7 +206,7 @@ class PartsTask(Task):
         losses, ious, dices, families = [], [], [], []
         for batch in loader:
             pictures, edges, grids, family = batch_to(batch, device)
-            logits = model(network_input(pictures, edges, self.model_config)).float()
+            logits = model(network_input(pictures, edges, with_edges=self.model_config.edges)).float()
             loss, _ = occupancy_loss(logits, grids, bce_weight=self.step_config.bce_weight,
                                      dice_weight=self.step_config.dice_weight)
             losses.append(loss.item() * len(grids))
