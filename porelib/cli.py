@@ -258,8 +258,9 @@ def _cmd_part_render(args) -> int:
 
 
 def _cmd_part_predict(args) -> int:
-    from porelib.parts.predict import predict_files, scores, stl_voxels, write_outputs
+    from porelib.parts.predict import check_outputs, predict_files, scores, stl_voxels, write_outputs
 
+    check_outputs(npy=args.out, stl=args.stl, ply=args.points)
     prediction = predict_files(args.images, checkpoint=args.checkpoint)
     written = write_outputs(prediction, npy=args.out, stl=args.stl, ply=args.points)
     size = prediction.size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,6 +155,10 @@ def test_cli_render_then_predict_writes_voxels_mesh_and_points(tiny_run, tmp_pat
         (["part", "predict", "{stl}", "--out", "{tmp}/p.npy"], "cannot read file"),
         (["part", "predict", "{blank}", "--out", "{tmp}/p.npy", "--checkpoint", "{run}"], "the picture is uniform"),
         (["part", "generate", "--seed", "-3", "--out", "{tmp}/p.stl"], "seed must be at least 0"),
+        (["part", "predict", "{bomb}", "--out", "{tmp}/p.npy", "--checkpoint", "{run}"], "decompression bomb"),
+        (["part", "render", "{blank}", "--out", "{tmp}/x.png"], "use one of .stl"),
+        (["part", "predict", "{blank}", "--out", "{tmp}/p.txt", "--checkpoint", "{run}"], "must end in .npy"),
+        (["part", "predict", "{blank}", "--out", "{tmp}/p.npy", "--stl", "{tmp}/p.obj"], "must end in .stl"),
     ],
 )
 def test_cli_mistakes_are_one_error_line_and_status_2(tiny_run, tmp_path, capsys, argv, message):
@@ -163,7 +168,8 @@ def test_cli_mistakes_are_one_error_line_and_status_2(tiny_run, tmp_path, capsys
     assert main(["part", "generate", "--seed", "1", "--out", str(stl)]) == 0
     Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path / "blank.png")
     capsys.readouterr()
-    filled = [a.format(stl=stl, tmp=tmp_path, blank=tmp_path / "blank.png", run=tiny_run[0]) for a in argv]
+    bomb = Path(__file__).resolve().parent / "hostile" / "bomb.png"
+    filled = [a.format(stl=stl, tmp=tmp_path, blank=tmp_path / "blank.png", run=tiny_run[0], bomb=bomb) for a in argv]
     assert main(filled) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

@@ -256,21 +256,36 @@ def export_bytes(prediction: PartPrediction, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_outputs(prediction: PartPrediction, *, npy=None, stl=None, ply=None) -> list[Path]:
-    """Write the voxels (``.npy``), the mesh (``.stl``) and the points (``.ply``) where paths are given.
+def check_outputs(*, npy=None, stl=None, ply=None) -> dict[str, Path]:
+    """The output paths by kind, each checked for its extension (call it before the work).
 
     Raises
     ------
     ValueError
-        If a path has the wrong extension, or a mesh is asked of an empty prediction.
+        If a path does not end in ``.npy``, ``.stl`` or ``.ply`` as its kind needs.
     """
-    written = []
+    paths = {}
     for kind, path in (("npy", npy), ("stl", stl), ("ply", ply)):
         if path is None:
             continue
         path = Path(path)
         if path.suffix.lower() != EXPORTS[kind]:
             raise ValueError(f"the {kind.upper()} output must end in {EXPORTS[kind]}; got {path}")
+        paths[kind] = path
+    return paths
+
+
+def write_outputs(prediction: PartPrediction, *, npy=None, stl=None, ply=None) -> list[Path]:
+    """Write the voxels (``.npy``), the mesh (``.stl``) and the points (``.ply``) where paths are given.
+
+    Raises
+    ------
+    ValueError
+        If a path has the wrong extension (:func:`check_outputs`), or a mesh is asked of an
+        empty prediction.
+    """
+    written = []
+    for kind, path in check_outputs(npy=npy, stl=stl, ply=ply).items():
         data = export_bytes(prediction, kind)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -282,6 +297,7 @@ __all__ = [
     "EXPORTS",
     "Example",
     "MODEL",
+    "check_outputs",
     "PartPrediction",
     "export_bytes",
     "load_reconstructor",
