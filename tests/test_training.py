@@ -361,3 +361,21 @@ def test_a_cvae_trained_against_a_critic_steps_both_groups_and_generates(tmp_pat
     with np.load(grids, allow_pickle=False) as archive:
         assert archive["grids"].shape == (2, 30, 30, 30)
         assert (archive["grids"].reshape(2, -1).sum(1) == round(float(expected_pore_voxels(0.8)))).all()
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_a_minutes_budget_ends_the_run_after_the_epoch_in_which_it_is_spent(tmp_path):
+    with pytest.raises(ValueError, match="minutes must be a finite number >= 0.001"):
+        TrainConfig(out=tmp_path, minutes=0)
+    task = ToyTask(groups=1)
+    config = TrainConfig(out=tmp_path, epochs=5, batch_size=4, lr=TOY_LR, threads=1, minutes=1e-3)  # 60 ms
+    result = fit(task, config, progress=False, command=["t"])
+    assert result.epochs == 1 and len(result.history) == 1 and task.finalized
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["epochs"] == 1 and card["budget"] == {"minutes": 0.001, "stopped_after_epoch": 1, "of_epochs": 5}
+    assert card["training"]["minutes"] == 0.001 and not (tmp_path / "state.json").exists()
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "finished"
+    # A budget that is never spent changes nothing.
+    unbounded = fit(ToyTask(groups=1), TrainConfig(out=tmp_path / "b", epochs=2, batch_size=4, lr=TOY_LR, threads=1,
+                                                   minutes=60.0), progress=False, command=["t"])
+    assert unbounded.epochs == 2 and "budget" not in json.loads((tmp_path / "b" / "card.json").read_text())
