@@ -42,7 +42,9 @@ def test_bench_parts_scores_the_model_beside_the_baselines(tiny_checkpoints, tmp
     assert "no checkpoint at checkpoints/parts_views3/" in report and "hex nut" in report
     assert "beat" in report and "![examples](parts.png)" in report
     saved = json.loads((tmp_path / "docs" / "parts.json").read_text())
-    assert len(saved["unseen"]) == 8 and len(saved["paired"]) == 3
+    assert len(saved["unseen"]) == 8 and [row["model minus"] for row in saved["paired"]] == methods[1:]
+    assert [row["pictures"] for row in saved["robustness"]][0] == "as rendered (the convention)"
+    assert len(saved["robustness"]) == 1 + len(bench.VARIANTS)
     assert (tmp_path / "docs" / "parts.png").stat().st_size > 1000
 
 
