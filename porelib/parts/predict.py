@@ -127,8 +127,9 @@ def predict_pictures(grey_pictures, *, checkpoint=None) -> PartPrediction:
 
     model = load_reconstructor(checkpoint)
     config = model.config
-    grey_pictures = list(grey_pictures) if not isinstance(grey_pictures, np.ndarray) or grey_pictures.ndim == 3 \
-        else [grey_pictures]
+    if isinstance(grey_pictures, np.ndarray) and grey_pictures.ndim == 2:
+        grey_pictures = [grey_pictures]  # one picture
+    grey_pictures = list(grey_pictures)
     if len(grey_pictures) != config.views:
         raise ValueError(f"this checkpoint reads {config.views} picture(s) per part (views 0 … {config.views - 1}); "
                          f"got {len(grey_pictures)}")

@@ -85,7 +85,12 @@ def pose_rotation(seed: int, pose: int) -> int:
 
 
 def make_sample(seed: int, *, rotation: int = 0, size: int = 32, views: int = 1, pixels: int = PIXELS):
-    """The pictures ``(V, P, P)`` float32 and the bool grid ``(S, S, S)`` of one part turned by ``rotation``."""
+    """One part turned by ``rotation``: ``(part, pictures, grid)``.
+
+    ``part`` is the :class:`~porelib.parts.generator.Part` as generated, ``pictures`` its
+    ``(V, P, P)`` float32 renders from views ``0 … V-1`` and ``grid`` its ``(S, S, S)`` bool
+    voxels, both of the turned part.
+    """
     part = make_part(seed)
     vertices = part.vertices @ ROTATIONS[rotation].T.astype(np.float64)
     pictures = render(vertices, part.faces, views=tuple(range(views)), pixels=pixels)
