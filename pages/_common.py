@@ -271,8 +271,11 @@ def _prerendered_plotter(html: str):
     return plotter
 
 
-def show_3d(grid: np.ndarray, key: str) -> None:
-    """Draw the pores of ``grid`` in 3D in the browser (stpyvista, trame backend)."""
+def show_3d(grid: np.ndarray, key: str, *, caption: str | None = None) -> None:
+    """Draw the pores of ``grid`` in 3D in the browser (stpyvista, trame backend).
+
+    ``caption`` replaces the first sentence of the caption (what the surfaces are).
+    """
     if grid.shape[0] > MAX_3D_SIZE:
         st.info(f"The grid is {grid.shape[0]}³ voxels; 3D is drawn up to {MAX_3D_SIZE}³. Use the slices.")
         return
@@ -290,17 +293,16 @@ def show_3d(grid: np.ndarray, key: str) -> None:
             stpyvista(plotter, backend="trame", key=key)
     finally:
         plotter.close()
-    note = "" if grid.any() else " This grid has no pores."
-    st.caption(
-        f"Pore surfaces (marching cubes) inside the {grid.shape[0]}³-voxel box. "
-        f"Drag to orbit, scroll to zoom, shift-drag to pan.{note}"
-    )
+    note = "" if grid.any() or caption else " This grid has no pores."
+    what = caption or f"Pore surfaces (marching cubes) inside the {grid.shape[0]}³-voxel box."
+    st.caption(f"{what} Drag to orbit, scroll to zoom, shift-drag to pan.{note}")
 
 
-def show_slices(grids: dict, page: str) -> None:
+def show_slices(grids: dict, page: str, *, phase: str = "pore", other: str = "solid") -> None:
     """An orthogonal slice viewer: axis and index widgets, one image per grid in ``grids``.
 
-    ``grids`` maps a title to an (S, S, S) grid; all have the same S.
+    ``grids`` maps a title to an (S, S, S) grid; all have the same S. ``phase`` names the
+    ``True`` voxels (drawn blue) and ``other`` the rest, in the captions.
     """
     axis_key, index_key = app_state.slice_keys(page)
     size = next(iter(grids.values())).shape[0]
@@ -313,8 +315,8 @@ def show_slices(grids: dict, page: str) -> None:
         for title, grid in grids.items()
     }
     for column, (title, view) in zip(st.columns(len(views)), views.items(), strict=True):
-        column.image(view.image, caption=f"{title}: pore fraction {view.pore_fraction:.3f}", width="stretch")
-    st.caption(f"{next(iter(views.values())).geometry} Blue = pore, grey = solid.")
+        column.image(view.image, caption=f"{title}: {phase} fraction {view.pore_fraction:.3f}", width="stretch")
+    st.caption(f"{next(iter(views.values())).geometry} Blue = {phase}, grey = {other}.")
 
 
 def slice_controls(page: str, shape) -> tuple[str, int]:
@@ -362,6 +364,16 @@ def stop_on_error() -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun are BaseExceptions and pass
         show_error(exc)
         st.stop()
+
+
+def named_bytes(data: bytes, name: str):
+    """``data`` as a binary file-like object named ``name`` (what :func:`porelib.io.open_input` reads),
+    so that a cached function can take an upload's bytes and name instead of the upload."""
+    from io import BytesIO
+
+    stream = BytesIO(data)
+    stream.name = name
+    return stream
 
 
 def load_uploaded(upload):

@@ -55,6 +55,13 @@ FROM_IMAGE_GRID_SEED = "from_image_grid_seed"
 FROM_IMAGE_SEED = "from_image_seed"
 FROM_IMAGE_TOOL = "from_image_tool"
 FROM_IMAGE_STROKE = "from_image_stroke"
+# Part from a picture page.
+PART_SOURCE = "part_source"
+PART_INDEX = "part_index"
+PART_UPLOAD = "part_upload"
+PART_STL_UPLOAD = "part_stl_upload"
+PART_TRUTH_UPLOAD = "part_truth_upload"
+PART_VIEW = "part_view"
 # Segment page.
 SEGMENT_SOURCE = "segment_source"
 SEGMENT_UPLOAD = "segment_upload"
@@ -183,6 +190,13 @@ PAGES = (
         "matches it; statistics against the dataset at the implied density.",
     ),
     PageInfo(
+        "pages/part.py",
+        "Part from a picture",
+        ":material/precision_manufacturing:",
+        "A picture of a mechanical part (or an STL, rendered by the convention) to its 3-D voxels: 3D view, "
+        "slices, IoU and Dice against the true part beside the extruded silhouette, STL/NPY/PLY downloads.",
+    ),
+    PageInfo(
         "pages/segment.py",
         "Segment a scan",
         ":material/blur_on:",
@@ -234,12 +248,16 @@ COMPRESS_TARGETS = ("ratio", "psnr", "abs_error")
 FROM_IMAGE_SOURCES = ("dataset", "simulate", "upload", "draw")
 #: Drawing tools of the From-an-image page's canvas.
 FROM_IMAGE_TOOLS = ("circle", "freedraw")
+#: Where the Part page takes its part from: a generated test part, a picture, or an STL to render.
+PART_SOURCES = ("generated", "picture", "stl")
+#: Which grid the Part page shows in 3D.
+PART_VIEWS = ("prediction", "truth")
 #: Which grid the Compare page shows in 3D.
 COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
 MAX_SAMPLES = 16
 #: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
-SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image", "compress")
+SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image", "compress", "part")
 
 
 def slice_keys(page: str) -> tuple[str, str]:
@@ -288,6 +306,9 @@ DEFAULTS = {
     FROM_IMAGE_SEED: 0,
     FROM_IMAGE_TOOL: FROM_IMAGE_TOOLS[0],
     FROM_IMAGE_STROKE: 10,
+    PART_SOURCE: PART_SOURCES[0],
+    PART_INDEX: 0,
+    PART_VIEW: PART_VIEWS[0],
     SEGMENT_SOURCE: SEGMENT_SOURCES[0],
     SEGMENT_SIZE: 64,
     SEGMENT_FRACTION: 0.2,

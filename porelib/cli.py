@@ -23,7 +23,8 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load", "material")
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load", "material",
+              "parts")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -286,6 +287,49 @@ def _cmd_from_image(args) -> int:
     return 0
 
 
+def _cmd_part_generate(args) -> int:
+    from porelib.parts.generator import make_part, save_part
+
+    part = make_part(args.seed, family=args.family)
+    stl, info = save_part(part, args.out)
+    extent = " × ".join(f"{e:.1f}" for e in part.extent)
+    print(f"wrote a {part.family} part (seed {part.seed}, {extent} mm, {len(part.faces)} triangles, watertight) to "
+          f"{stl} and its parameters to {info}")
+    return 0
+
+
+def _cmd_part_render(args) -> int:
+    from porelib.parts.predict import render_stl, save_picture
+
+    grey = render_stl(args.stl, views=(args.view,), pixels=args.pixels)[0]
+    path = save_picture(args.out, grey)
+    print(f"wrote {path}: {args.pixels}×{args.pixels} view {args.view} of {args.stl} by the picture convention "
+          "(what `part predict` reads)")
+    return 0
+
+
+def _cmd_part_predict(args) -> int:
+    from porelib.parts.predict import (
+        check_outputs,
+        predict_files,
+        scores,
+        stl_voxels,
+        write_outputs,
+    )
+
+    check_outputs(npy=args.out, stl=args.stl, ply=args.points)
+    prediction = predict_files(args.images, checkpoint=args.checkpoint)
+    written = write_outputs(prediction, npy=args.out, stl=args.stl, ply=args.points)
+    size = prediction.size
+    line = (f"wrote {', '.join(map(str, written))}: a {size}³ voxel part from {len(args.images)} picture(s) "
+            f"({prediction.grid.mean():.3f} of the voxels inside)")
+    if args.truth is not None:
+        score = scores(prediction.grid, stl_voxels(args.truth, size=size))
+        line += f"; against {args.truth}: IoU {score['iou']:.3f}, Dice {score['dice']:.3f}"
+    print(line)
+    return 0
+
+
 def _cmd_compress(args) -> int:
     from porelib.compress import (
         compress,
@@ -454,6 +498,37 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
                        help="which phase of a grey image is pore (auto: the minority phase; 0/1 data: 1 = pore)")
     image.set_defaults(func=_cmd_from_image)
+
+    part = commands.add_parser("part", help="a mechanical part from a picture: generate, render, predict")
+    part_commands = part.add_subparsers(dest="part_command", required=True, parser_class=_Parser)
+    from porelib.parts.generator import FAMILIES
+
+    make = part_commands.add_parser("generate", help="write a generated CAD-like part as a watertight STL (mm) + JSON")
+    make.add_argument("--seed", type=int, default=0, help="same seed, same part (default 0)")
+    make.add_argument("--family", choices=FAMILIES, default=None, help="force a family (default: by the seed)")
+    make.add_argument("--out", type=Path, required=True, help="output .stl (its parameters go to the same name .json)")
+    make.set_defaults(func=_cmd_part_generate)
+    draw = part_commands.add_parser("render", help="render an STL by the picture convention (what predict reads)",
+                                    parents=[reads])
+    draw.add_argument("stl", type=Path, help="a part as a binary or ASCII STL, any unit and pose")
+    draw.add_argument("--out", type=Path, required=True, help="output picture (.png)")
+    draw.add_argument("--view", type=int, default=0,
+                      help="camera direction: 0 = isometric from +x +y +z (the convention; default), 1-3 the others "
+                           "of a multi-view checkpoint")
+    draw.add_argument("--pixels", type=int, default=128, help="picture side in pixels (default 128)")
+    draw.set_defaults(func=_cmd_part_render)
+    guess = part_commands.add_parser("predict", help="the 3-D part of a picture: voxels, STL, point cloud",
+                                     parents=[reads])
+    guess.add_argument("images", type=Path, nargs="+",
+                       help="picture(s) of the part (.png, .jpg) by the convention of `part render`: one per view "
+                            "the checkpoint reads (one for the shipped model)")
+    guess.add_argument("--out", type=Path, required=True, help="output voxels .npy (bool, S³, [ix, iy, iz], z up)")
+    guess.add_argument("--stl", type=Path, default=None, help="also write the smoothed mesh (voxel units) as .stl")
+    guess.add_argument("--points", type=Path, default=None, help="also write a point cloud on the mesh as .ply")
+    guess.add_argument("--truth", type=Path, default=None, help="the part's true STL: print IoU and Dice against it")
+    guess.add_argument("--checkpoint", type=Path, default=None, help="parts checkpoint folder (default checkpoints/parts)")
+    guess.set_defaults(func=_cmd_part_predict)
+
 
     from porelib.compress.names import CHOICES, DEFAULT_MAX_SECONDS
 

@@ -180,3 +180,10 @@ register(ModelEntry(
     model="porelib.models.img2vox:Img2Vox", config="porelib.models.img2vox:Img2VoxConfig",
     task="porelib.tasks.img2vox:Img2VoxTask",
 ))
+register(ModelEntry(
+    "parts", "Part from a picture", "reconstructor",
+    "A picture of a mechanical part (rendered by the convention of `part render`) to its 3-D voxels, STL and points; "
+    "trained on generated CAD-like parts.",
+    model="porelib.models.parts:PartReconstructor", config="porelib.models.parts:PartReconstructorConfig",
+    task="porelib.tasks.parts:PartsTask", pages=("Part from a picture",),
+))

@@ -1437,6 +1437,8 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
                 duration = elapsed_before + time.perf_counter() - clock
                 final_card = runfolder.read_card(out)
                 final_card.update(resumed, finished=_now(), duration_s=round(duration, 1), epochs=config.epochs)
+                if config.minutes is not None:
+                    final_card["budget"] = {"minutes": config.minutes, "epochs": config.epochs}
                 if extra is not None:
                     final_card["finalize"] = extra
                     _check_finite_state(final.state_dict(), f"the checkpoint finalised by {type(task).__name__}")

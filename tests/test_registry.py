@@ -22,7 +22,7 @@ def toy_registered():
 
 def test_the_shipped_models_and_their_roles():
     assert registry.names(role="generator") == ("simulator", "cvae", "cgan")
-    assert registry.names(trainable=True) == ("cvae", "cgan", "material", "unet", "img2vox")
+    assert registry.names(trainable=True) == ("cvae", "cgan", "material", "unet", "img2vox", "parts")
     assert registry.entry("unet").role == "segmenter" and registry.label("cvae") == "cVAE"
     with pytest.raises(ValueError, match=r"model must be one of .*; got 'cgam'; did you mean 'cgan'\?"):
         registry.entry("cgam")

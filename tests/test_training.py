@@ -494,3 +494,18 @@ def test_fit_restores_the_thread_count(tmp_path, toy_model_registered):
     torch.set_num_threads(2)
     fit(ToyTask(), TrainConfig(out=tmp_path, epochs=1, batch_size=8, lr=TOY_LR, threads=1), progress=False, command=["t"])
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_a_minutes_budget_sets_the_epochs_after_the_first_ones(tmp_path):
+    with pytest.raises(ValueError, match="minutes must be a finite number >= 0.01"):
+        TrainConfig(out=tmp_path, minutes=0)
+    task = ToyTask(groups=1)
+    config = TrainConfig(out=tmp_path, epochs=5, batch_size=4, lr=TOY_LR, threads=1, minutes=0.01)  # 0.6 s
+    result = fit(task, config, progress=False, command=["t"])
+    assert result.epochs == len(result.history) >= 2 and task.finalized  # decided after epochs 1 and 2, not 5
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["epochs"] == result.epochs and card["budget"] == {"minutes": 0.01, "epochs": result.epochs}
+    assert card["training"]["minutes"] == 0.01 and not (tmp_path / "state.json").exists()
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["state"] == "finished" and status["epochs"] == result.epochs

@@ -324,18 +324,87 @@ def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def write_stl(target, grid: np.ndarray) -> None:
-    """Binary STL: 80-byte header, uint32 triangle count, 50-byte records."""
+    """Binary STL of a grid's pore surface, in voxel units, its edge length in the header (see :func:`load_stl`)."""
     vertices, faces = grid_to_surface(grid)
-    triangles = vertices[faces]
+    write_stl_triangles(target, vertices[faces], grid_size=grid.shape[0])
+
+
+def write_stl_triangles(target, triangles, *, header: bytes = b"", grid_size: int | None = None) -> None:
+    """Write triangles as a binary STL: 80-byte header, uint32 triangle count, 50-byte records.
+
+    Parameters
+    ----------
+    target : str, Path or binary file-like
+        Where to write.
+    triangles : array_like
+        ``(F, 3, 3)`` vertex positions of each triangle, counter-clockwise seen from outside
+        (the normals written are the right-hand-rule ones).
+    header : bytes
+        At most 80 bytes of free text (padded with spaces).
+    grid_size : int, optional
+        The vertices are voxel coordinates of a ``grid_size``³ grid: the header says so
+        (replacing ``header``), and :func:`load_stl` reads the file back in those units.
+
+    Raises
+    ------
+    ValueError
+        If ``triangles`` is not ``(F, 3, 3)`` finite numbers or ``header`` is longer than 80 bytes.
+    """
+    triangles = np.asarray(triangles, dtype=np.float64)
+    if triangles.ndim != 3 or triangles.shape[1:] != (3, 3):
+        raise ValueError(f"triangles must be (F, 3, 3) vertex positions; got {describe(triangles)}")
+    check_finite(triangles, "triangles")
+    if grid_size is not None:
+        header = _STL_HEADER + f", grid {check_positive_int(grid_size, 'grid_size')}".encode()
+    if len(header) > 80:
+        raise ValueError(f"header must be at most 80 bytes; got {len(header)}")
     normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     lengths = np.linalg.norm(normals, axis=1, keepdims=True)
-    records = np.zeros(len(faces), dtype=_STL_RECORD)
+    records = np.zeros(len(triangles), dtype=_STL_RECORD)
     records["normal"] = normals / np.where(lengths > 0, lengths, 1.0)
     records["vertices"] = triangles
-    with open(target, "wb") as stream:
-        stream.write(_STL_HEADER + f", grid {grid.shape[0]}".encode().ljust(80 - len(_STL_HEADER), b" "))
-        stream.write(np.uint32(len(records)).tobytes())
-        stream.write(records.tobytes())
+    stream = open(target, "wb") if not hasattr(target, "write") else None
+    out = stream or target
+    try:
+        out.write(header.ljust(80, b" "))
+        out.write(np.uint32(len(records)).tobytes())
+        out.write(records.tobytes())
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def read_stl_surface(source) -> tuple[np.ndarray, np.ndarray]:
+    """The surface of an STL file (binary or ASCII) as merged vertices and faces, in the file's units.
+
+    The file goes in through :func:`~porelib.io.inputs.open_input`; a binary STL's declared
+    triangle count is checked against its length and :data:`MAX_STL_TRIANGLES` first.
+    The surface need not be closed (see :func:`surface_to_grid` for that).
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        As :func:`load_stl`.
+
+    Returns
+    -------
+    vertices : np.ndarray
+        ``(V, 3)`` float64 positions ``(x, y, z)``, duplicates merged.
+    faces : np.ndarray
+        ``(F, 3)`` int vertex indices of the triangles.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, not an STL, has too many triangles, none, or non-finite coordinates.
+    """
+    file = open_input(source, formats=(".stl",), what="mesh")
+    triangles, _ = _read_stl_triangles(file)
+    vertices = triangles.reshape(-1, 3)
+    try:
+        return _check_surface(vertices, np.arange(len(vertices)).reshape(-1, 3))
+    except ValueError as exc:
+        raise ValueError(f"cannot read the surface of {file.label}: {exc}") from exc
 
 
 def format_point(coords) -> str:

@@ -216,7 +216,7 @@ def micrograph_2d(shape, porosity: float = 0.5, seed=None, *, radius: int = 5) -
 
 #: The example sample shipped with the app (``data/examples/``), and how it is made.
 EXAMPLE_FILE = "material-sample.tif"
-EXAMPLE = {"function": "isotropic", "shape": (128, 128, 128), "porosity": 0.35, "seed": 2026}
+EXAMPLE = {"function": "fibres", "shape": (128, 128, 128), "porosity": 0.7, "seed": 2026}
 
 
 def write_example(folder) -> Path:

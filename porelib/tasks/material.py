@@ -48,7 +48,7 @@ from porelib.training import Progress, Task
 FEATURE_SEED, TARGET_SEED, VALIDATION_SEED = 11, 12, 13
 #: Generated patches per validation; slices narrower than MIN_TEXTURE_SIDE skip the texture term
 #: (the feature network pools three times).
-VALIDATION_SAMPLES = 4
+VALIDATION_SAMPLES = 8
 MIN_TEXTURE_SIDE = 32
 
 
