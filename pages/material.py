@@ -68,8 +68,9 @@ st.caption(
     "between pieces of the held-out slab (1 = as close as another piece of your sample), with its 95 % bootstrap "
     "interval. 'patch' copies training patches: the yardstick, not a generator."
 )
-if st.button("Score every method (about a minute)", key=keys.MATERIAL_SCORE, icon=":material/query_stats:"):
-    st.session_state[keys.MATERIAL_SCORED] = str(run.folder)
+# A button's callback survives the rerun it starts; a plain click does not.
+st.button("Score every method (about a minute)", key=keys.MATERIAL_SCORE, icon=":material/query_stats:",
+          on_click=st.session_state.__setitem__, args=(keys.MATERIAL_SCORED, str(run.folder)))
 if st.session_state.get(keys.MATERIAL_SCORED) == str(run.folder):
     with ui.stop_on_error(), st.spinner("Generating and measuring every method…"):
         comparison = ui.material_comparison(str(run.folder))

@@ -108,8 +108,8 @@ with st.container(border=True):
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(stored)
                 st.caption(f"Stored as `{display_path(stored)}`; the run reads it from there.")
             elif st.button("Use the example sample", key=keys.TRAIN_EXAMPLE, icon=":material/science:",
-                           help=f"{display_path(EXAMPLE_SAMPLE)}: a 128³ PoreSpy material shipped with the app "
-                                "(pore value 255)"):
+                           help=f"{display_path(EXAMPLE_SAMPLE)}: a 128³ fibre mat made by PoreSpy, shipped with the "
+                                "app (pore value 255)"):
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(EXAMPLE_SAMPLE)
                 st.session_state[keys.train_option_key(model, "data", "pore_value")] = 255.0
         else:

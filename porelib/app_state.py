@@ -257,7 +257,7 @@ COMPARE_VIEWS = ("dataset", "reconstruction", "fresh")
 AXES = ("x", "y", "z")
 MAX_SAMPLES = 16
 #: Pages with a slice viewer, each with its own pair of keys (see :func:`slice_keys`).
-SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image", "compress", "part")
+SLICE_PAGES = ("generate", "compare", "score", "segment", "from_image", "compress", "part", "material")
 
 
 def slice_keys(page: str) -> tuple[str, str]:

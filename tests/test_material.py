@@ -173,3 +173,21 @@ class _Upload:
 
     def getvalue(self) -> bytes:
         return self._data
+
+
+def test_the_your_material_page_opens_on_the_shipped_example_and_scores_it():
+    from apptest_helpers import app_page
+
+    from porelib import app_state as keys
+
+    at = app_page("material")
+    assert not at.exception and at.selectbox(key=keys.MATERIAL_RUN).value.endswith("checkpoints/material")
+    caption = " ".join(c.value for c in at.caption)
+    assert "pore voxels, exactly as asked" in caption and "Held out" in caption
+    at.slider(key=keys.MATERIAL_POROSITY).set_value(0.6).run()
+    assert not at.exception and "porosity 0.6000" in " ".join(c.value for c in at.caption)
+    at.selectbox(key=keys.MATERIAL_METHOD).set_value("gaussian-field").run()
+    at.button(key=keys.MATERIAL_SCORE).click().run(timeout=600)
+    assert not at.exception
+    assert any("Recommended for this material" in s.value for s in at.success)
+    assert len(at.dataframe) == 1 and len(at.get("vega_lite_chart")) >= 1
