@@ -18,7 +18,8 @@ from typing import Iterator
 import numpy as np
 import streamlit as st
 
-from porelib import app_state, inference, io, metrics, registry, runs, viz
+from porelib import inference, io, metrics, registry, runs
+from porelib.app import figures, state
 from porelib.data import Dataset, display_path, load_dataset
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
@@ -109,8 +110,8 @@ CURVE_DENSITIES = np.linspace(0.0, 1.0, 11)
 
 @st.cache_data(show_spinner="Tracing the model's porosity curve…", max_entries=8)
 def porosity_curve(model: str):
-    """:func:`porelib.viz.porosity_curve` of ``model``, cached."""
-    return viz.porosity_curve(model, CURVE_DENSITIES, n=CURVE_SAMPLES, size=dataset().size)
+    """:func:`porelib.app.figures.porosity_curve` of ``model``, cached."""
+    return figures.porosity_curve(model, CURVE_DENSITIES, n=CURVE_SAMPLES, size=dataset().size)
 
 
 @st.cache_data(show_spinner="Reconstructing the grid…", max_entries=64)
@@ -129,8 +130,8 @@ def summary(grid: np.ndarray) -> metrics.GridStats:
 
 @st.cache_data(max_entries=32)
 def export(grids: np.ndarray, kind: str, density: float | None, stem: str) -> tuple[str, bytes]:
-    """``porelib.viz.export_file`` cached per grid batch and format."""
-    return viz.export_file(grids, kind, density=density, stem=stem)
+    """``porelib.app.figures.export_file`` cached per grid batch and format."""
+    return figures.export_file(grids, kind, density=density, stem=stem)
 
 
 # ----------------------------------------------------------------------------- a user's material
@@ -191,7 +192,7 @@ def material_comparison(folder: str):
 
 def require_model(name: str, checkpoint: str | None = None) -> None:
     """Stop the page with an explanation and a link to Home if model ``name`` (from ``checkpoint``) cannot be used yet."""
-    status = app_state.model_status(name, checkpoint=checkpoint)
+    status = state.model_status(name, checkpoint=checkpoint)
     if not status.ready:
         st.info(f"{model_label(name)} is not available yet: {status.detail}.")
         st.page_link(HOME, label="Home: status of data and models", icon=":material/home:")
@@ -203,7 +204,7 @@ def show_verdict(model: str, density: float, checkpoint: str | None = None) -> N
     if checkpoint is not None:
         st.caption("This checkpoint was trained on the Train page; the published benchmark is about the shipped one.")
         return
-    verdict = app_state.generator_verdict(model, density)
+    verdict = state.generator_verdict(model, density)
     if verdict is None:
         return
     show = st.success if verdict.holds else st.warning
@@ -248,25 +249,25 @@ def _scene_exporter() -> ProcessPoolExecutor:
     server needs the main thread of its process.
     """
     executor = ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=viz.scene_worker_init
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=figures.scene_worker_init
     )
     warm_up = np.zeros((4, 4, 4), dtype=bool)
     warm_up[1:3, 1:3, 1:3] = True
-    executor.submit(viz.scene_html, warm_up).result()
+    executor.submit(figures.scene_html, warm_up).result()
     return executor
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def scene_html(grid: np.ndarray) -> str:
-    """:func:`porelib.viz.scene_html` of ``grid``, exported by :func:`_scene_exporter`, cached per grid."""
-    return _scene_exporter().submit(viz.scene_html, grid).result()
+    """:func:`porelib.app.figures.scene_html` of ``grid``, exported by :func:`_scene_exporter`, cached per grid."""
+    return _scene_exporter().submit(figures.scene_html, grid).result()
 
 
 def _prerendered_plotter(html: str):
     """A ``pyvista.Plotter`` whose ``export_html`` returns ``html``: how stpyvista receives a ready scene."""
     import pyvista as pv
 
-    plotter = pv.Plotter(off_screen=True, window_size=viz.WINDOW_SIZE)
+    plotter = pv.Plotter(off_screen=True, window_size=figures.WINDOW_SIZE)
     plotter.export_html = lambda filename=None: StringIO(html)
     return plotter
 
@@ -285,7 +286,7 @@ def show_3d(grid: np.ndarray, key: str, *, caption: str | None = None) -> None:
         plotter = _prerendered_plotter(scene_html(grid))
     except BrokenProcessPool:  # the worker died: let stpyvista export the scene itself
         _scene_exporter.clear()
-        plotter = viz.pore_plotter(grid)
+        plotter = figures.pore_plotter(grid)
     try:
         with warnings.catch_warnings():
             # stpyvista 0.2 calls Plotter.export_html, deprecated in pyvista 0.49.
@@ -304,14 +305,14 @@ def show_slices(grids: dict, page: str, *, phase: str = "pore", other: str = "so
     ``grids`` maps a title to an (S, S, S) grid; all have the same S. ``phase`` names the
     ``True`` voxels (drawn blue) and ``other`` the rest, in the captions.
     """
-    axis_key, index_key = app_state.slice_keys(page)
+    axis_key, index_key = state.slice_keys(page)
     size = next(iter(grids.values())).shape[0]
-    app_state.clamp_index(st.session_state, index_key, size - 1)
+    state.clamp_index(st.session_state, index_key, size - 1)
     left, right = st.columns([2, 3])
-    left.radio("Section axis", app_state.AXES, key=axis_key, persist_state="session", horizontal=True)
+    left.radio("Section axis", state.AXES, key=axis_key, persist_state="session", horizontal=True)
     right.slider("Section index (voxels)", 0, size - 1, key=index_key, persist_state="session")
     views = {
-        title: viz.slice_view(grid, st.session_state[axis_key], st.session_state[index_key])
+        title: figures.slice_view(grid, st.session_state[axis_key], st.session_state[index_key])
         for title, grid in grids.items()
     }
     for column, (title, view) in zip(st.columns(len(views)), views.items(), strict=True):
@@ -321,17 +322,17 @@ def show_slices(grids: dict, page: str, *, phase: str = "pore", other: str = "so
 
 def slice_controls(page: str, shape) -> tuple[str, int]:
     """The section axis and index widgets of ``page`` for a volume of ``shape`` (any box); returns ``(axis, index)``."""
-    axis_key, index_key = app_state.slice_keys(page)
-    length = shape[app_state.AXES.index(st.session_state[axis_key])]
-    app_state.clamp_index(st.session_state, index_key, length - 1)
+    axis_key, index_key = state.slice_keys(page)
+    length = shape[state.AXES.index(st.session_state[axis_key])]
+    state.clamp_index(st.session_state, index_key, length - 1)
     left, right = st.columns([2, 3])
-    left.radio("Section axis", app_state.AXES, key=axis_key, persist_state="session", horizontal=True)
+    left.radio("Section axis", state.AXES, key=axis_key, persist_state="session", horizontal=True)
     right.slider("Section index (voxels)", 0, length - 1, key=index_key, persist_state="session")
     return st.session_state[axis_key], int(st.session_state[index_key])
 
 
 def show_cards(cards: list) -> None:
-    """Draw :class:`porelib.viz.StatCard` s in a row, each with its baseline below."""
+    """Draw :class:`porelib.app.figures.StatCard` s in a row, each with its baseline below."""
     for column, card in zip(st.columns(len(cards)), cards, strict=True):
         column.metric(card.label, card.value, help=card.help)
         column.caption(card.baseline)

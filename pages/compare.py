@@ -3,8 +3,9 @@
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import metrics, registry, viz
+from porelib import metrics, registry
+from porelib.app import figures
+from porelib.app import state as keys
 from porelib.data import split_of
 
 ui.route_through_app()
@@ -72,7 +73,7 @@ if reconstruction is None:
         "Choose a trained model such as the cVAE when one is available; fresh samples are compared below."
     )
 else:
-    ui.show_cards(viz.comparison_cards(metrics.compare(reconstruction, grid)))
+    ui.show_cards(figures.comparison_cards(metrics.compare(reconstruction, grid)))
     st.caption(
         "Scores of the reconstruction against the dataset grid. An all-empty grid scores AAD = φ and "
         "AVAR = 1 − φ, which is why these two are never read alone."
@@ -96,7 +97,7 @@ st.caption(
 )
 fidelity = ui.fresh_fidelity(model, density, len(fresh), int(st.session_state[keys.SEED]))
 sample_stats = ui.summary(fresh[0])
-table = viz.fidelity_table(sample_stats, fidelity, reference.band())
+table = figures.fidelity_table(sample_stats, fidelity, reference.band())
 st.dataframe(
     table.rename(columns={"this grid": "fresh sample #1"}),
     hide_index=True,
@@ -119,11 +120,11 @@ band = reference.band()
 s2_column, size_column = st.columns(2)
 with s2_column:
     st.markdown("**Two-point correlation S2(r)**")
-    st.altair_chart(viz.s2_chart(band["s2"], {k: s.s2 for k, s in curves.items()}), width="stretch")
+    st.altair_chart(figures.s2_chart(band["s2"], {k: s.s2 for k, s in curves.items()}), width="stretch")
 with size_column:
     st.markdown("**Pore sizes**")
     radii = [member.pore_radii for member in reference.stats]
-    st.altair_chart(viz.pore_size_chart(radii, {k: s.pore_radii for k, s in curves.items()}), width="stretch")
+    st.altair_chart(figures.pore_size_chart(radii, {k: s.pore_radii for k, s in curves.items()}), width="stretch")
 st.caption("Grey: the dataset's mean ± sd over the grids nearest this density.")
 
 # ----------------------------------------------------------------------------- pictures
@@ -152,7 +153,7 @@ st.header("Porosity against density, whole dataset")
 porosities = dataset.grids.reshape(len(dataset), -1).mean(axis=1)
 curve = ui.porosity_curve(model)
 st.altair_chart(
-    viz.porosity_density_chart(
+    figures.porosity_density_chart(
         dataset.densities,
         porosities,
         curve,

@@ -8,9 +8,9 @@ import numpy as np
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
 from porelib import compress as pnc
-from porelib import viz_compress
+from porelib.app import figures_compress
+from porelib.app import state as keys
 
 ui.route_through_app()
 
@@ -204,16 +204,16 @@ if result is None or result[0] != job:
     st.stop()
 _, data, info = result
 try:
-    figures = comparison(data, info, volume, noise_free)
+    result = comparison(data, info, volume, noise_free)
 except (ValueError, TypeError) as exc:
     ui.show_error(exc)
     st.stop()
 
-if figures.reason:
-    st.success(f"**auto chose {figures.method}**: {figures.reason}", icon=":material/rule:")
-ui.show_cards(figures.cards())
+if result.reason:
+    st.success(f"**auto chose {result.method}**: {result.reason}", icon=":material/rule:")
+ui.show_cards(figures_compress.comparison_cards(result))
 st.dataframe(
-    figures.table(),
+    result.table(),
     hide_index=True,
     column_config={
         "ratio": st.column_config.NumberColumn("ratio", format="%.2f"),
@@ -227,21 +227,21 @@ st.dataframe(
     },
 )
 st.caption(
-    f"The other methods get the same budget (raw size / {figures.target:.4g}); lzma is exact at its own ratio; the "
+    f"The other methods get the same budget (raw size / {result.target:.4g}); lzma is exact at its own ratio; the "
     "DCT (JPEG-like, 8³ blocks) is a classical baseline. `python -m porelib bench compression` measures all five "
     "on 128³ scans and grids at 10 to 500:1 (docs/bench/compression.md)."
 )
 
 st.subheader("Original and reconstruction")
 axis, index = ui.slice_controls("compress", volume.shape)
-panels, geometry = viz_compress.section_panels(volume, figures.decoded, kind=kind, axis=axis, index=index)
+panels, geometry = figures_compress.section_panels(volume, result.decoded, kind=kind, axis=axis, index=index)
 for column, panel in zip(st.columns(len(panels)), panels, strict=True):
     column.image(panel.image, caption=f"{panel.title}: {panel.caption}", width="stretch")
 st.caption(geometry + (" Blue = pore, grey = solid." if kind == "binary" else ""))
 
 if kind == "binary" and len(set(volume.shape)) == 1:
     st.subheader("3D")
-    for column, (title, grid) in zip(st.columns(2), {"original": volume, "reconstruction": figures.decoded}.items()):
+    for column, (title, grid) in zip(st.columns(2), {"original": volume, "reconstruction": result.decoded}.items()):
         with column:
             st.markdown(f"**{title.capitalize()}**")
             ui.show_3d(grid.astype(bool), key=f"compress_3d_{title}")
@@ -269,7 +269,7 @@ if st.session_state.pop(keys.COMPRESS_RD_PENDING, None) == rd_job:
 rd = st.session_state.get(keys.COMPRESS_RD_RESULT)
 if rd is not None and rd[0] == rd_job:
     score = "psnr" if kind == "scan" else "iou"
-    st.altair_chart(viz_compress.rate_distortion_chart(rd[1], score=score), width="stretch")
+    st.altair_chart(figures_compress.rate_distortion_chart(rd[1], score=score), width="stretch")
     unreachable = [f"{m} at {t:g}:1" for m, t in sorted({(row["method"], row["target"]) for row in rd[1]
                                                          if row["bytes"] is None})]
     lossless = next(row for row in rd[1] if row["method"] == "lzma")
@@ -308,9 +308,9 @@ if stream is not None:
     st.caption(f"The stream opens in {compressed.method.upper()}'s own tools: {tool} gives float32 values in C order "
                f"(Z fastest)" + ("; a grid is its signed distance in voxels, pores below 0." if kind == "binary" else "."))
 decoded_file = io.BytesIO()
-np.save(decoded_file, figures.decoded, allow_pickle=False)
+np.save(decoded_file, result.decoded, allow_pickle=False)
 st.download_button(
-    f"Decoded volume (.npy, {figures.decoded.dtype})",
+    f"Decoded volume (.npy, {result.decoded.dtype})",
     decoded_file.getvalue(),
     file_name=f"{name}_decoded.npy",
     mime="application/octet-stream",

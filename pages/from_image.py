@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import viz
+from porelib.app import figures
+from porelib.app import state as keys
 from porelib.scoring import score_grid
 from porelib.section import (
     CONTRASTS,
@@ -118,9 +118,9 @@ grid, size = result.grid, result.grid.shape[0]
 
 st.subheader(f"Section of {label}")
 pictures = st.columns(3)
-pictures[0].image(viz.section_picture(result.section), caption=f"the section, {size}×{size} (imposed on the grid)",
+pictures[0].image(figures.section_picture(result.section), caption=f"the section, {size}×{size} (imposed on the grid)",
                   width="stretch")
-pictures[1].image(viz.section_picture(result.raw_section),
+pictures[1].image(figures.section_picture(result.raw_section),
                   caption=f"the network's own central plane: IoU {result.section_iou_raw:.3f} with the section",
                   width="stretch")
 with pictures[2]:
@@ -147,8 +147,8 @@ with sections:
 st.subheader(f"Statistics against the dataset at d̂ = {result.density:.2f}")
 reference = ui.dataset_reference(result.density)
 score = score_grid(grid, density=round(result.density, ui.DENSITY_DECIMALS), ensemble=reference)
-ui.show_cards(viz.stat_cards(score.stats, score.band))
-table = viz.fidelity_table(score.stats, score.fidelity, score.band)
+ui.show_cards(figures.stat_cards(score.stats, score.band))
+table = figures.fidelity_table(score.stats, score.fidelity, score.band)
 like = int((table["verdict"] == "like the dataset").sum())
 st.markdown(f"**{like} of {len(table)} statistics are like the dataset** ({len(reference.stats)} nearest dataset grids).")
 st.dataframe(table, hide_index=True, width="stretch")
@@ -158,20 +158,20 @@ if original is not None:
 s2_column, size_column = st.columns(2)
 with s2_column:
     st.markdown("**Two-point correlation S2(r)**")
-    st.altair_chart(viz.s2_chart(score.band["s2"], {name: s.s2 for name, s in curves.items()}), width="stretch")
+    st.altair_chart(figures.s2_chart(score.band["s2"], {name: s.s2 for name, s in curves.items()}), width="stretch")
 with size_column:
     st.markdown("**Pore sizes**")
-    chart = viz.pore_size_chart([m.pore_radii for m in reference.stats], {n: s.pore_radii for n, s in curves.items()})
+    chart = figures.pore_size_chart([m.pore_radii for m in reference.stats], {n: s.pore_radii for n, s in curves.items()})
     st.altair_chart(chart, width="stretch")
 st.caption("Grey: the dataset's mean ± sd at d̂. ratio = distance to the dataset grids ÷ their own spread (≈ 1 for a "
            "dataset grid).")
 
 st.subheader("Download")
 stem = f"from_section_seed{seed}"
-for column, kind in zip(st.columns(len(viz.EXPORTS)), viz.EXPORTS, strict=True):
+for column, kind in zip(st.columns(len(figures.EXPORTS)), figures.EXPORTS, strict=True):
     if kind == "stl" and not grid.any():
         column.button("STL: no pores", disabled=True, key="from_image_stl_disabled")
         continue
     name, data = ui.export(grid, kind, result.density, stem)
-    column.download_button(viz.EXPORTS[kind][1], data, file_name=name, key=f"from_image_download_{kind}",
+    column.download_button(figures.EXPORTS[kind][1], data, file_name=name, key=f"from_image_download_{kind}",
                            on_click="ignore")

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import registry, viz
+from porelib import registry
+from porelib.app import figures
+from porelib.app import state as keys
 
 ui.route_through_app()
 
@@ -59,7 +60,7 @@ st.subheader("Statistics")
 reference = ui.dataset_reference(density)
 band = reference.band()
 stats = ui.summary(grid)
-ui.show_cards(viz.stat_cards(stats, band))
+ui.show_cards(figures.stat_cards(stats, band))
 st.caption(
     f"Sample #{st.session_state[keys.VIEW_SAMPLE] + 1}; below each value the dataset's mean ± sd over the "
     f"{len(reference.stats)} dataset grids nearest d = {density:.2f}."
@@ -69,14 +70,14 @@ sample_stats = {f"sample #{i + 1}": ui.summary(g) for i, g in enumerate(grids)}
 s2_column, size_column = st.columns(2)
 with s2_column:
     st.markdown("**Two-point correlation S2(r)**")
-    st.altair_chart(viz.s2_chart(band["s2"], {label: s.s2 for label, s in sample_stats.items()}), width="stretch")
+    st.altair_chart(figures.s2_chart(band["s2"], {label: s.s2 for label, s in sample_stats.items()}), width="stretch")
     st.caption(
         "Grey: the dataset's mean ± sd at this density. S2(0) is the porosity; S2 falls to φ² "
         "over about one pore diameter."
     )
 with size_column:
     st.markdown("**Pore sizes**")
-    chart = viz.pore_size_chart(
+    chart = figures.pore_size_chart(
         [s.pore_radii for s in reference.stats], {label: s.pore_radii for label, s in sample_stats.items()}
     )
     st.altair_chart(chart, width="stretch")
@@ -88,10 +89,10 @@ st.caption(
     f"{'all ' + str(n_samples) + ' samples' if n_samples > 1 else 'the sample'} with the density factor."
 )
 stem = f"{model}_d{density:.2f}_seed{seed}"
-for column, kind in zip(st.columns(len(viz.EXPORTS)), viz.EXPORTS, strict=True):
+for column, kind in zip(st.columns(len(figures.EXPORTS)), figures.EXPORTS, strict=True):
     payload = grids if kind == "npz" else grid
     if kind == "stl" and not grid.any():
         column.button("STL: no pores", disabled=True, key="download_stl_disabled")
         continue
     name, data = ui.export(payload, kind, density, stem)
-    column.download_button(viz.EXPORTS[kind][1], data, file_name=name, key=f"download_{kind}", on_click="ignore")
+    column.download_button(figures.EXPORTS[kind][1], data, file_name=name, key=f"download_{kind}", on_click="ignore")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import registry
-from porelib.app_state import PAGES, generator_summary, model_status
+from porelib.app.state import PAGES, generator_summary, model_status
 from porelib.data import SPLITS
 
 ui.route_through_app()

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import viz
+from porelib.app import figures
+from porelib.app import state as keys
 from porelib.data import display_path
 from porelib.material.generate import METHODS, supported_porosity
 from porelib.material.score import METHODS as SCORED_METHODS
@@ -57,7 +57,7 @@ with left:
     ui.show_3d(volume, key="material_3d")
 with right:
     axis, index = ui.slice_controls("material", volume.shape)
-    view = viz.slice_view(volume, axis, index)
+    view = figures.slice_view(volume, axis, index)
     st.image(view.image, caption=f"{view.geometry} Pore fraction {view.pore_fraction:.3f}.", width="stretch")
 name, data = ui.export(volume, "vti", None, f"material-{method}-{size}")
 st.download_button("Download .vti (ParaView)", data, file_name=name, key="material_download_vti", on_click="ignore")
@@ -78,7 +78,7 @@ if st.session_state.get(keys.MATERIAL_SCORED) == str(run.folder):
                icon=":material/recommend:")
     for note in comparison.notes:
         st.caption(note)
-    st.altair_chart(viz.material_ratio_chart(comparison), width="stretch")
+    st.altair_chart(figures.material_ratio_chart(comparison), width="stretch")
     table = pd.DataFrame({
         result.method: {name: f"{s.ratio:.2f} [{s.low:.2f}, {s.high:.2f}]{'' if s.passed else ' ✗'}"
                         for name, s in result.scores.items()}

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
+from porelib.app import state as keys
 from porelib.parts.baselines import extruded_silhouette
 from porelib.parts.generator import FAMILIES, SPLITS
 from porelib.parts.predict import (

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import io, viz
+from porelib import io
+from porelib.app import figures
+from porelib.app import state as keys
 from porelib.data import DATA_DIR, EXAMPLES_DIR
 from porelib.scoring import estimate_density, score_grid
 
@@ -130,7 +131,7 @@ top[1].metric("Porosity φ", f"{score.stats.porosity:.4f}")
 top[2].metric("Pores", score.stats.pore_count)
 top[3].metric("Compared at density d", "—" if score.density is None else f"{score.density:.2f}")
 if score.fidelity is not None:
-    table = viz.fidelity_table(score.stats, score.fidelity, score.band)
+    table = figures.fidelity_table(score.stats, score.fidelity, score.band)
     like = int((table["verdict"] == "like the dataset").sum())
     st.markdown(
         f"**{like} of {len(table)} statistics are like the dataset** at d = {score.density:.2f} "
@@ -155,16 +156,16 @@ if score.fidelity is not None:
     s2_column, size_column = st.columns(2)
     with s2_column:
         st.markdown("**Two-point correlation S2(r)**")
-        st.altair_chart(viz.s2_chart(score.band["s2"], {"your grid": score.stats.s2}), width="stretch")
+        st.altair_chart(figures.s2_chart(score.band["s2"], {"your grid": score.stats.s2}), width="stretch")
     with size_column:
         st.markdown("**Pore sizes**")
         radii = [member.pore_radii for member in ensemble.stats]
-        st.altair_chart(viz.pore_size_chart(radii, {"your grid": score.stats.pore_radii}), width="stretch")
+        st.altair_chart(figures.pore_size_chart(radii, {"your grid": score.stats.pore_radii}), width="stretch")
     st.caption("Grey: the dataset's mean ± sd at this density.")
 
 if score.comparison is not None:
     st.subheader("Against the reference grid, voxel by voxel")
-    ui.show_cards(viz.comparison_cards(score.comparison))
+    ui.show_cards(figures.comparison_cards(score.comparison))
     st.caption(
         "An all-empty grid already scores AAD = the reference's porosity and AVAR = 1 − porosity: on sparse "
         "grids these two are hard to beat, so read them beside IoU and Dice."

@@ -5,9 +5,10 @@ import math
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
-from porelib import ct, segmentation, viz_ct
-from porelib.app_state import model_status
+from porelib import ct, segmentation
+from porelib.app import figures_ct
+from porelib.app import state as keys
+from porelib.app.state import model_status
 
 ui.route_through_app()
 
@@ -107,7 +108,7 @@ if todo:
     bar = st.progress(0.0, text="Segmenting…")
     with ui.stop_on_error():
         masks.update(
-            viz_ct.segment_methods(
+            figures_ct.segment_methods(
                 image,
                 todo,
                 checkpoint=unet_checkpoint,
@@ -124,7 +125,7 @@ top = st.columns(4)
 top[0].metric("Volume", f"{shape} voxels")
 top[1].metric("True inclusion fraction", "unknown" if label is None else f"{label.mean():.3f}")
 if label is not None:
-    scores = viz_ct.score_masks(masks, label)
+    scores = figures_ct.score_masks(masks, label)
     best = scores.loc[scores["dice"].idxmax()]
     top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"{METHOD_LABELS[best['method']]}")
     if "otsu" in masks:
@@ -141,12 +142,12 @@ right.slider(
     "Section index (voxels)", 0, image.shape[keys.AXES.index(axis)] - 1, key=index_key, persist_state="session"
 )
 index = st.session_state[index_key]
-panels = {"scan": viz_ct.overlay_view(image, axis=axis, index=index)}
+panels = {"scan": figures_ct.overlay_view(image, axis=axis, index=index)}
 if label is not None:
-    panels["truth"] = viz_ct.overlay_view(image, label, axis=axis, index=index)
+    panels["truth"] = figures_ct.overlay_view(image, label, axis=axis, index=index)
 for position, (method, mask) in enumerate(masks.items()):
-    panels[METHOD_LABELS[method]] = viz_ct.overlay_view(
-        image, mask, axis=axis, index=index, colour=viz_ct.method_colour(method, position)
+    panels[METHOD_LABELS[method]] = figures_ct.overlay_view(
+        image, mask, axis=axis, index=index, colour=figures_ct.method_colour(method, position)
     )
 per_row = 3
 items = list(panels.items())
@@ -159,7 +160,7 @@ st.caption(f"{panels['scan'].geometry} Grey: the scan; colour: each mask, filled
 if label is not None:
     st.subheader("Dice against the exact label")
     chart_column, table_column = st.columns([3, 2])
-    chart_column.altair_chart(viz_ct.dice_chart(scores), width="stretch")
+    chart_column.altair_chart(figures_ct.dice_chart(scores), width="stretch")
     table_column.dataframe(
         scores.assign(method=scores["method"].map(METHOD_LABELS)),
         hide_index=True,
@@ -178,7 +179,7 @@ st.subheader("Download")
 for column, method in zip(st.columns(len(masks)), masks):
     column.download_button(
         f"{METHOD_LABELS[method]} mask (.npy)",
-        viz_ct.mask_npy(masks[method]),
+        figures_ct.mask_npy(masks[method]),
         file_name=f"{name}_{method}.npy",
         key=f"segment_download_{method}",
         on_click="ignore",

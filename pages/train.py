@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages import _common as ui
-from porelib import app_state as keys
 from porelib import registry, runs
+from porelib.app import state as keys
 from porelib.data import DATA_DIR, DATASET_FILE, EXAMPLES_DIR, display_path
 from porelib.material.examples import EXAMPLE_FILE
 

@@ -46,7 +46,7 @@ class ModelEntry:
     task : str or None
         ``"module:Class"`` of its :class:`porelib.training.Task`; ``None`` if it is not trained.
     pages : tuple of str
-        Titles of the app pages (:data:`porelib.app_state.PAGES`) that use the checkpoint
+        Titles of the app pages (:data:`porelib.app.state.PAGES`) that use the checkpoint
         chosen on the Train page ("Use this checkpoint"); empty if none does.
     """
 

@@ -15,9 +15,9 @@ from apptest_helpers import assert_clean, metrics, npy_bytes
 from streamlit.testing.v1 import AppTest
 
 from pages._common import generated, model_label
-from porelib import app_state as keys
 from porelib import data, inference, registry
-from porelib.app_state import model_status
+from porelib.app import state as keys
+from porelib.app.state import model_status
 from porelib.data import load_dataset
 from porelib.synth import COUNT_TOLERANCE, expected_pore_voxels, pore_grid
 

@@ -64,7 +64,7 @@ def test_the_simulator_holds_against_itself_and_random_voxels_do_not():
 def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     import json
 
-    from porelib.app_state import generator_verdict
+    from porelib.app.state import generator_verdict
 
     rows = [{"density": 0.5, "generator": "cvae", "holds": True, "s2_ratio": 1.1, "s2_low": 0.9, "s2_high": 1.4},
             {"density": 0.6, "generator": "cvae", "holds": False, "s2_ratio": 2.2, "s2_low": 1.9, "s2_high": 2.6},

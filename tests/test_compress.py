@@ -518,16 +518,16 @@ def test_cli_reports_bad_files_in_one_line(tmp_path, capsys):
 
 
 def test_section_panels_share_the_scale_and_mark_the_errors():
-    from porelib import viz
-    from porelib.viz_compress import ERROR_COLOUR, section_panels
+    from porelib.app import figures
+    from porelib.app.figures_compress import ERROR_COLOUR, section_panels
 
     grid = ball_grid(12, 4)
     decoded = grid.copy()
     decoded[0, 0, 6] = True  # one wrong voxel in the section z = 6
     panels, geometry = section_panels(grid, decoded, kind="binary", axis="z", index=6, pixels=120)
     assert [p.title for p in panels] == ["original", "reconstruction", "difference"]
-    np.testing.assert_array_equal(panels[0].image, viz.section_picture(grid[:, :, 6], pixels=120))
-    red = np.all(panels[2].image == viz._hex_rgb(ERROR_COLOUR), axis=-1)
+    np.testing.assert_array_equal(panels[0].image, figures.section_picture(grid[:, :, 6], pixels=120))
+    red = np.all(panels[2].image == figures._hex_rgb(ERROR_COLOUR), axis=-1)
     assert red.sum() == (120 // 12) ** 2 and "1 (0.7% of the section)" in panels[2].caption
     assert geometry == "Section z = 6 of 0–11: x to the right, y upwards (voxels)."
 

@@ -10,6 +10,7 @@ import pytest
 
 from porelib import cli
 from porelib import compress as pnc
+from porelib.app.figures_compress import comparison_cards
 from porelib.compress import errorbounded, sz3, zfp
 
 SEED = 1_000_000  # the benchmark's scan
@@ -288,7 +289,7 @@ def test_compare_methods_sets_a_code_beside_the_others():
                                                                                           kind="binary")["iou"]
     assert lossless["iou"] == 1.0 and lossless["bytes"] == len(pnc.compress(grid, method="lzma").data)
     assert all(row["bytes"] <= 1728 / 2 for row in result.rows if row["method"] not in ("lzma", "neural"))
-    cards = {card.label: card for card in result.cards()}
+    cards = {card.label: card for card in comparison_cards(result)}
     assert list(cards) == ["Compression ratio", "File size (bytes)", "IoU", "Dice", "Encode time (s)"]
     assert cards["File size (bytes)"].baseline == f"raw 1,728; lossless lzma {lossless['bytes']:,}"
     assert cards["IoU"].baseline.startswith("sz3 at ")
@@ -308,7 +309,7 @@ def test_the_noisy_scan_is_scored_against_its_twin():
     assert pnc.psnr(clean, high) > pnc.psnr(clean, image)  # less noise, closer to the twin
     compressed = pnc.compress(image, method="sz3", ratio=20)
     result = pnc.compare_methods(image, compressed, noise_free=clean, methods=("lzma",))
-    card = next(card for card in result.cards() if card.label == "PSNR vs noise-free (dB)")
+    card = next(card for card in comparison_cards(result) if card.label == "PSNR vs noise-free (dB)")
     assert card.value == f"{pnc.psnr(clean, result.decoded):.2f}"
     assert card.baseline == f"the noisy input: {pnc.psnr(clean, image):.2f}"
     assert {"psnr_vs_noise_free", "ssim"} <= set(result.table().columns)

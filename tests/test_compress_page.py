@@ -10,8 +10,8 @@ import pytest
 from apptest_helpers import assert_clean, metrics, npz_bytes
 from streamlit.testing.v1 import AppTest
 
-from porelib import app_state as keys
 from porelib import compress as pnc
+from porelib.app import state as keys
 from porelib.data import load_dataset
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

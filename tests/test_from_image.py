@@ -11,7 +11,7 @@ from apptest_helpers import assert_clean, metrics
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from porelib import app_state as keys
+from porelib.app import state as keys
 from porelib.data import load_dataset
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig
 from porelib.synth import pore_grid

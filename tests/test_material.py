@@ -151,8 +151,8 @@ def test_a_tiny_run_trains_saves_its_sample_and_generates_at_a_chosen_porosity(t
 def test_the_train_page_takes_an_uploaded_sample_and_refuses_a_bad_one(tmp_path, monkeypatch):
     from apptest_helpers import app_page, npy_bytes
 
-    from porelib import app_state as keys
     from porelib import runs
+    from porelib.app import state as keys
 
     monkeypatch.setenv(runs.RUNS_DIR_ENV, str(tmp_path / "runs"))
     at = app_page("train")
@@ -178,7 +178,7 @@ class _Upload:
 def test_the_your_material_page_opens_on_the_shipped_example_and_scores_it():
     from apptest_helpers import app_page
 
-    from porelib import app_state as keys
+    from porelib.app import state as keys
 
     at = app_page("material")
     assert not at.exception and at.selectbox(key=keys.MATERIAL_RUN).value.endswith("checkpoints/material")

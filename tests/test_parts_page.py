@@ -12,7 +12,7 @@ from apptest_helpers import assert_clean, metrics
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from porelib import app_state as keys
+from porelib.app import state as keys
 from porelib.models.parts import PartReconstructor, PartReconstructorConfig
 from porelib.parts.generator import make_part, save_part
 from porelib.parts.predict import held_out_example, render_stl

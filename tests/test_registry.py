@@ -7,8 +7,8 @@ import toy_generator
 from apptest_helpers import app_page
 from toy_training import tiny_dataset
 
-from porelib import app_state as keys
 from porelib import generate, registry
+from porelib.app import state as keys
 from porelib.checkpoint import load_checkpoint, save_checkpoint
 from porelib.cli import main
 

@@ -9,9 +9,9 @@ import pytest
 from apptest_helpers import assert_clean, metrics, npz_bytes
 from streamlit.testing.v1 import AppTest
 
-from porelib import app_state as keys
 from porelib import ct
-from porelib.app_state import model_status
+from porelib.app import state as keys
+from porelib.app.state import model_status
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120

@@ -177,7 +177,7 @@ def test_score_page_scores_an_stl_upload(tmp_path):
 
     from streamlit.testing.v1 import AppTest
 
-    from porelib import app_state as keys
+    from porelib.app import state as keys
 
     grid = pore_grid(0.6, seed=7)
     data = save_grid(tmp_path / "pores.stl", grid).read_bytes()

@@ -12,8 +12,8 @@ import pytest
 from apptest_helpers import assert_clean
 from streamlit.testing.v1 import AppTest
 
-from porelib import app_state as keys
 from porelib import runfolder, runs
+from porelib.app import state as keys
 from porelib.checkpoint import save_checkpoint
 from porelib.data import display_path
 

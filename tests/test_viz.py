@@ -1,4 +1,4 @@
-"""porelib.viz (figures, meshes, cards, exports) and porelib.app_state (session keys, model status)."""
+"""porelib.app.figures (figures, meshes, cards, exports) and porelib.app.state (session keys, model status)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from porelib import app_state, io, metrics, registry, viz
+from porelib import io, metrics, registry
+from porelib.app import figures as viz
+from porelib.app import state as app_state
 from porelib.synth import pore_grid
 
 SIZE = 12

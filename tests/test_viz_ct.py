@@ -7,8 +7,9 @@ import io as stdio
 import numpy as np
 import pytest
 
-from porelib import ct, viz_ct
-from porelib.viz import _hex_rgb
+from porelib import ct
+from porelib.app import figures_ct
+from porelib.app.figures import _hex_rgb
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def test_overlay_draws_the_mask_filled_and_outlined_in_its_colour():
     volume[0, 0, 0] = 1.0  # not constant
     mask = np.zeros(volume.shape, dtype=bool)
     mask[1:4, 1:4, 2] = True  # a 3 × 3 square in the section z = 2
-    view = viz_ct.overlay_view(volume, mask, axis="z", index=2, colour="#ff0000", pixels=6)
+    view = figures_ct.overlay_view(volume, mask, axis="z", index=2, colour="#ff0000", pixels=6)
     assert view.image.shape == (5, 6, 3) and view.image.dtype == np.uint8  # y rows, x columns, 1 px per voxel
     assert view.fraction == pytest.approx(9 / 30)
     red = _hex_rgb("#ff0000")
@@ -34,7 +35,7 @@ def test_overlay_draws_the_mask_filled_and_outlined_in_its_colour():
 
 
 def test_overlay_without_a_mask_is_the_grey_scan(scan):
-    view = viz_ct.overlay_view(scan.image, axis="x", index=5, pixels=48)
+    view = figures_ct.overlay_view(scan.image, axis="x", index=5, pixels=48)
     assert view.image.shape == (48, 48, 3) and np.isnan(view.fraction)
     assert np.array_equal(view.image[..., 0], view.image[..., 1])
 
@@ -50,38 +51,38 @@ def test_overlay_without_a_mask_is_the_grey_scan(scan):
 )
 def test_overlay_rejects_bad_arguments(scan, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        viz_ct.overlay_view(scan.image, **kwargs)
+        figures_ct.overlay_view(scan.image, **kwargs)
 
 
 def test_scores_and_chart(scan):
     masks = {"otsu": scan.label, "depthmap": np.zeros_like(scan.label)}
-    scores = viz_ct.score_masks(masks, scan.label)
+    scores = figures_ct.score_masks(masks, scan.label)
     assert list(scores["method"]) == ["otsu", "depthmap"]
     assert scores["dice"].tolist() == [1.0, 0.0] and scores["iou"].tolist() == [1.0, 0.0]
     assert scores["fraction_error"].iloc[1] == pytest.approx(-scan.label.mean())
-    spec = viz_ct.dice_chart(scores).to_dict()
+    spec = figures_ct.dice_chart(scores).to_dict()
     assert len(spec["layer"]) == 3  # bars, their values, Otsu's rule
     with pytest.raises(ValueError, match="at least one"):
-        viz_ct.score_masks({}, scan.label)
+        figures_ct.score_masks({}, scan.label)
     with pytest.raises(ValueError, match="mask of otsu and label must have the same shape"):
-        viz_ct.score_masks({"otsu": scan.label[:-1]}, scan.label)
+        figures_ct.score_masks({"otsu": scan.label[:-1]}, scan.label)
 
 
 def test_segment_methods_reports_progress_over_all_methods(scan):
     reports = []
-    masks = viz_ct.segment_methods(
+    masks = figures_ct.segment_methods(
         scan.image, ["otsu", "kmeans"], progress=lambda fraction, message: reports.append((fraction, message))
     )
     assert list(masks) == ["otsu", "kmeans"] and all(m.shape == scan.image.shape for m in masks.values())
     assert reports == [(0.0, "otsu: running"), (0.5, "otsu: done"), (0.5, "kmeans: running"), (1.0, "kmeans: done")]
     with pytest.raises(ValueError, match="methods must be one of"):
-        viz_ct.segment_methods(scan.image, ["threshold"])
+        figures_ct.segment_methods(scan.image, ["threshold"])
     with pytest.raises(ValueError, match="at least one"):
-        viz_ct.segment_methods(scan.image, [])
+        figures_ct.segment_methods(scan.image, [])
 
 
 def test_mask_npy_round_trips(scan):
-    loaded = np.load(stdio.BytesIO(viz_ct.mask_npy(scan.label)), allow_pickle=False)
+    loaded = np.load(stdio.BytesIO(figures_ct.mask_npy(scan.label)), allow_pickle=False)
     assert loaded.dtype == bool and np.array_equal(loaded, scan.label)
     with pytest.raises(ValueError, match="mask must be a 3-D array"):
-        viz_ct.mask_npy(np.zeros((4, 4), dtype=bool))
+        figures_ct.mask_npy(np.zeros((4, 4), dtype=bool))

@@ -17,10 +17,14 @@ import numpy as np
 
 from porelib import compress as pnc
 from porelib import ct
+from porelib.app.figures_compress import (
+    METHOD_COLOURS,
+    SCORE_TITLES,
+    rate_distortion_frame,
+)
 from porelib.bench._report import write_report
 from porelib.compress import DCT, best_by_ratio, pareto_front
 from porelib.data import load_dataset
-from porelib.viz_compress import METHOD_COLOURS, SCORE_TITLES, rate_distortion_frame
 
 SCAN_SIZE = 128
 #: Target ratios of the 128³ volumes (scans and the grid of their glass spheres).

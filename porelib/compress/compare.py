@@ -218,69 +218,6 @@ class Comparison:
         """The first row of ``method``, or ``None``."""
         return next((row for row in self.rows if row["method"] == method), None)
 
-    def cards(self):
-        """The headline figures, each beside its baselines: ratio, size, quality, time."""
-        from porelib.viz import StatCard
-
-        main, others = self.rows[0], [row for row in self.rows[1:] if row["bytes"] is not None]
-        lossless = next((row for row in others if row["method"] == "lzma"), None)
-        lossy = [row for row in others if row["method"] != "lzma"]
-        lossless_ratio = "" if lossless is None else f"; lossless lzma {lossless['ratio']:.2f}:1"
-        target = "" if self.target is None else f"target {self.target:g}:1"
-        cards = [
-            StatCard(
-                "Compression ratio",
-                f"{main['ratio']:.1f}:1",
-                (target + lossless_ratio).strip("; ") or "no ratio asked",
-                "Raw size / file size, header included. Raw = 4 bytes per voxel for a scan (float32), "
-                "1 bit per voxel for a grid (bit-packed).",
-            ),
-            StatCard(
-                "File size (bytes)",
-                f"{main['bytes']:,}",
-                f"raw {self.raw_bytes:,}" + ("" if lossless is None else f"; lossless lzma {lossless['bytes']:,}"),
-                "The whole .pnc file: header, the method's stream and checksum.",
-            ),
-        ]
-        scores = [("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f")] if self.kind == "scan" else [
-            ("iou", "IoU", ".4f"), ("dice", "Dice", ".4f")]
-        for key, label, spec in scores:
-            if main[key] is None and not (key == "psnr" and main["method"] == "lzma"):
-                continue
-            value = "exact" if main[key] is None else format(main[key], spec)
-            baseline = "; ".join(f"{row['method']} at {row['ratio']:.1f}:1: {_fmt(row[key], spec)}" for row in lossy)
-            cards.append(
-                StatCard(
-                    label, value, baseline or "no other method run",
-                    "Reconstruction against the original, beside the other methods at the same target ratio "
-                    "(lzma is lossless: exact, at its own ratio).",
-                )
-            )
-        if main["psnr_vs_noise_free"] is not None:
-            baseline = "" if lossless is None else f"the noisy input: {lossless['psnr_vs_noise_free']:.2f}"
-            for row in lossy:
-                baseline += f"; {row['method']}: {row['psnr_vs_noise_free']:.2f}"
-            cards.append(
-                StatCard(
-                    "PSNR vs noise-free (dB)",
-                    f"{main['psnr_vs_noise_free']:.2f}",
-                    baseline.strip("; "),
-                    "Against the same scan simulated without photon noise, on its range: a code that drops "
-                    "the noise comes closer to it than the input itself.",
-                )
-            )
-        times = "; ".join(f"{row['method']} {_fmt(row['encode_s'], '.2f')} s" for row in others)
-        cards.append(
-            StatCard(
-                "Encode time (s)",
-                _fmt(main["encode_s"], ".2f"),
-                f"decoding {main['decode_s']:.2f} s" + (f"; {times}" if times else ""),
-                "Wall-clock seconds on this machine (the neural field on one CPU thread unless set otherwise); "
-                "a ratio's bisection is included.",
-            )
-        )
-        return cards
-
     def table(self) -> pd.DataFrame:
         """The rows as a table, with the columns that apply to this kind of volume."""
         score = ["psnr", "ssim"] if self.kind == "scan" else ["iou", "dice"]
@@ -422,10 +359,6 @@ def _setting(info: dict) -> str | None:
     if "abs_error" in info:
         return f"max error {info['abs_error']:.4g}"
     return None
-
-
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
 
 
 __all__ = [

@@ -130,9 +130,9 @@ class _Renderer:
     """
 
     def __init__(self, pixels: int):
-        from porelib.viz import _use_egl_without_display
+        from porelib.offscreen import use_offscreen_rendering
 
-        _use_egl_without_display()
+        use_offscreen_rendering()
         import pyvista as pv
 
         self.pv = pv

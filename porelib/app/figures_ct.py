@@ -31,7 +31,7 @@ from porelib._validate import (
     check_same_shape,
     describe,
 )
-from porelib.viz import AXES, CURVE_COLOURS, _hex_rgb
+from porelib.app.figures import AXES, CURVE_COLOURS, _hex_rgb
 
 #: Colour of the true label's overlay; methods take :data:`METHOD_COLOURS` in turn.
 TRUTH_COLOUR = "#10b981"

@@ -21,8 +21,8 @@ import pandas as pd
 
 from porelib import segmentation
 from porelib._validate import check_choice, check_positive_int, check_same_shape
+from porelib.app.figures import AXES, SOLID_COLOUR, StatCard, _hex_rgb, section_picture
 from porelib.compress import KINDS
-from porelib.viz import AXES, SOLID_COLOUR, _hex_rgb, section_picture
 
 #: Colour of the voxels a reconstructed grid gets wrong.
 ERROR_COLOUR = "#ef4444"
@@ -63,7 +63,7 @@ def section_panels(
         A scan is drawn in grey levels, both volumes on the original's scale (its
         0.5th to 99.5th percentile, as :func:`porelib.segmentation.normalize`); the
         difference is ``|decoded - original|``, white at :data:`ERROR_FULL_SCALE` of
-        that scale. A grid is drawn as :func:`porelib.viz.section_picture`; the
+        that scale. A grid is drawn as :func:`porelib.app.figures.section_picture`; the
         difference marks the voxels that disagree in :data:`ERROR_COLOUR`.
     axis : {"x", "y", "z"}
         Axis held fixed.
@@ -207,3 +207,71 @@ __all__ = [
     "ERROR_COLOUR", "ERROR_FULL_SCALE", "METHOD_COLOURS", "SCORE_TITLES", "SectionPanel", "rate_distortion_chart",
     "rate_distortion_frame", "section_panels",
 ]
+
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def comparison_cards(comparison) -> list:
+    """The headline figures of a :class:`porelib.compress.compare.Comparison`, each beside its baselines.
+
+    Ratio, size, quality and time, as :class:`porelib.app.figures.StatCard` s for the Compress page.
+    """
+    main, others = comparison.rows[0], [row for row in comparison.rows[1:] if row["bytes"] is not None]
+    lossless = next((row for row in others if row["method"] == "lzma"), None)
+    lossy = [row for row in others if row["method"] != "lzma"]
+    lossless_ratio = "" if lossless is None else f"; lossless lzma {lossless['ratio']:.2f}:1"
+    target = "" if comparison.target is None else f"target {comparison.target:g}:1"
+    cards = [
+        StatCard(
+            "Compression ratio",
+            f"{main['ratio']:.1f}:1",
+            (target + lossless_ratio).strip("; ") or "no ratio asked",
+            "Raw size / file size, header included. Raw = 4 bytes per voxel for a scan (float32), "
+            "1 bit per voxel for a grid (bit-packed).",
+        ),
+        StatCard(
+            "File size (bytes)",
+            f"{main['bytes']:,}",
+            f"raw {comparison.raw_bytes:,}" + ("" if lossless is None else f"; lossless lzma {lossless['bytes']:,}"),
+            "The whole .pnc file: header, the method's stream and checksum.",
+        ),
+    ]
+    scores = [("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".4f")] if comparison.kind == "scan" else [
+        ("iou", "IoU", ".4f"), ("dice", "Dice", ".4f")]
+    for key, label, spec in scores:
+        if main[key] is None and not (key == "psnr" and main["method"] == "lzma"):
+            continue
+        value = "exact" if main[key] is None else format(main[key], spec)
+        baseline = "; ".join(f"{row['method']} at {row['ratio']:.1f}:1: {_fmt(row[key], spec)}" for row in lossy)
+        cards.append(
+            StatCard(
+                label, value, baseline or "no other method run",
+                "Reconstruction against the original, beside the other methods at the same target ratio "
+                "(lzma is lossless: exact, at its own ratio).",
+            )
+        )
+    if main["psnr_vs_noise_free"] is not None:
+        baseline = "" if lossless is None else f"the noisy input: {lossless['psnr_vs_noise_free']:.2f}"
+        for row in lossy:
+            baseline += f"; {row['method']}: {row['psnr_vs_noise_free']:.2f}"
+        cards.append(
+            StatCard(
+                "PSNR vs noise-free (dB)",
+                f"{main['psnr_vs_noise_free']:.2f}",
+                baseline.strip("; "),
+                "Against the same scan simulated without photon noise, on its range: a code that drops "
+                "the noise comes closer to it than the input itcomparison.",
+            )
+        )
+    times = "; ".join(f"{row['method']} {_fmt(row['encode_s'], '.2f')} s" for row in others)
+    cards.append(
+        StatCard(
+            "Encode time (s)",
+            _fmt(main["encode_s"], ".2f"),
+            f"decoding {main['decode_s']:.2f} s" + (f"; {times}" if times else ""),
+            "Wall-clock seconds on this machine (the neural field on one CPU thread unless set otherwise); "
+            "a ratio's bisection is included.",
+        )
+    )
+    return cards

@@ -24,7 +24,6 @@ functions, so importing this module stays fast.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pandas as pd
 
 from porelib import io, metrics
 from porelib._validate import check_choice, check_grid, check_grids, check_positive_int
+from porelib.offscreen import use_offscreen_rendering
 from porelib.synth import expected_pore_voxels
 
 #: Colours shared by the 3D view, the slices and the charts.
@@ -57,12 +57,6 @@ VERDICTS = ((1.5, "like the dataset"), (3.0, "close"), (math.inf, "off"))
 
 #: Size in pixels of the 3D view (width, height).
 WINDOW_SIZE = (560, 440)
-
-
-def _use_egl_without_display() -> None:
-    """Off-screen VTK without an X server renders through EGL."""
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
 def pore_mesh(grid):
@@ -93,7 +87,7 @@ def pore_plotter(grid, *, window_size: tuple[int, int] = WINDOW_SIZE):
     ValueError
         If ``grid`` is not a cubic 0/1 grid.
     """
-    _use_egl_without_display()
+    use_offscreen_rendering()
     import pyvista as pv
 
     grid = check_grid(grid)
