@@ -4,7 +4,8 @@ import streamlit as st
 
 from porelib.app import state
 
-st.set_page_config(page_title="Pore Studio", page_icon=":material/bubble_chart:", layout="wide")
+# The icon is a local file: a Material icon name here would make the browser fetch it from Google's font server.
+st.set_page_config(page_title="Pore Studio", page_icon=str(state.ICON), layout="wide")
 
 # Every page's widgets are created with persist_state="session", so choices survive page switches.
 state.init_state(st.session_state)

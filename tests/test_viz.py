@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
@@ -162,20 +163,31 @@ def test_porosity_curve_of_the_simulator_follows_the_calibration():
 # ----------------------------------------------------------------------------- 3D
 
 
-def test_pore_mesh_of_a_ball_is_one_closed_surface():
-    mesh = viz.pore_mesh(_ball_grid())
-    assert mesh.n_cells > 0
-    assert mesh.n_open_edges == 0
-    assert viz.pore_mesh(np.zeros((SIZE,) * 3, dtype=bool)) is None
+def _decoded(scene: dict, name: str, dtype: str, width: int = 3) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(scene[name]), dtype=dtype).reshape(-1, width)
 
 
-def test_pore_plotter_draws_pores_and_box():
-    plotter = viz.pore_plotter(_ball_grid(), window_size=(200, 150))
-    try:
-        assert len(plotter.renderer.actors) == 2
-        assert tuple(plotter.window_size) == (200, 150)
-    finally:
-        plotter.close()
+def test_mesh_scene_of_a_ball_is_one_closed_surface_with_outward_normals():
+    grid = _ball_grid()
+    scene = viz.mesh_scene(grid)
+    vertices, normals = _decoded(scene, "vertices", "<f4"), _decoded(scene, "normals", "<f4")
+    faces = _decoded(scene, "faces", "<u4")
+    assert scene["size"] == SIZE and scene["triangles"] == len(faces) > 0
+    assert len(vertices) == len(normals) and faces.max() < len(vertices)
+    # Closed: every edge is shared by exactly two triangles.
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    assert np.all(np.unique(edges, axis=0, return_counts=True)[1] == 2)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+    centre = vertices.mean(axis=0)
+    assert np.mean(np.sum((vertices - centre) * normals, axis=1) > 0) > 0.95  # outward
+    assert vertices.min() >= -0.5 and vertices.max() <= SIZE - 0.5
+    # The id follows the grid: equal grids share it, another grid does not.
+    assert viz.mesh_scene(grid.copy())["id"] == scene["id"] != viz.mesh_scene(np.roll(grid, 1, axis=0))["id"]
+
+
+def test_mesh_scene_of_an_empty_grid_has_no_triangles():
+    scene = viz.mesh_scene(np.zeros((SIZE,) * 3, dtype=bool))
+    assert scene["triangles"] == 0 and scene["faces"] == ""
 
 
 # ----------------------------------------------------------------------------- downloads

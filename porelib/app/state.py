@@ -18,7 +18,9 @@ from pathlib import Path
 from porelib import registry
 from porelib.training import TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The app's favicon (64×64 PNG), served by the app itself.
+ICON = Path(__file__).resolve().parent / "icon.png"
 
 # Generate page.
 MODEL = "model"
