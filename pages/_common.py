@@ -1,6 +1,6 @@
 """Streamlit helpers shared by the pages: cached loaders and the widgets every page draws.
 
-Not a page itself (``app.py`` does not list it). Computation lives in
+Not a page itself (``studio.py`` does not list it). Computation lives in
 :mod:`porelib`; this module only caches it and draws the results.
 """
 
@@ -38,13 +38,13 @@ MAX_3D_SIZE = 160
 
 
 def route_through_app() -> None:
-    """Make sure the page runs under ``app.py``'s ``st.navigation``; call first on every page.
+    """Make sure the page runs under ``studio.py``'s ``st.navigation``; call first on every page.
 
     Streamlit decides once per server whether the app uses the legacy ``pages/``
     folder: if the first visitor opens ``/generate`` directly, it runs
-    ``pages/generate.py`` without ``app.py`` (no state defaults, the folder listed as
+    ``pages/generate.py`` without ``studio.py`` (no state defaults, the folder listed as
     navigation) until ``st.navigation`` is called. Clearing that flag and rerunning
-    sends the run through ``app.py``, which then shows the same page.
+    sends the run through ``studio.py``, which then shows the same page.
     """
     from streamlit.runtime.pages_manager import PagesManager
 

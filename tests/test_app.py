@@ -21,7 +21,7 @@ from porelib.app.state import model_status
 from porelib.data import load_dataset
 from porelib.synth import COUNT_TOLERANCE, expected_pore_voxels, pore_grid
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 #: URL path of the Home page, the default page.
 HOME_URL = ""

@@ -14,7 +14,7 @@ from porelib import compress as pnc
 from porelib.app import state as keys
 from porelib.data import load_dataset
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 180
 #: Few steps: the figures are checked against the library, not for quality.
 STEPS = 100

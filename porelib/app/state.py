@@ -142,7 +142,7 @@ COMPRESS_PENDING = "compress_pending"
 
 @dataclass(frozen=True)
 class PageInfo:
-    """One page of the app: ``app.py`` routes to it and Home describes it.
+    """One page of the app: ``studio.py`` routes to it and Home describes it.
 
     Attributes
     ----------
