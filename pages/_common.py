@@ -16,6 +16,7 @@ import streamlit as st
 from porelib import inference, io, metrics, registry, runs
 from porelib.app import figures, state
 from porelib.data import Dataset, display_path, load_dataset
+from porelib.devices import cpu_threads
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
 
@@ -86,10 +87,17 @@ def dataset_reference(density: float) -> metrics.Reference:
     return reference_at(dataset().fingerprint, round(float(density), DENSITY_DECIMALS))
 
 
+#: torch threads for the app's generation: a few 30³ grids are too small to share out, and on a
+#: busy machine more threads wait on each other (one cVAE grid at load 7 on 2 cores: 0.09 s
+#: on one thread, 0.5-0.7 s on two).
+GENERATION_THREADS = 1
+
+
 @st.cache_data(show_spinner="Generating…", max_entries=64)
 def generated(model: str, density: float, n: int, seed: int, checkpoint: str | None = None) -> np.ndarray:
     """``porelib.generate`` with its result cached per (model, density, n, seed, checkpoint folder)."""
-    return generate(model, density, n=n, seed=seed, checkpoint=checkpoint)
+    with cpu_threads(GENERATION_THREADS):
+        return generate(model, density, n=n, seed=seed, checkpoint=checkpoint)
 
 
 @st.cache_data(show_spinner="Comparing the samples with the dataset…", max_entries=64)

@@ -509,3 +509,14 @@ def test_a_minutes_budget_sets_the_epochs_after_the_first_ones(tmp_path):
     assert card["training"]["minutes"] == 0.01 and not (tmp_path / "state.json").exists()
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["state"] == "finished" and status["epochs"] == result.epochs
+
+
+def test_cpu_threads_is_restored_after_the_block():
+    import torch
+
+    from porelib.devices import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

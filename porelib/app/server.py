@@ -24,9 +24,10 @@ BASE_URL_SCRIPT = '<script>window.__streamlit = {BACKEND_BASE_URL: window.locati
 @cache
 def page_html() -> str:
     """Streamlit's ``index.html`` with :data:`BASE_URL_SCRIPT` first in its ``<head>``."""
-    import streamlit
+    from importlib.util import find_spec
 
-    index = (Path(streamlit.__file__).parent / "static" / "index.html").read_text()
+    # Located, not imported: porelib never imports streamlit (the pages are its only views).
+    index = (Path(find_spec("streamlit").origin).parent / "static" / "index.html").read_text()
     if "<head>" not in index:
         raise RuntimeError("streamlit's static/index.html has no <head>: this Streamlit version is not supported")
     return index.replace("<head>", "<head>" + BASE_URL_SCRIPT, 1)
