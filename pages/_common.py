@@ -125,6 +125,13 @@ def reconstruction(model: str, grid: np.ndarray, density: float) -> np.ndarray |
     return inference.reconstruct(model, grid, density)
 
 
+@st.cache_resource
+def first_reconstructor() -> str:
+    """The first generator of the registry that can reconstruct a given grid, else the first generator."""
+    generators = registry.names(role="generator")
+    return next((name for name in generators if inference.can_reconstruct(name)), generators[0])
+
+
 @st.cache_data(max_entries=256)
 def summary(grid: np.ndarray) -> metrics.GridStats:
     """``porelib.metrics.summary`` cached per grid."""

@@ -401,7 +401,7 @@ def _lines_with_band(band: pd.DataFrame, lines: pd.DataFrame, *, x_title: str, y
         "grid:N",
         scale=alt.Scale(domain=names, range=[DATASET_COLOUR, *CURVE_COLOURS][: len(names)]),
         title=None,
-        legend=alt.Legend(orient="top", labelLimit=280),
+        legend=alt.Legend(orient="top", columns=2, labelLimit=280),  # two columns: four entries fit a half-width chart
     )
     x = alt.X("r:Q", title=x_title)
     area = (

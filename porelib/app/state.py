@@ -32,6 +32,7 @@ VIEW_SAMPLE = "view_sample"
 SLICE_AXIS = "slice_axis"
 SLICE_INDEX = "slice_index"
 # Compare page.
+COMPARE_MODEL = "compare_model"
 COMPARE_PICK = "compare_pick"
 COMPARE_INDEX = "compare_index"
 COMPARE_DENSITY = "compare_density"
@@ -291,6 +292,7 @@ DEFAULTS = {
     N_SAMPLES: 1,
     VIEW_SAMPLE: 0,
     COMPARE_PICK: PICK_BY[0],
+    COMPARE_MODEL: None,  # the page opens on the first generator that can reconstruct a grid (the cVAE)
     COMPARE_INDEX: 9,  # the first grid of the test split (index % 10 == 9)
     COMPARE_DENSITY: 0.6,
     COMPARE_N_FRESH: 4,
@@ -302,7 +304,7 @@ DEFAULTS = {
     SCORE_DENSITY: 0.6,
     FROM_IMAGE_SOURCE: FROM_IMAGE_SOURCES[0],
     FROM_IMAGE_CONTRAST: "auto",
-    FROM_IMAGE_INDEX: 5,
+    FROM_IMAGE_INDEX: 2,  # test grid 29, d = 0.65: porosity 0.074, its central section 11 % pore (grid 5 is d = 0.05, empty)
     FROM_IMAGE_DENSITY: 0.7,
     FROM_IMAGE_GRID_SEED: 1,
     FROM_IMAGE_SEED: 0,
