@@ -298,7 +298,7 @@ DEFAULTS = {
     COMPARE_N_FRESH: 4,
     COMPARE_VIEW: COMPARE_VIEWS[0],
     SCORE_SOURCE: SCORE_SOURCES[0],
-    SCORE_EXAMPLE: None,
+    SCORE_EXAMPLE: "distribution_464_0.7888.npy",  # a mid-density example (porosity 0.15), scored before any upload
     SCORE_GRID_INDEX: 0,
     SCORE_DENSITY_MODE: DENSITY_MODES[0],
     SCORE_DENSITY: 0.6,
@@ -488,20 +488,3 @@ def generator_verdict(model: str, density: float, *, path=GENERATORS_BENCH) -> V
         text = (f"Benchmark at d = {row['density']:g}: not held — the farthest statistic is {measured}; "
                 f"the target is ≤ {target:g} with upper bound ≤ {floor:g}.")
     return Verdict(bool(row["holds"]), float(row["density"]), text)
-
-
-def generator_summary(model: str, *, path=GENERATORS_BENCH) -> str | None:
-    """One sentence from the benchmark's summary row of ``model``: where it holds and its farthest statistic."""
-    import json
-
-    try:
-        rows = json.loads(Path(path).read_text()).get("rows", [])
-    except (OSError, ValueError):
-        return None
-    row = next((r for r in rows if r.get("generator") == model and r.get("density") == "summary"), None)
-    if row is None:
-        return None
-    held = row.get("holds_at", "none")
-    where = "at no density" if held == "none" else f"at d = {held}"
-    return (f"Benchmark: like the simulator within 1.5× its spread (95 % upper bound ≤ 2) {where}; farthest: "
-            f"{str(row.get('worst_at', '?')).replace('_', ' ')} (upper bound {row.get('worst_high', float('nan')):.2g}).")
