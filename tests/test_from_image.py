@@ -16,7 +16,7 @@ from porelib.data import load_dataset
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig
 from porelib.synth import pore_grid
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 
 

@@ -17,7 +17,7 @@ from porelib.app import state as keys
 from porelib.checkpoint import save_checkpoint
 from porelib.data import display_path
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 RUN_TIMEOUT_S = 90
 #: The tiny cVAE of test_runs, set through the page's option widgets.

@@ -660,3 +660,79 @@ def material_ratio_chart(comparison) -> alt.Chart:
     rules = alt.Chart(pd.DataFrame({"x": [1.0, limit], "what": ["1: like the sample itself", f"{limit:g}: pass limit"]}))
     guides = rules.mark_rule(strokeDash=[4, 3], color="grey").encode(x="x:Q", tooltip=["what"])
     return (bars + points + guides).properties(height=max(240, 22 * len(names) * max(1, len(comparison.results)) // 2))
+
+
+# ----------------------------------------------------------------------------- training curves
+
+#: Series of :func:`loss_chart`, in legend order, with their colours.
+LOSS_SERIES = {
+    "training, per step": "#93c5fd",
+    "training, epoch mean": PORE_COLOUR,
+    "held-out, per epoch": "#f59e0b",
+}
+#: A loss drawn on a log scale when its largest value is this many times its smallest.
+LOG_SCALE_SPAN = 10.0
+#: A per-step value this many times the median of all per-step values is a spike.
+SPIKE_FACTOR = 10.0
+
+
+def loss_frame(rows: list[dict], *, loss: str = "loss") -> pd.DataFrame:
+    """The rows of a run's ``metrics.jsonl`` as one long table: ``epoch`` (fractional), ``value``, ``series``.
+
+    Per-step rows (``step``, ``epoch_progress``, ``train_<loss>``) give "training, per
+    step"; epoch rows give "training, epoch mean" (``train_<loss>``) and "held-out, per
+    epoch" (``val_<loss>``) at the end of their epoch. Non-finite values are left out.
+    """
+    parts = []
+    steps = [row for row in rows if "step" in row and f"train_{loss}" in row]
+    if steps:
+        parts.append(pd.DataFrame({"epoch": [row["epoch_progress"] for row in steps],
+                                   "value": [row[f"train_{loss}"] for row in steps], "series": "training, per step"}))  # fmt: skip
+    epochs = [row for row in rows if "epoch" in row]
+    for key, series in ((f"train_{loss}", "training, epoch mean"), (f"val_{loss}", "held-out, per epoch")):
+        kept = [row for row in epochs if key in row]
+        if kept:
+            parts.append(pd.DataFrame({"epoch": [float(row["epoch"]) for row in kept],
+                                       "value": [row[key] for row in kept], "series": series}))  # fmt: skip
+    if not parts:
+        return pd.DataFrame({"epoch": [], "value": [], "series": []})
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[np.isfinite(frame["value"].astype(float))]
+
+
+def loss_chart(rows: list[dict], *, loss: str = "loss") -> tuple[alt.Chart, str]:
+    """The loss of a run against epochs: per step, epoch mean and held-out; and a caption for it.
+
+    The y axis is logarithmic when every value is positive and the largest is
+    :data:`LOG_SCALE_SPAN` times the smallest or more. The caption says which scale and
+    names the spikes (per-step values :data:`SPIKE_FACTOR` × the median or more).
+    """
+    frame = loss_frame(rows, loss=loss)
+    values = frame["value"].astype(float)
+    log = bool(len(values)) and bool((values > 0).all()) and values.max() >= LOG_SCALE_SPAN * values.min()
+    names = [name for name in LOSS_SERIES if name in set(frame["series"])]
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=3, labelLimit=200),
+                       scale=alt.Scale(domain=names, range=[LOSS_SERIES[name] for name in names]))  # fmt: skip
+    y = alt.Y("value:Q", title=loss, scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
+    chart = (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=20))
+        .encode(x=alt.X("epoch:Q", title="epoch"), y=y, color=colour,
+                tooltip=["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4g")])  # fmt: skip
+        .properties(height=240)
+    )
+    notes = []
+    if log:
+        notes.append(f"Log scale: the values span {values.max() / values.min():.0f}×.")
+    steps = frame[frame["series"] == "training, per step"]
+    if len(steps) >= 3:
+        median = float(steps["value"].median())
+        spikes = steps[steps["value"] >= SPIKE_FACTOR * median]
+        if len(spikes) and median > 0:
+            worst = spikes.loc[spikes["value"].idxmax()]
+            notes.append(f"{len(spikes)} step(s) at {SPIKE_FACTOR:g}× the median or more (largest {worst['value']:.3g} "
+                         f"at epoch {worst['epoch']:.2f}): one batch's loss, not the trend; the epoch mean and the "
+                         "held-out loss are what the checkpoint is chosen by.")
+    if "training, per step" not in names:
+        notes.append("One point per epoch (this run wrote no per-step rows).")
+    return chart, " ".join(notes)
