@@ -92,7 +92,7 @@ class Viewer {
 
   resetCamera(size) {
     const c = (size - 1) / 2;
-    this.camera = { target: [c, c, c], yaw: Math.PI / 4, pitch: 0.6, distance: 2.6 * size };
+    this.camera = { target: [c, c, c], yaw: Math.PI / 4, pitch: 0.6, distance: 3.6 * size };  // the whole box in view
   }
 
   listen() {
