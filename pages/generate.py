@@ -19,7 +19,7 @@ st.caption(
     "count follows N ≈ (d / 0.0882)^3.8). Moving the slider regenerates the structure."
 )
 
-controls = st.columns([2, 4, 1, 1])
+controls = st.columns([3, 4, 1, 1])  # the model names fit their box
 controls[0].selectbox("Model", registry.names(role="generator"), key=keys.MODEL, persist_state="session", format_func=ui.model_label)
 controls[1].slider("Density factor d", 0.0, 1.0, step=0.01, key=keys.DENSITY, persist_state="session")
 controls[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEED, persist_state="session")

@@ -31,7 +31,7 @@ from porelib.synth import pore_grid
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("PORELIB_SCREENSHOTS") or ROOT / "test-artifacts")
 HOSTILE_VTI = ROOT / "tests" / "hostile" / "huge.vti"
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT = {"width": 1400, "height": 1400}
 #: Elements whose text must not be cut off: metric labels and values, table headers (st.table; the
 #: headers of st.dataframe are drawn on a canvas, out of reach).
 LABELS = ('[data-testid="stMetricLabel"] p, [data-testid="stMetricValue"], [data-testid="stMetricValue"] *, '
