@@ -185,7 +185,7 @@ def show_curves(name: str, model: str | None, rows: list[dict]) -> None:
         monitor = runs.monitor_column(model)
         metric = right.selectbox("Held-out metric", others, index=others.index(monitor) if monitor in others else 0,
                                  key=keys.train_run_key("metric", name))
-        right.line_chart(table[[metric]], x_label="epoch", y_label=metric, height=240)
+        right.line_chart(table[[metric]], x_label="epoch", y_label=metric, height=300)
 
 
 def run_action(action, folder) -> None:

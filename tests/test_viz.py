@@ -264,3 +264,25 @@ def test_model_status(tmp_path):
     (folder / "card.json").write_text(json.dumps({"model": "cvae", "config": {}, "metrics": {"val_iou": 0.31}}))
     ready = app_state.model_status("cvae", checkpoint=folder)
     assert ready.ready and "val_iou 0.31" in ready.detail
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def test_loss_chart_draws_steps_epoch_means_and_held_out_and_names_spikes():
+    steps = [{"step": i + 1, "epoch_progress": (i + 1) / 10, "train_loss": 1.0} for i in range(10)]
+    steps[4]["train_loss"] = 82.0  # one bad batch
+    rows = [*steps, {"epoch": 1, "train_loss": 1.2, "val_loss": 1.1}]
+    frame = viz.loss_frame(rows)
+    assert set(frame["series"]) == set(viz.LOSS_SERIES)
+    chart, note = viz.loss_chart(rows)
+    spec = chart.to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"  # 1 to 82 spans decades
+    assert "Log scale" in note and "1 step(s)" in note and "82" in note and "epoch 0.50" in note
+
+
+def test_loss_chart_of_epoch_rows_only_is_linear_and_says_so():
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e} for e in (1, 2, 3)]
+    chart, note = viz.loss_chart(rows)
+    assert chart.to_dict()["encoding"]["y"]["scale"].get("type") != "log"
+    assert "One point per epoch" in note

@@ -426,7 +426,7 @@ def _lines_with_band(band: pd.DataFrame, lines: pd.DataFrame, *, x_title: str, y
             x=x, y="value:Q", color=colour, tooltip=["grid:N", alt.Tooltip("r:Q"), alt.Tooltip("value:Q", format=".4f")]
         )
     )
-    return (area + centre + curves).properties(height=280)
+    return (area + centre + curves).properties(height=320)  # room for a two-row legend above the plot
 
 
 def s2_chart(band: dict, curves: dict) -> alt.Chart:
@@ -713,13 +713,13 @@ def loss_chart(rows: list[dict], *, loss: str = "loss") -> tuple[alt.Chart, str]
     names = [name for name in LOSS_SERIES if name in set(frame["series"])]
     colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=3, labelLimit=200),
                        scale=alt.Scale(domain=names, range=[LOSS_SERIES[name] for name in names]))  # fmt: skip
-    y = alt.Y("value:Q", title=loss, scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
+    y = alt.Y("value:Q", title=loss, scale=alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False))
     chart = (
         alt.Chart(frame)
         .mark_line(point=alt.OverlayMarkDef(size=20))
         .encode(x=alt.X("epoch:Q", title="epoch"), y=y, color=colour,
                 tooltip=["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4g")])  # fmt: skip
-        .properties(height=240)
+        .properties(height=300)
     )
     notes = []
     if log:
