@@ -18,6 +18,7 @@ they fail instead.
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.request
 from pathlib import Path
@@ -138,6 +139,10 @@ def test_page_first_view(watched, info, request):
     name = Path(info.path).stem
     watched.open("" if info is PAGES[0] else name)
     watched.screenshot(name)
+    record = {"exceptions": watched.exceptions(), "external": watched.external, "failed": watched.failed,
+              "console_errors": watched.console_errors, "truncated": watched.truncated(),
+              "content": watched.page.locator(CONTENT).count()}  # fmt: skip
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(record, indent=2))  # what a failure was about, for CI
     assert not watched.exceptions(), watched.exceptions()
     assert watched.page.locator('[data-testid="stHeading"]').count(), f"{name}: no heading"
     assert watched.page.locator(CONTENT).count(), f"{name}: the first view shows no image, 3D view, chart, metric or table"

@@ -711,7 +711,7 @@ def loss_chart(rows: list[dict], *, loss: str = "loss") -> tuple[alt.Chart, str]
     values = frame["value"].astype(float)
     log = bool(len(values)) and bool((values > 0).all()) and values.max() >= LOG_SCALE_SPAN * values.min()
     names = [name for name in LOSS_SERIES if name in set(frame["series"])]
-    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=3, labelLimit=200),
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=2, labelLimit=200),
                        scale=alt.Scale(domain=names, range=[LOSS_SERIES[name] for name in names]))  # fmt: skip
     y = alt.Y("value:Q", title=loss, scale=alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False))
     chart = (
