@@ -63,7 +63,7 @@ def mesh_scene(grid) -> dict:
     Marching cubes (:func:`porelib.io.grid_to_surface`) in voxel units: voxel
     ``(ix, iy, iz)`` is centred at ``(ix, iy, iz)`` and the box drawn around the
     pores is ``[-0.5, S - 0.5]³``. Arrays travel as base64 of little-endian
-    buffers, a few tens of kB for a 30³ grid.
+    buffers: about 0.13 MB for a 30³ grid at d = 0.6 (the vtk.js page it replaces was 1.1 MB).
 
     Parameters
     ----------
