@@ -128,7 +128,7 @@ with pictures[2]:
     top[0].metric("Section pores", f"{result.section.mean():.4f}", help="Pore fraction of the 2-D section.")
     top[1].metric("Density d̂", f"{result.density:.2f}", help="The density factor the section implies.")
     bottom = st.columns(2)
-    bottom[0].metric("Porosity φ", f"{grid.mean():.4f}", help="Pore fraction of the 3-D grid.")
+    bottom[0].metric("Grid φ", f"{grid.mean():.4f}", help="Porosity of the 3-D grid (pore fraction).")
     bottom[1].metric("Raw IoU", f"{result.section_iou_raw:.3f}",
                      help="IoU of the network's own central plane with the section, before the section is imposed.")
     st.caption(
