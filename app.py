@@ -1,16 +1,11 @@
-"""Pore Studio: ``streamlit run app.py``. The router; every page lives in ``pages/``."""
+"""Pore Studio: ``streamlit run app.py``. The server; the router is ``studio.py``, every page lives in ``pages/``.
+
+``app`` is Streamlit's own server with one route per page (:mod:`porelib.app.server`), so
+that a page opened by its address finds the server without two 404s first.
+"""
 
 import streamlit as st
 
-from porelib.app import state
+from porelib.app.server import page_routes
 
-st.set_page_config(page_title="Pore Studio", page_icon=":material/bubble_chart:", layout="wide")
-
-# Every page's widgets are created with persist_state="session", so choices survive page switches.
-state.init_state(st.session_state)
-
-PAGES = [
-    st.Page(page.path, title=page.title, icon=page.icon, default=number == 0)
-    for number, page in enumerate(state.PAGES)
-]
-st.navigation(PAGES).run()
+app = st.App("studio.py", routes=page_routes())

@@ -1,18 +1,13 @@
 """Streamlit helpers shared by the pages: cached loaders and the widgets every page draws.
 
-Not a page itself (``app.py`` does not list it). Computation lives in
+Not a page itself (``studio.py`` does not list it). Computation lives in
 :mod:`porelib`; this module only caches it and draws the results.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from io import StringIO
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +16,7 @@ import streamlit as st
 from porelib import inference, io, metrics, registry, runs
 from porelib.app import figures, state
 from porelib.data import Dataset, display_path, load_dataset
+from porelib.devices import cpu_threads
 from porelib.inference import generate
 from porelib.scoring import ENSEMBLE_SIZE
 
@@ -43,13 +39,13 @@ MAX_3D_SIZE = 160
 
 
 def route_through_app() -> None:
-    """Make sure the page runs under ``app.py``'s ``st.navigation``; call first on every page.
+    """Make sure the page runs under ``studio.py``'s ``st.navigation``; call first on every page.
 
     Streamlit decides once per server whether the app uses the legacy ``pages/``
     folder: if the first visitor opens ``/generate`` directly, it runs
-    ``pages/generate.py`` without ``app.py`` (no state defaults, the folder listed as
+    ``pages/generate.py`` without ``studio.py`` (no state defaults, the folder listed as
     navigation) until ``st.navigation`` is called. Clearing that flag and rerunning
-    sends the run through ``app.py``, which then shows the same page.
+    sends the run through ``studio.py``, which then shows the same page.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
@@ -91,10 +87,17 @@ def dataset_reference(density: float) -> metrics.Reference:
     return reference_at(dataset().fingerprint, round(float(density), DENSITY_DECIMALS))
 
 
+#: torch threads for the app's generation: a few 30³ grids are too small to share out, and on a
+#: busy machine more threads wait on each other (one cVAE grid at load 7 on 2 cores: 0.09 s
+#: on one thread, 0.5-0.7 s on two).
+GENERATION_THREADS = 1
+
+
 @st.cache_data(show_spinner="Generating…", max_entries=64)
 def generated(model: str, density: float, n: int, seed: int, checkpoint: str | None = None) -> np.ndarray:
     """``porelib.generate`` with its result cached per (model, density, n, seed, checkpoint folder)."""
-    return generate(model, density, n=n, seed=seed, checkpoint=checkpoint)
+    with cpu_threads(GENERATION_THREADS):
+        return generate(model, density, n=n, seed=seed, checkpoint=checkpoint)
 
 
 @st.cache_data(show_spinner="Comparing the samples with the dataset…", max_entries=64)
@@ -120,6 +123,13 @@ def reconstruction(model: str, grid: np.ndarray, density: float) -> np.ndarray |
     if not inference.can_reconstruct(model):
         return None
     return inference.reconstruct(model, grid, density)
+
+
+@st.cache_resource
+def first_reconstructor() -> str:
+    """The first generator of the registry that can reconstruct a given grid, else the first generator."""
+    generators = registry.names(role="generator")
+    return next((name for name in generators if inference.can_reconstruct(name)), generators[0])
 
 
 @st.cache_data(max_entries=256)
@@ -239,61 +249,38 @@ def show_checkpoint(model: str, checkpoint: str | None, *, key: str) -> None:
     button.button("Use the shipped checkpoint", key=key, on_click=runs.use_shipped, args=(model,))
 
 
-@st.cache_resource(show_spinner="Starting the 3D viewer…")
-def _scene_exporter() -> ProcessPoolExecutor:
-    """One worker process that exports 3D scenes, started once per server and kept warm.
+@st.cache_resource
+def _mesh_view():
+    """The 3D viewer element (``porelib/app/mesh_view.js``, a components-v2 element), declared once per server."""
+    from pathlib import Path
 
-    stpyvista exports each scene in a freshly forked child that launches a trame
-    server every time (about 0.7 s here). The worker keeps one trame server running,
-    so an export takes about 0.1 s. The worker is spawned, not forked: the trame
-    server needs the main thread of its process.
-    """
-    executor = ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=figures.scene_worker_init
+    import porelib.app
+
+    script = (Path(porelib.app.__file__).parent / "mesh_view.js").read_text()
+    return st.components.v2.component(
+        "pore_studio.mesh_view",
+        html='<canvas class="pore-view" style="width: 100%; display: block; touch-action: none; cursor: grab">'
+        "</canvas>",
+        js=script,
     )
-    warm_up = np.zeros((4, 4, 4), dtype=bool)
-    warm_up[1:3, 1:3, 1:3] = True
-    executor.submit(figures.scene_html, warm_up).result()
-    return executor
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def scene_html(grid: np.ndarray) -> str:
-    """:func:`porelib.app.figures.scene_html` of ``grid``, exported by :func:`_scene_exporter`, cached per grid."""
-    return _scene_exporter().submit(figures.scene_html, grid).result()
-
-
-def _prerendered_plotter(html: str):
-    """A ``pyvista.Plotter`` whose ``export_html`` returns ``html``: how stpyvista receives a ready scene."""
-    import pyvista as pv
-
-    plotter = pv.Plotter(off_screen=True, window_size=figures.WINDOW_SIZE)
-    plotter.export_html = lambda filename=None: StringIO(html)
-    return plotter
+@st.cache_data(max_entries=64, show_spinner=False)
+def mesh_scene(grid: np.ndarray) -> dict:
+    """:func:`porelib.app.figures.mesh_scene` of ``grid``, cached per grid."""
+    return figures.mesh_scene(grid)
 
 
 def show_3d(grid: np.ndarray, key: str, *, caption: str | None = None) -> None:
-    """Draw the pores of ``grid`` in 3D in the browser (stpyvista, trame backend).
+    """Draw the pores of ``grid`` in 3D in the browser (WebGL, :func:`porelib.app.figures.mesh_scene`).
 
+    A new grid under the same ``key`` replaces the surface in place: the camera stays.
     ``caption`` replaces the first sentence of the caption (what the surfaces are).
     """
     if grid.shape[0] > MAX_3D_SIZE:
         st.info(f"The grid is {grid.shape[0]}³ voxels; 3D is drawn up to {MAX_3D_SIZE}³. Use the slices.")
         return
-    from stpyvista import stpyvista  # only importable under `streamlit run` or AppTest
-
-    try:
-        plotter = _prerendered_plotter(scene_html(grid))
-    except BrokenProcessPool:  # the worker died: let stpyvista export the scene itself
-        _scene_exporter.clear()
-        plotter = figures.pore_plotter(grid)
-    try:
-        with warnings.catch_warnings():
-            # stpyvista 0.2 calls Plotter.export_html, deprecated in pyvista 0.49.
-            warnings.filterwarnings("ignore", message=".*export_html is deprecated")
-            stpyvista(plotter, backend="trame", key=key)
-    finally:
-        plotter.close()
+    _mesh_view()(key=key, data={"scene": mesh_scene(grid), "height": figures.VIEW_HEIGHT, "key": key})
     note = "" if grid.any() or caption else " This grid has no pores."
     what = caption or f"Pore surfaces (marching cubes) inside the {grid.shape[0]}³-voxel box."
     st.caption(f"{what} Drag to orbit, scroll to zoom, shift-drag to pan.{note}")

@@ -22,8 +22,11 @@ st.caption(
     "statistically, not coincide with this grid, so they are compared by statistics."
 )
 
+if st.session_state[keys.COMPARE_MODEL] not in registry.names(role="generator"):
+    st.session_state[keys.COMPARE_MODEL] = ui.first_reconstructor()
 controls = st.columns([2, 2, 3])
-controls[0].selectbox("Model", registry.names(role="generator"), key=keys.MODEL, persist_state="session", format_func=ui.model_label)
+controls[0].selectbox("Model", registry.names(role="generator"), key=keys.COMPARE_MODEL, persist_state="session",
+                      format_func=ui.model_label)
 controls[1].radio(
     "Pick a dataset grid",
     tuple(PICKS),
@@ -50,7 +53,7 @@ else:
     )
     position = int(dataset.nearest(st.session_state[keys.COMPARE_DENSITY], 1)[0])
 
-model = st.session_state[keys.MODEL]
+model = st.session_state[keys.COMPARE_MODEL]
 grid, density, index = dataset.grids[position], float(dataset.densities[position]), int(dataset.indices[position])
 split = str(split_of(index))
 st.markdown(
@@ -109,8 +112,8 @@ st.dataframe(
     },
 )
 st.caption(
-    f"Distances averaged over all {len(fresh)} fresh samples and the {len(reference.stats)} dataset "
-    f"grids nearest d = {density:.2f}."
+    f"The column \"fresh sample #1\" is the first sample's value; distance, noise floor and ratio average all "
+    f"{len(fresh)} fresh samples against the {len(reference.stats)} dataset grids nearest d = {density:.2f}."
 )
 
 curves = {f"dataset grid #{index}": ui.summary(grid), "fresh sample #1": sample_stats}

@@ -201,6 +201,11 @@ if st.session_state.pop(keys.COMPRESS_PENDING, None) == job:
 result = st.session_state.get(keys.COMPRESS_RESULT)
 if result is None or result[0] != job:
     st.info(f"Choose the method and target and press Compress ({kind} volume, {shape_text} voxels).")
+    st.subheader("The volume")  # the first view: what will be compressed
+    axis, index = ui.slice_controls("compress", volume.shape)
+    panels, geometry = figures_compress.section_panels(volume, volume, kind=kind, axis=axis, index=index)
+    st.columns([1, 2])[0].image(panels[0].image, caption=f"{panels[0].title}: {panels[0].caption}", width="stretch")
+    st.caption(geometry + (" Blue = pore, grey = solid." if kind == "binary" else ""))
     st.stop()
 _, data, info = result
 try:

@@ -125,11 +125,12 @@ pictures[1].image(figures.section_picture(result.raw_section),
                   width="stretch")
 with pictures[2]:
     top = st.columns(2)
-    top[0].metric("Section pore fraction", f"{result.section.mean():.4f}")
-    top[1].metric("Implied density d̂", f"{result.density:.2f}")
+    top[0].metric("Section pores", f"{result.section.mean():.4f}", help="Pore fraction of the 2-D section.")
+    top[1].metric("Density d̂", f"{result.density:.2f}", help="The density factor the section implies.")
     bottom = st.columns(2)
-    bottom[0].metric("Grid porosity φ", f"{grid.mean():.4f}")
-    bottom[1].metric("Section IoU before imposing", f"{result.section_iou_raw:.3f}")
+    bottom[0].metric("Grid φ", f"{grid.mean():.4f}", help="Porosity of the 3-D grid (pore fraction).")
+    bottom[1].metric("Raw IoU", f"{result.section_iou_raw:.3f}",
+                     help="IoU of the network's own central plane with the section, before the section is imposed.")
     st.caption(
         "d̂ comes from a regression of the density on the section's pore fraction fitted on the training grids "
         "(a central plane holds about 1.33 × the grid's porosity). Pictures: x to the right, y upwards."

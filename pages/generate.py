@@ -1,5 +1,7 @@
 """Generate: pore grids for a density, in 3D and in sections, beside the dataset at that density."""
 
+import time
+
 import streamlit as st
 
 from pages import _common as ui
@@ -17,7 +19,7 @@ st.caption(
     "count follows N ≈ (d / 0.0882)^3.8). Moving the slider regenerates the structure."
 )
 
-controls = st.columns([2, 4, 1, 1])
+controls = st.columns([3, 4, 1, 1])  # the model names fit their box
 controls[0].selectbox("Model", registry.names(role="generator"), key=keys.MODEL, persist_state="session", format_func=ui.model_label)
 controls[1].slider("Density factor d", 0.0, 1.0, step=0.01, key=keys.DENSITY, persist_state="session")
 controls[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEED, persist_state="session")
@@ -31,6 +33,10 @@ ui.show_checkpoint(model, checkpoint, key="generate_use_shipped")
 ui.require_model(model, checkpoint)
 ui.show_verdict(model, density, checkpoint)
 n_samples, seed = int(st.session_state[keys.N_SAMPLES]), int(st.session_state[keys.SEED])
+# The busy state: this line is the run's first change on screen and its last.
+busy = st.empty()
+busy.caption(f":material/progress_activity: Generating d = {density:.2f} with {ui.model_label(model)}…")
+started = time.perf_counter()
 with ui.stop_on_error():
     grids = ui.generated(model, density, n_samples, seed, checkpoint)
 st.session_state[keys.LAST_GENERATED] = (grids, density, model)
@@ -55,6 +61,8 @@ with view:
 with sections:
     st.subheader("Sections")
     ui.show_slices({"sample": grid}, "generate")
+busy.caption(f":material/check: d = {density:.2f}, {ui.model_label(model)}, seed {seed}: shown "
+             f"{time.perf_counter() - started:.2f} s after the change (server side).")
 
 st.subheader("Statistics")
 reference = ui.dataset_reference(density)

@@ -5,7 +5,8 @@ import streamlit as st
 
 from pages import _common as ui
 from porelib import registry
-from porelib.app.state import PAGES, generator_summary, model_status
+from porelib.app.state import PAGES, REPO_ROOT, model_status
+from porelib.app.verdicts import model_verdict
 from porelib.data import SPLITS
 
 ui.route_through_app()
@@ -17,6 +18,15 @@ st.write(
     "way, grow them from a 2-D section, and segment X-ray CT scans. Every number is shown beside its "
     "baseline: the dataset's value and spread at the same density, or the score of an all-empty grid."
 )
+
+
+
+@st.cache_data(max_entries=16)
+def bench_markdown(source: str) -> str:
+    """A benchmark's Markdown report (its title line dropped), for the expander under a model."""
+    lines = (REPO_ROOT / source).read_text().splitlines()
+    return "\n".join(lines[1:] if lines and lines[0].startswith("# ") else lines)
+
 
 GUIDED = [page for page in PAGES if page.description]
 for start in range(0, len(GUIDED), 3):
@@ -45,11 +55,18 @@ with data_column:
         )
 with model_column:
     st.subheader("Models")
+    st.caption("What each model is for, and what its published benchmark found (read from `docs/bench/`).")
     for entry in registry.entries():
         status = model_status(entry.name)
         icon = ":material/check_circle:" if status.ready else ":material/cancel:"
-        st.markdown(f"{icon} **{entry.label}** — {entry.summary}")
-        verdict = generator_summary(entry.name) if entry.role == "generator" else None
-        st.caption((verdict + " " if verdict else "") + ("" if status.ready else f"Not available: {status.detail}."))
-    st.caption("Every benchmark, with its command: `docs/bench/` (generators, material, segmentation, compression, "
-               "speed, app load).")
+        with st.container(border=True):
+            st.markdown(f"{icon} **{entry.label}** — {entry.summary}")
+            verdict = model_verdict(entry.name)
+            if verdict is not None:
+                mark = ":material/verified:" if verdict.good else ":material/warning:"
+                st.markdown(f"{mark} {verdict.text}")
+                with st.expander(f"The numbers: `{verdict.source}`"):
+                    st.markdown(bench_markdown(verdict.source))
+            if not status.ready:
+                st.caption(f"Not available: {status.detail}.")
+    st.caption("Every benchmark, with the command that made it: `docs/bench/` (`python -m porelib bench NAME`).")

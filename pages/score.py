@@ -35,19 +35,25 @@ st.radio(
 )
 source = st.session_state[keys.SCORE_SOURCE]
 batch, name = None, ""
+examples = sorted(path.name for path in (DATA_DIR / EXAMPLES_DIR).glob("*.npy"))
+if st.session_state[keys.SCORE_EXAMPLE] not in examples and examples:
+    st.session_state[keys.SCORE_EXAMPLE] = examples[0]
 if source == "upload":
     upload = st.file_uploader("Grid file", type=UPLOAD_TYPES, key=keys.SCORE_UPLOAD)
-    if upload is None:
-        st.info("Upload a grid file to score it, or pick an example file above.")
+    if upload is None and not examples:
+        st.info("Upload a grid file to score it.")
         st.stop()
-    batch, name = ui.load_uploaded(upload), upload.name
+    if upload is None:  # the first view: an example is scored until a file is uploaded
+        name = st.session_state[keys.SCORE_EXAMPLE]
+        st.info(f"Upload a grid file to score it. Until then, the example file `{name}` is scored below.",
+                icon=":material/info:")
+        batch = ui.load_uploaded(DATA_DIR / EXAMPLES_DIR / name)
+    else:
+        batch, name = ui.load_uploaded(upload), upload.name
 elif source == "example":
-    examples = sorted(path.name for path in (DATA_DIR / EXAMPLES_DIR).glob("*.npy"))
     if not examples:
         st.info("There are no example files in data/examples; build them with `python -m porelib data build`.")
         st.stop()
-    if st.session_state[keys.SCORE_EXAMPLE] not in examples:
-        st.session_state[keys.SCORE_EXAMPLE] = examples[0]
     st.selectbox("Example file (original row format)", examples, key=keys.SCORE_EXAMPLE, persist_state="session")
     name = st.session_state[keys.SCORE_EXAMPLE]
     batch = ui.load_uploaded(DATA_DIR / EXAMPLES_DIR / name)

@@ -5,9 +5,11 @@ import math
 import streamlit as st
 
 from pages import _common as ui
-from porelib import registry, runs
+from porelib import registry, runfolder, runs
+from porelib.app import figures
 from porelib.app import state as keys
 from porelib.data import DATA_DIR, DATASET_FILE, EXAMPLES_DIR, display_path
+from porelib.inference import checkpoint_dir
 from porelib.material.examples import EXAMPLE_FILE
 
 ui.route_through_app()
@@ -166,23 +168,24 @@ with st.container(border=True):
 # ----------------------------------------------------------------------------- the runs
 
 
-def show_curves(run: runs.RunInfo) -> None:
-    """The loss curves and one chosen held-out metric of a run, per epoch (a table for a single epoch)."""
-    table = runs.metrics_table(run.metrics)
-    if len(table) < 2:
-        st.dataframe(table, width="stretch")
-        return
-    losses = [column for column in ("train_loss", "val_loss") if column in table]
+def show_curves(name: str, model: str | None, rows: list[dict]) -> None:
+    """The loss curves (per step, epoch mean, held-out) and one chosen held-out metric of a run's ``rows``.
+
+    ``name`` keys the metric's select box; ``rows`` are those of the run's ``metrics.jsonl``.
+    """
+    table = runs.metrics_table(runfolder.epoch_rows(rows))
     others = [column for column in table if column.startswith("val_") and column != "val_loss"]
     left, right = st.columns(2)
-    if losses:
-        left.markdown("**Loss** (training mean and held-out)")
-        left.line_chart(table[losses], x_label="epoch", height=220)
-    if others:
-        monitor = runs.monitor_column(run.model)
+    chart, note = figures.loss_chart(rows)
+    left.markdown("**Loss**: training (per step and epoch mean) and held-out")
+    left.altair_chart(chart, width="stretch")
+    if note:
+        left.caption(note)
+    if others and len(table) >= 1:
+        monitor = runs.monitor_column(model)
         metric = right.selectbox("Held-out metric", others, index=others.index(monitor) if monitor in others else 0,
-                                 key=keys.train_run_key("metric", run.name))
-        right.line_chart(table[[metric]], x_label="epoch", height=220)
+                                 key=keys.train_run_key("metric", name))
+        right.line_chart(table[[metric]], x_label="epoch", y_label=metric, height=300)
 
 
 def run_action(action, folder) -> None:
@@ -229,13 +232,25 @@ def show_run(run: runs.RunInfo, *, expanded: bool) -> None:
             st.progress(run.progress, text=f"epoch {run.epoch} of {run.epochs}")
         if run.metrics:
             with st.expander("Curves", expanded=expanded):
-                show_curves(run)
+                show_curves(run.name, run.model, runfolder.read_metrics(run.path))
         if run.error:
             st.error(f"The run {run.state}. The end of its error:", icon=":material/error:")
             st.code(run.error, language=None)
         if run.command:
             with st.expander("Command"):
                 st.code(run.command, language="bash")
+
+
+def show_shipped_curves() -> None:
+    """How the shipped checkpoint of the chosen model trained (its metrics.jsonl), as an example of the curves."""
+    model = st.session_state[keys.TRAIN_MODEL]
+    folder = checkpoint_dir(model)
+    rows = runfolder.read_metrics(folder)
+    if not rows:
+        return
+    st.markdown(f"**How the shipped {ui.model_label(model)} trained** (`{display_path(folder)}/metrics.jsonl`); "
+                "a run of yours is drawn the same way, from its first steps.")
+    show_curves(f"shipped-{model}", model, rows)
 
 
 polling = any(run.active for run in runs.list_runs())
@@ -251,6 +266,7 @@ def show_runs() -> None:
         st.error(message, icon=":material/error:")
     if not current:
         st.info("No runs yet. Start one above.")
+        show_shipped_curves()
     for number, run in enumerate(current):
         show_run(run, expanded=run.active or number == 0)
 

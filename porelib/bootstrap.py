@@ -115,3 +115,37 @@ def bootstrap_ratio(
     low = np.nanpercentile(resampled, tail, axis=-1, method="lower")
     high = np.nanpercentile(resampled, 100 - tail, axis=-1, method="higher")
     return ratio, low, high
+
+
+def bootstrap_median(values, *, resamples: int = DEFAULT_RESAMPLES, seed=0, confidence: float = 0.95):
+    """The median of ``values`` with a percentile bootstrap interval (e.g. repeated timings).
+
+    Parameters
+    ----------
+    values : array_like
+        ``(n,)`` finite numbers, ``n >= 1``, in any unit (the result has the same unit).
+    resamples, seed, confidence
+        Bootstrap draws of ``n`` values with replacement, the generator's seed, and the
+        interval's coverage in (0, 1).
+
+    Returns
+    -------
+    tuple of float
+        ``(median, low, high)``.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty or not finite, or ``confidence`` is not in (0, 1).
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"bootstrap_median needs at least one finite value, got {values.tolist()[:10]}")
+    check_positive_int(resamples, "resamples")
+    if not 0 < check_number(confidence, "confidence") < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    draws = np.random.default_rng(seed).integers(0, values.size, size=(resamples, values.size))
+    medians = np.median(values[draws], axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(np.median(values)), float(low), float(high)

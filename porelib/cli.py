@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app-load", "material",
+BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app", "app-load", "material",
               "parts")
 
 

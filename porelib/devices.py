@@ -3,17 +3,34 @@
 :func:`select_device` turns ``"auto"``, ``"cpu"`` or ``"cuda"`` into a
 :class:`torch.device`; :func:`warmup_cosine` is the learning-rate schedule of every
 optimiser in porelib (a linear warm-up, then a cosine decay), as a factor of the peak.
+:func:`cpu_threads` limits torch's CPU threads inside a block.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
 from porelib._validate import check_choice
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+@contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """Use ``threads`` CPU threads for torch inside the block, then the previous number again.
+
+    The setting is per process: another thread's torch work meanwhile uses it too.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def select_device(name="auto") -> torch.device:

@@ -87,6 +87,9 @@ from porelib.options import check_options, option, options_class
 
 #: Lines of the traceback kept in ``status.json`` of a failed run.
 ERROR_TAIL_LINES = 20
+#: Seconds between two per-step rows of ``metrics.jsonl`` (the first step always writes one):
+#: the Train page's curves move from the first minute without a synced write per step.
+STEP_ROW_S = 2.0
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -1098,10 +1101,15 @@ class _Loop:
     device: torch.device
     stop: _StopRequest
     bar: Any
+    #: Receives a per-step row (``step``, ``epoch_progress``, ``train_*`` of that one step) at most every
+    #: :data:`STEP_ROW_S` seconds (the run folder's ``metrics.jsonl``, between the epoch rows).
+    log_step: Any = None
     #: ``id(parameter) -> name`` of the model's parameters (for the messages about non-finite values).
     names: dict[int, str] = field(init=False)
     #: Optimiser steps taken in this session (0: the weights are those the run started from).
     steps_done: int = field(init=False, default=0)
+    #: ``time.monotonic()`` of the last per-step row.
+    last_step_row: float = field(init=False, default=-math.inf)
 
     def __post_init__(self):
         self.names = {id(param): name for name, param in _unwrap(self.model).named_parameters()}
@@ -1156,6 +1164,10 @@ class _Loop:
                 sums[key] = sums.get(key, 0.0) + value
                 counts[key] = counts.get(key, 0) + 1
             self.bar.update(1)
+            if self.log_step is not None and time.monotonic() - self.last_step_row >= STEP_ROW_S:
+                self.last_step_row = time.monotonic()
+                self.log_step({"step": global_step + 1, "epoch_progress": round(epoch + (step + 1) / self.steps_per_epoch, 4),
+                               **{f"train_{key}": value for key, value in parts.items()}})  # fmt: skip
             shown = parts.get("loss", next(iter(losses.values())).item())
             self.bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{shown:.4g}")
         keys = sorted(sums)
@@ -1387,7 +1399,7 @@ def _fit(task: Task, config: TrainConfig, dist: _Distributed, device: torch.devi
         with _stop_on_sigterm(stop):
             bar = tqdm(total=len(loader) * config.epochs, initial=len(loader) * start_epoch, disable=not show,
                        desc=task.name, unit="step", dynamic_ncols=True)
-            loop = _Loop(task, config, model, optimizers, scaler, loader, dist, device, stop, bar)
+            loop = _Loop(task, config, model, optimizers, scaler, loader, dist, device, stop, bar, log_step=run.log)
             epoch = start_epoch
             while epoch < config.epochs:
                 epoch_start = time.perf_counter()

@@ -32,13 +32,13 @@ def npz_bytes(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "app.py")
+APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "studio.py")
 #: Seconds an AppTest run may take (the first one imports VTK and torch).
 TIMEOUT = 120
 
 
 def app_page(name: str) -> AppTest:
-    """The app opened on ``pages/<name>.py`` through ``app.py``'s navigation, after its first run."""
+    """The app opened on ``pages/<name>.py`` through ``studio.py``'s navigation, after its first run."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.switch_page(f"pages/{name}.py")
     at.run()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Modules a page (or app.py) must never import.
+#: Modules a page (or app.py, studio.py) must never import.
 FORBIDDEN_IN_PAGES = ("porelib.bench", "porelib.cli")
 
 
@@ -44,7 +44,7 @@ def test_import_contracts_hold():
 
 
 def test_pages_import_neither_benchmarks_nor_the_command_line():
-    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+    for path in [ROOT / "app.py", ROOT / "studio.py", *sorted((ROOT / "pages").glob("*.py"))]:
         bad = [m for m in _imported_modules(path) if m.startswith(FORBIDDEN_IN_PAGES)]
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}; move what it needs into the library"
 
@@ -53,7 +53,7 @@ def test_model_names_are_listed_only_by_the_registry():
     # A tuple or list naming two models side by side is a second list of models.
     pattern = re.compile(r"""["'](simulator|cvae|cgan|unet|img2vox)["']\s*,\s*["'](simulator|cvae|cgan|unet|img2vox)["']""")
     offenders = []
-    for path in [*(ROOT / "porelib").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]:
+    for path in [*(ROOT / "porelib").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py", ROOT / "studio.py"]:
         if path.name == "registry.py":
             continue
         offenders += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)

@@ -77,3 +77,13 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
     assert generator_verdict("cgan", 0.5, path=path) is None
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None
+
+
+def test_bootstrap_median_brackets_the_median_and_is_exact_for_constants():
+    from porelib.bootstrap import bootstrap_median
+
+    assert bootstrap_median([0.4] * 5) == (0.4, 0.4, 0.4)
+    median, low, high = bootstrap_median([0.5, 0.7, 0.6, 0.9, 0.55, 0.65, 2.0], seed=1)
+    assert median == 0.65 and low <= median <= high and low >= 0.5 and high <= 2.0
+    with pytest.raises(ValueError, match="at least one finite"):
+        bootstrap_median([])

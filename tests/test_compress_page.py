@@ -14,7 +14,7 @@ from porelib import compress as pnc
 from porelib.app import state as keys
 from porelib.data import load_dataset
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 180
 #: Few steps: the figures are checked against the library, not for quality.
 STEPS = 100
@@ -54,7 +54,7 @@ def test_auto_keeps_a_dataset_grid_exactly_and_says_why():
     assert list(table["method"]) == ["lzma", "sz3", "zfp", "dct"]
     assert [header.value for header in at.subheader] == ["Original and reconstruction", "3D", "Rate-distortion",
                                                          "Download"]
-    assert len(at.get("bidi_component")) == 2  # the two stpyvista views
+    assert len(at.get("bidi_component")) == 2  # the two 3D views
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels[0].startswith("Compressed volume (.pnc, lzma") and labels[1].startswith("Decoded volume")
 

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _rows(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    """The per-epoch rows of the run's metrics.jsonl (per-step rows lie between them)."""
+    from porelib.runfolder import epoch_rows, read_metrics
+
+    return epoch_rows(read_metrics(out))
 
 
 def test_torchrun_with_two_processes_writes_one_checkpoint(tmp_path):

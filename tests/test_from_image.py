@@ -16,7 +16,7 @@ from porelib.data import load_dataset
 from porelib.models.img2vox import Img2Vox, Img2VoxConfig
 from porelib.synth import pore_grid
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 
 
@@ -58,8 +58,8 @@ def test_dataset_section_gives_a_grid_that_keeps_it(untrained_img2vox):
     at = _page(**{keys.FROM_IMAGE_SOURCE: "dataset", keys.FROM_IMAGE_INDEX: 3})
     section = load_dataset().split("test").grids[3][:, :, 15]
     shown = metrics(at)
-    assert shown["Section pore fraction"] == f"{section.mean():.4f}"
-    assert float(shown["Grid porosity φ"]) > 0
+    assert shown["Section pores"] == f"{section.mean():.4f}"
+    assert float(shown["Grid φ"]) > 0
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 7  # fidelity table
     at.number_input(key=keys.FROM_IMAGE_SEED).set_value(5).run()
     assert_clean(at)
@@ -71,7 +71,7 @@ def test_simulated_section_follows_the_density_slider(untrained_img2vox):
     at.slider(key=keys.FROM_IMAGE_DENSITY).set_value(0.55).run()
     assert_clean(at)
     section = pore_grid(0.55, seed=keys.DEFAULTS[keys.FROM_IMAGE_GRID_SEED])[:, :, 15]
-    assert metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"
+    assert metrics(at)["Section pores"] == f"{section.mean():.4f}"
 
 
 def test_uploaded_png_and_bad_upload(untrained_img2vox):
@@ -80,7 +80,7 @@ def test_uploaded_png_and_bad_upload(untrained_img2vox):
     assert any("Upload a section image" in info.value for info in at.info)
     at.file_uploader(key=keys.FROM_IMAGE_UPLOAD).set_value(("mine.png", _png_bytes(section), "image/png")).run()
     assert_clean(at)
-    assert metrics(at)["Section pore fraction"] == f"{section.mean():.4f}"  # dark = the minority = pore
+    assert metrics(at)["Section pores"] == f"{section.mean():.4f}"  # dark = the minority = pore
     at.file_uploader(key=keys.FROM_IMAGE_UPLOAD).set_value(("bad.png", b"not a png", "image/png")).run()
     assert_clean(at)
     assert len(at.error) == 1 and "could not read file 'bad.png' as a PNG image" in at.error[0].value

@@ -18,7 +18,7 @@ from porelib.parts.generator import make_part, save_part
 from porelib.parts.predict import held_out_example, render_stl
 from porelib.parts.voxels import voxelise
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 CONFIG = PartReconstructorConfig(size=16, pixels=64, width=4, latent=8, groups=2)

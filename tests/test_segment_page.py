@@ -13,7 +13,7 @@ from porelib import ct
 from porelib.app import state as keys
 from porelib.app.state import model_status
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
 UNET_READY = model_status("unet").ready
 

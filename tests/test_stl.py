@@ -181,7 +181,7 @@ def test_score_page_scores_an_stl_upload(tmp_path):
 
     grid = pore_grid(0.6, seed=7)
     data = save_grid(tmp_path / "pores.stl", grid).read_bytes()
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "studio.py"), default_timeout=120).run()
     at.switch_page("pages/score.py").run()
     at.file_uploader(key=keys.SCORE_UPLOAD).set_value(("pores.stl", data, "model/stl")).run()
     assert not at.exception, [e.value for e in at.exception]

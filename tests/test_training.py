@@ -190,7 +190,10 @@ def test_bad_parameter_groups_and_losses_are_refused(tmp_path, groups, returned,
 
 
 def _rows(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    """The per-epoch rows of the run's metrics.jsonl (per-step rows lie between them)."""
+    from porelib.runfolder import epoch_rows, read_metrics
+
+    return epoch_rows(read_metrics(out))
 
 
 def _status(out):
@@ -199,6 +202,19 @@ def _status(out):
 
 def _toy_config(out, **changes):
     return TrainConfig(out=out, **{"epochs": 4, "batch_size": 4, "lr": TOY_LR, "threads": 1, **changes})
+
+
+@pytest.mark.usefixtures("toy_model_registered")
+def test_per_step_rows_lie_between_the_epoch_rows(tmp_path):
+    from porelib.runfolder import read_metrics
+
+    fit(ToyTask(), _toy_config(tmp_path, epochs=2), progress=False, command=["t"])
+    rows = read_metrics(tmp_path)
+    steps = [row for row in rows if "step" in row]
+    assert steps[0]["step"] == 1 and 0 < steps[0]["epoch_progress"] <= 1  # the first step writes at once
+    assert all("train_loss" in row and "epoch" not in row for row in steps)
+    assert [row["step"] for row in steps] == sorted(row["step"] for row in steps)
+    assert [row["epoch"] for row in _rows(tmp_path)] == [1, 2]
 
 
 @pytest.mark.usefixtures("toy_model_registered")
@@ -509,3 +525,14 @@ def test_a_minutes_budget_sets_the_epochs_after_the_first_ones(tmp_path):
     assert card["training"]["minutes"] == 0.01 and not (tmp_path / "state.json").exists()
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["state"] == "finished" and status["epochs"] == result.epochs
+
+
+def test_cpu_threads_is_restored_after_the_block():
+    import torch
+
+    from porelib.devices import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

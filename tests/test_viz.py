@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 
@@ -162,20 +163,31 @@ def test_porosity_curve_of_the_simulator_follows_the_calibration():
 # ----------------------------------------------------------------------------- 3D
 
 
-def test_pore_mesh_of_a_ball_is_one_closed_surface():
-    mesh = viz.pore_mesh(_ball_grid())
-    assert mesh.n_cells > 0
-    assert mesh.n_open_edges == 0
-    assert viz.pore_mesh(np.zeros((SIZE,) * 3, dtype=bool)) is None
+def _decoded(scene: dict, name: str, dtype: str, width: int = 3) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(scene[name]), dtype=dtype).reshape(-1, width)
 
 
-def test_pore_plotter_draws_pores_and_box():
-    plotter = viz.pore_plotter(_ball_grid(), window_size=(200, 150))
-    try:
-        assert len(plotter.renderer.actors) == 2
-        assert tuple(plotter.window_size) == (200, 150)
-    finally:
-        plotter.close()
+def test_mesh_scene_of_a_ball_is_one_closed_surface_with_outward_normals():
+    grid = _ball_grid()
+    scene = viz.mesh_scene(grid)
+    vertices, normals = _decoded(scene, "vertices", "<f4"), _decoded(scene, "normals", "<f4")
+    faces = _decoded(scene, "faces", "<u4")
+    assert scene["size"] == SIZE and scene["triangles"] == len(faces) > 0
+    assert len(vertices) == len(normals) and faces.max() < len(vertices)
+    # Closed: every edge is shared by exactly two triangles.
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    assert np.all(np.unique(edges, axis=0, return_counts=True)[1] == 2)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+    centre = vertices.mean(axis=0)
+    assert np.mean(np.sum((vertices - centre) * normals, axis=1) > 0) > 0.95  # outward
+    assert vertices.min() >= -0.5 and vertices.max() <= SIZE - 0.5
+    # The id follows the grid: equal grids share it, another grid does not.
+    assert viz.mesh_scene(grid.copy())["id"] == scene["id"] != viz.mesh_scene(np.roll(grid, 1, axis=0))["id"]
+
+
+def test_mesh_scene_of_an_empty_grid_has_no_triangles():
+    scene = viz.mesh_scene(np.zeros((SIZE,) * 3, dtype=bool))
+    assert scene["triangles"] == 0 and scene["faces"] == ""
 
 
 # ----------------------------------------------------------------------------- downloads
@@ -252,3 +264,25 @@ def test_model_status(tmp_path):
     (folder / "card.json").write_text(json.dumps({"model": "cvae", "config": {}, "metrics": {"val_iou": 0.31}}))
     ready = app_state.model_status("cvae", checkpoint=folder)
     assert ready.ready and "val_iou 0.31" in ready.detail
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def test_loss_chart_draws_steps_epoch_means_and_held_out_and_names_spikes():
+    steps = [{"step": i + 1, "epoch_progress": (i + 1) / 10, "train_loss": 1.0} for i in range(10)]
+    steps[4]["train_loss"] = 82.0  # one bad batch
+    rows = [*steps, {"epoch": 1, "train_loss": 1.2, "val_loss": 1.1}]
+    frame = viz.loss_frame(rows)
+    assert set(frame["series"]) == set(viz.LOSS_SERIES)
+    chart, note = viz.loss_chart(rows)
+    spec = chart.to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"  # 1 to 82 spans decades
+    assert "Log scale" in note and "1 step(s)" in note and "82" in note and "epoch 0.50" in note
+
+
+def test_loss_chart_of_epoch_rows_only_is_linear_and_says_so():
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e} for e in (1, 2, 3)]
+    chart, note = viz.loss_chart(rows)
+    assert chart.to_dict()["encoding"]["y"]["scale"].get("type") != "log"
+    assert "One point per epoch" in note

@@ -18,7 +18,9 @@ from pathlib import Path
 from porelib import registry
 from porelib.training import TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The app's favicon (64×64 PNG), served by the app itself.
+ICON = Path(__file__).resolve().parent / "icon.png"
 
 # Generate page.
 MODEL = "model"
@@ -30,6 +32,7 @@ VIEW_SAMPLE = "view_sample"
 SLICE_AXIS = "slice_axis"
 SLICE_INDEX = "slice_index"
 # Compare page.
+COMPARE_MODEL = "compare_model"
 COMPARE_PICK = "compare_pick"
 COMPARE_INDEX = "compare_index"
 COMPARE_DENSITY = "compare_density"
@@ -140,7 +143,7 @@ COMPRESS_PENDING = "compress_pending"
 
 @dataclass(frozen=True)
 class PageInfo:
-    """One page of the app: ``app.py`` routes to it and Home describes it.
+    """One page of the app: ``studio.py`` routes to it and Home describes it.
 
     Attributes
     ----------
@@ -289,18 +292,19 @@ DEFAULTS = {
     N_SAMPLES: 1,
     VIEW_SAMPLE: 0,
     COMPARE_PICK: PICK_BY[0],
+    COMPARE_MODEL: None,  # the page opens on the first generator that can reconstruct a grid (the cVAE)
     COMPARE_INDEX: 9,  # the first grid of the test split (index % 10 == 9)
     COMPARE_DENSITY: 0.6,
     COMPARE_N_FRESH: 4,
     COMPARE_VIEW: COMPARE_VIEWS[0],
     SCORE_SOURCE: SCORE_SOURCES[0],
-    SCORE_EXAMPLE: None,
+    SCORE_EXAMPLE: "distribution_464_0.7888.npy",  # a mid-density example (porosity 0.15), scored before any upload
     SCORE_GRID_INDEX: 0,
     SCORE_DENSITY_MODE: DENSITY_MODES[0],
     SCORE_DENSITY: 0.6,
     FROM_IMAGE_SOURCE: FROM_IMAGE_SOURCES[0],
     FROM_IMAGE_CONTRAST: "auto",
-    FROM_IMAGE_INDEX: 5,
+    FROM_IMAGE_INDEX: 2,  # test grid 29, d = 0.65: porosity 0.074, its central section 11 % pore (grid 5 is d = 0.05, empty)
     FROM_IMAGE_DENSITY: 0.7,
     FROM_IMAGE_GRID_SEED: 1,
     FROM_IMAGE_SEED: 0,
@@ -484,20 +488,3 @@ def generator_verdict(model: str, density: float, *, path=GENERATORS_BENCH) -> V
         text = (f"Benchmark at d = {row['density']:g}: not held — the farthest statistic is {measured}; "
                 f"the target is ≤ {target:g} with upper bound ≤ {floor:g}.")
     return Verdict(bool(row["holds"]), float(row["density"]), text)
-
-
-def generator_summary(model: str, *, path=GENERATORS_BENCH) -> str | None:
-    """One sentence from the benchmark's summary row of ``model``: where it holds and its farthest statistic."""
-    import json
-
-    try:
-        rows = json.loads(Path(path).read_text()).get("rows", [])
-    except (OSError, ValueError):
-        return None
-    row = next((r for r in rows if r.get("generator") == model and r.get("density") == "summary"), None)
-    if row is None:
-        return None
-    held = row.get("holds_at", "none")
-    where = "at no density" if held == "none" else f"at d = {held}"
-    return (f"Benchmark: like the simulator within 1.5× its spread (95 % upper bound ≤ 2) {where}; farthest: "
-            f"{str(row.get('worst_at', '?')).replace('_', ' ')} (upper bound {row.get('worst_high', float('nan')):.2g}).")

@@ -439,9 +439,9 @@ class Server:
 def _what(cmdline: list[str]) -> str:
     """A short name for a child process of the server, from its command line."""
     text = " ".join(cmdline)
-    if "streamlit run" in text:  # a fork of the server that has not exec'd (stpyvista's export)
+    if "streamlit run" in text:  # a fork of the server that has not exec'd
         return "fork of the server"
-    for marker, name in (("multiprocessing.spawn", "3D exporter worker (spawned)"),
+    for marker, name in (("multiprocessing.spawn", "spawned worker"),
                          ("resource_tracker", "multiprocessing resource tracker"),
                          ("porelib.io.isolated", "isolated parser")):  # fmt: skip
         if marker in text:
@@ -740,9 +740,9 @@ without the right answer (time-out, exception or unexpected error shown, wrong v
 Latency: from the request (for an upload, from asking for its URL) to the end of the run.
 
 Memory: the PSS (shared pages divided among the processes that map them) of the server and its
-children, summed, sampled every {sample:g} s: the server, the 3D exporter worker, and the short-lived
-forks of the server that stpyvista makes for every 3D view; the sum of their RSS counts shared
-pages once per process and is shown as an upper bound.
+children, summed, sampled every {sample:g} s: the server and its short-lived children (the isolated
+parsers of uploads); the sum of their RSS counts shared pages once per process and is shown as an
+upper bound.
 
 Machine: {cpus} CPUs shared with other jobs; load average (1, 5, 15 min) {load_before} before,
 {load_after} after. On this machine the latencies are the machine's load as much as the app's.
