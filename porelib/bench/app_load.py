@@ -15,8 +15,8 @@ then drives :data:`SESSIONS` sessions at once, each in its own thread, for the g
   session, which must be scored (a "recovery").
 
 Each request waits for its answer (``script_finished``) before the next, with a short
-think time. Meanwhile the memory (PSS) of the server process and its children (the 3D
-exporter worker, forks, isolated parsers) is sampled with psutil. The figures go to
+think time. Meanwhile the memory (PSS) of the server process and its children (the
+isolated parsers of uploads, any fork) is sampled with psutil. The figures go to
 ``docs/bench/app_load.md`` and ``.json``.
 
 :class:`AppSession` is a small client of Streamlit's own protocol (the protobufs in
@@ -587,7 +587,7 @@ def _good_grids() -> list[tuple[str, bytes, str]]:
 
 
 def _warm_up(url: str) -> float:
-    """Open Generate and Score once (dataset, models, 3D exporter load); return the seconds."""
+    """Open Generate and Score once (the dataset, the models and the 3D view load); return the seconds."""
     started = time.monotonic()
     for page in ("generate", "score"):
         with AppSession(url, page) as session:
@@ -730,7 +730,7 @@ NOTES = """\
 `streamlit run app.py` on 127.0.0.1, driven through its websocket (`/_stcore/stream`) by
 {sessions} simultaneous browser-free sessions (`porelib.bench.app_load.AppSession`: Streamlit's own
 protobufs, uploads by PUT to `/_stcore/upload_file` as the frontend does) for {seconds:g} s, after a
-warm-up of {warm_up_s:.1f} s (Generate and Score opened once: the dataset, models and 3D exporter load).
+warm-up of {warm_up_s:.1f} s (Generate and Score opened once: the dataset, the models and the 3D view load).
 Slider sessions open Generate and move the density slider to random values; upload sessions
 upload good grids on Score; the hostile session uploads tests/hostile/huge.vti, huge.npy,
 huge.npz and huge.tif in turn, each to be answered by one `st.error` ("above the input limit"),
