@@ -1,4 +1,4 @@
-"""Segment a scan: simulate or upload a CT scan, segment it with the U-Net and the baselines, compare the masks."""
+"""Segment a scan: simulate or upload a CT scan, segment it with the U-Net and the classical methods, compare the masks."""
 
 import math
 
@@ -14,17 +14,16 @@ ui.route_through_app()
 
 SOURCES = {"simulate": "Simulate a scan", "upload": "Upload a scan"}
 CONTRASTS = {"bright": "glass spheres in a polymer (bright)", "dark": "pores in a solid (dark)"}
-METHOD_LABELS = {
-    "unet": "U-Net",
-    "otsu": "Otsu",
-    "kmeans": "k-means (intensity)",
-    "depthmap": "depth map (seed 001)",
-}
+METHOD_LABELS = figures_ct.METHOD_LABELS
 
 st.title("Segment a scan")
 st.caption(
     "Find the inclusions (glass spheres, or pores) of an X-ray CT volume with the 3D U-Net and the classical "
-    "methods. A simulated scan comes with its exact label, so each mask gets a Dice score against the truth."
+    "methods (denoise, then threshold or flood), side by side. A simulated scan comes with its exact label, so each "
+    "mask gets a Dice score against the truth; on your own scan, compare the methods' porosities. `auto` picks a "
+    "method per scan from its estimated noise and says why. The benchmark (docs/bench/segmentation.md) shows where "
+    "the U-Net beats the best classical method and where it does not: on shapes and artefacts it was not trained "
+    "on, a denoising filter + Otsu can be the better choice."
 )
 
 st.radio(
@@ -90,6 +89,8 @@ image, label = scan.image, scan.label
 unet_checkpoint = ui.checkpoint_in_use("unet")
 if "unet" in masks and st.session_state.get(keys.SEGMENT_UNET_CHECKPOINT) != unet_checkpoint:
     del masks["unet"]  # made with another checkpoint
+if "auto" in masks and st.session_state.get(keys.SEGMENT_UNET_CHECKPOINT) != unet_checkpoint:
+    del masks["auto"]  # may have picked the U-Net of another checkpoint
 unet_status = model_status("unet", checkpoint=unet_checkpoint)
 available = [method for method in segmentation.METHODS if method != "unet" or unet_status.ready]
 st.session_state[keys.SEGMENT_METHODS] = [m for m in st.session_state[keys.SEGMENT_METHODS] if m in available]
@@ -103,6 +104,14 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 
+if "auto" in chosen:
+    auto = st.session_state.get(keys.SEGMENT_AUTO)
+    if auto is None or auto[:2] != (scan_id, unet_checkpoint):
+        with ui.stop_on_error():
+            auto = (scan_id, unet_checkpoint, *figures_ct.auto_choice(image, unet_checkpoint))
+        st.session_state[keys.SEGMENT_AUTO] = auto
+    st.info(f"**auto** uses **{METHOD_LABELS[auto[2]]}** for this scan: {auto[3]}.")
+
 todo = [method for method in chosen if method not in masks]
 if todo:
     bar = st.progress(0.0, text="Segmenting…")
@@ -115,7 +124,7 @@ if todo:
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
             )
         )
-    if "unet" in todo:
+    if "unet" in todo or "auto" in todo:
         st.session_state[keys.SEGMENT_UNET_CHECKPOINT] = unet_checkpoint
     bar.empty()
 masks = {method: masks[method] for method in chosen}
@@ -124,13 +133,21 @@ shape = "×".join(map(str, image.shape))
 top = st.columns(4)
 top[0].metric("Volume", f"{shape} voxels")
 top[1].metric("True inclusion fraction", "unknown" if label is None else f"{label.mean():.3f}")
+porosities = figures_ct.porosity_table(masks, label)
 if label is not None:
     scores = figures_ct.score_masks(masks, label)
     best = scores.loc[scores["dice"].idxmax()]
-    top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"{METHOD_LABELS[best['method']]}")
-    if "otsu" in masks:
-        otsu = float(scores.loc[scores["method"] == "otsu", "dice"].iloc[0])
-        top[3].metric("Otsu's Dice (baseline)", f"{otsu:.4f}")
+    top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"Best of the chosen methods: {METHOD_LABELS[best['method']]}")
+    classical = figures_ct.best_classical(scores)
+    if classical is not None:
+        top[3].metric(
+            "Best classical Dice",
+            f"{classical['dice']:.4f}",
+            help=f"The baseline to beat: {METHOD_LABELS[classical['method']]}, the best of the chosen classical methods",
+        )
+warning = figures_ct.disagreement(porosities)
+if warning:
+    st.warning(warning)
 
 st.subheader("Slices")
 axis_key, index_key = keys.slice_keys("segment")
@@ -157,21 +174,41 @@ for start in range(0, len(items), per_row):
         column.image(view.image, caption=caption, width="stretch")
 st.caption(f"{panels['scan'].geometry} Grey: the scan; colour: each mask, filled and outlined.")
 
+st.subheader("Porosity by method")
+chart_column, table_column = st.columns([3, 2])
+chart_column.altair_chart(
+    figures_ct.porosity_chart(porosities, None if label is None else float(label.mean())), width="stretch"
+)
+table_column.dataframe(
+    porosities.drop(columns="key"),
+    hide_index=True,
+    column_config={
+        "method": st.column_config.TextColumn("method"),
+        "fraction": st.column_config.NumberColumn("fraction", format="%.4f", help="Inclusion fraction of the volume"),
+        "error": st.column_config.NumberColumn(
+            "error", format="%+.4f", help="Segmented minus the true inclusion fraction"
+        ),
+    },
+)
+st.caption(
+    "Inclusion fraction (porosity, for pores) of each mask"
+    + ("; dashed line: the true fraction." if label is not None else ".")
+    + f" A spread above {figures_ct.DISAGREEMENT:.2f} between methods is flagged above."
+)
+
 if label is not None:
     st.subheader("Dice against the exact label")
     chart_column, table_column = st.columns([3, 2])
     chart_column.altair_chart(figures_ct.dice_chart(scores), width="stretch")
     table_column.dataframe(
-        scores.assign(method=scores["method"].map(METHOD_LABELS)),
+        scores.assign(method=scores["method"].map(METHOD_LABELS))[["method", "dice", "iou"]],
         hide_index=True,
         column_config={
-            "dice": st.column_config.NumberColumn("Dice", format="%.4f"),
-            "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
-            "fraction": st.column_config.NumberColumn("inclusion fraction", format="%.4f"),
-            "fraction_error": st.column_config.NumberColumn("minus the true fraction", format="%+.4f"),
+            "dice": st.column_config.NumberColumn("Dice", format="%.4f", help="2|A∩B| / (|A| + |B|)"),
+            "iou": st.column_config.NumberColumn("IoU", format="%.4f", help="|A∩B| / |A∪B|"),
         },
     )
-    st.caption("Dashed line: Otsu's threshold, the baseline to beat. Dice = 2|A∩B| / (|A| + |B|).")
+    st.caption("Dashed line: the best classical method's Dice, the baseline to beat. Dice = 2|A∩B| / (|A| + |B|).")
 else:
     st.caption("This scan has no label, so the masks cannot be scored; upload an .npz with a `label` to score them.")
 

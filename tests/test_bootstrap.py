@@ -77,3 +77,16 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
     assert generator_verdict("cgan", 0.5, path=path) is None
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None
+
+
+def test_bootstrap_mean_covers_the_mean_and_narrows_with_more_items():
+    from porelib.bootstrap import bootstrap_mean
+
+    rng = np.random.default_rng(0)
+    few = rng.normal(0.9, 0.02, 8)
+    mean, low, high = bootstrap_mean(few, resamples=1000, seed=1)
+    assert mean == pytest.approx(few.mean()) and low < mean < high
+    _, low_many, high_many = bootstrap_mean(rng.normal(0.9, 0.02, 200), resamples=1000, seed=1)
+    assert high_many - low_many < (high - low) / 2
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        bootstrap_mean([0.5])
