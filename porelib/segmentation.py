@@ -77,10 +77,10 @@ DENOISING_METHODS = ("nlm", "gaussian", "median", "watershed")
 #: ``nlm`` in units of the estimated noise σ; ``margin`` of ``watershed`` in units of the
 #: distance between the two phases' mean intensities.
 CLASSICAL_PARAMETERS = {
-    "nlm": {"h": 0.8},
-    "gaussian": {"sigma": 1.0},
+    "nlm": {"h": 0.3},
+    "gaussian": {"sigma": 0.5},
     "median": {"size": 3},
-    "watershed": {"sigma": 1.0, "margin": 0.2},
+    "watershed": {"sigma": 0.5, "margin": 0.05},
 }
 
 #: Search grid of ``bench segmentation-tuning`` for each method's parameters.
