@@ -182,7 +182,8 @@ def test_classical_methods_report_progress_once(clean_scan):
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda v: segmentation.segment(v, "watershed"), "method must be one of auto, unet, nlm, gaussian, median, watershed, otsu, kmeans, depthmap"),
+        (lambda v: segmentation.segment(v, "random-walker"), "method must be one of auto, unet, nlm, gaussian"),
+        (lambda v: segmentation.watershed(v, margin=0.7), "margin must be a finite number >= 0 and <= 0.5"),
         (lambda v: segmentation.segment(v, "otsu", contrast="grey"), "contrast must be one of auto, bright, dark"),
         (lambda v: segmentation.kmeans(v, features="xyz"), "features must be one of"),
         (lambda v: segmentation.depthmap(v, percentile=120), "percentile must be a finite number >= 0 and <= 100"),
