@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -139,7 +140,8 @@ def run(*, out_dir="docs/bench", quick: bool = False, checkpoint=None, methods=N
     )
     notes += (
         f"\n## Speed and memory of one {speed[0]['size']}³ volume ({SPEED_THREADS} threads, a fresh process per "
-        "method; peak resident memory includes the volume and the Python runtime)\n\n" + markdown_table(speed)
+        "method; peak resident memory includes the volume and the Python runtime; `load_average` = the machine's "
+        "1-minute load average after the run, on 2 shared cores)\n\n" + markdown_table(speed)
     )
     notes += "\n## Mean Dice of every method on every condition (intervals in the JSON)\n"
     write_report(
@@ -218,7 +220,8 @@ def speed_and_memory(methods, size: int, checkpoint=None) -> list[dict]:
             continue
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             seconds, peak_mib = pool.submit(_timed_segmentation, method, size, checkpoint).result()
-        rows.append({"method": method, "size": size, "seconds": seconds, "peak_mib": peak_mib})
+        load = os.getloadavg()[0]
+        rows.append({"method": method, "size": size, "seconds": seconds, "peak_mib": peak_mib, "load_average": load})
     return rows
 
 
