@@ -309,3 +309,16 @@ def test_missing_or_broken_checkpoint_says_how_to_train(tmp_path):
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match="channels must be a tuple of at least two"):
         segmentation.load_unet(folder)
+
+
+def test_cli_auto_prints_its_choice_and_reason(tmp_path, capsys):
+    from porelib.cli import main
+
+    scan_path = ct.save_scan(tmp_path / "scan.npz", ct.simulate(24, radius_range=(2, 5), dose="low", seed=3))
+    empty = tmp_path / "no-unet"
+    empty.mkdir()
+    out = tmp_path / "mask.npy"
+    assert main(["segment", str(scan_path), "--method", "auto", "--checkpoint", str(empty), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("auto: nlm (") and "no U-Net checkpoint" in printed
+    assert np.load(out, allow_pickle=False).shape == (24, 24, 24)
