@@ -27,11 +27,12 @@ included) are reported.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -212,21 +213,30 @@ def _verdict(row: dict) -> str:
 
 
 def speed_and_memory(methods, size: int, checkpoint=None) -> list[dict]:
-    """Wall time and peak memory of each method on one ``size``³ volume, each in a fresh process."""
+    """Wall time and peak memory of each method on one ``size``³ volume, each in a fresh interpreter.
+
+    A fresh ``python -c`` per method (:func:`timed_segmentation` there), so that each peak
+    resident memory is that method's alone.
+    """
     rows = []
-    context = multiprocessing.get_context("spawn")
     for method in methods:
         if method == "auto":
             continue
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            seconds, peak_mib = pool.submit(_timed_segmentation, method, size, checkpoint).result()
+        code = (
+            "import json; from porelib.bench.segmentation import timed_segmentation; "
+            f"print(json.dumps(timed_segmentation({method!r}, {int(size)}, {None if checkpoint is None else str(checkpoint)!r})))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"the speed test of {method} failed:\n{done.stderr[-2000:]}")
+        seconds, peak_mib = json.loads(done.stdout.strip().splitlines()[-1])
         load = os.getloadavg()[0]
         rows.append({"method": method, "size": size, "seconds": seconds, "peak_mib": peak_mib, "load_average": load})
     return rows
 
 
-def _timed_segmentation(method: str, size: int, checkpoint) -> tuple[float, float]:
-    """In a child process: build the test volume, segment it, return (seconds, peak RSS in MiB)."""
+def timed_segmentation(method: str, size: int, checkpoint=None) -> tuple[float, float]:
+    """Build the speed test's volume, segment it with ``method``; return (seconds, peak RSS of this process in MiB)."""
     import torch
 
     torch.set_num_threads(SPEED_THREADS)
