@@ -112,14 +112,14 @@ def test_estimate_noise_recovers_white_noise():
     assert segmentation.estimate_noise(volume) * span == pytest.approx(1.0, rel=0.05)
 
 
-def test_auto_picks_by_noise_and_says_why(noisy_scan):
-    quiet = ct.simulate(SIZE, volume_fraction=0.2, radius_range=(3, 8), dose=1e6, ring_strength=0.0, seed=5)
-    method, reason = segmentation.choose_method(quiet.image)
-    assert method == "nlm" and "below" in reason
+def test_auto_picks_the_benchmark_winner_and_reports_the_noise(noisy_scan):
     method, reason = segmentation.choose_method(noisy_scan.image)
-    assert method == "unet" and "at least" in reason
+    assert method == "unet" and reason.startswith("estimated noise σ = ") and "held-out" in reason
+    assert "noisier" not in reason and "care" not in reason
     method, reason = segmentation.choose_method(noisy_scan.image, unet_available=False)
     assert method == "nlm" and "no U-Net checkpoint" in reason
+    very_noisy = noisy_scan.image + np.random.default_rng(0).normal(0, 6 * noisy_scan.image.std(), noisy_scan.image.shape)
+    assert "treat every method's mask with care" in segmentation.choose_method(very_noisy)[1]
     expected = segmentation.segment(noisy_scan.image, "nlm", checkpoint=Path("no-such-folder"))
     assert np.array_equal(segmentation.segment(noisy_scan.image, "auto", checkpoint=Path("no-such-folder")), expected)
 
