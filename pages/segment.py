@@ -14,6 +14,11 @@ ui.route_through_app()
 
 SOURCES = {"simulate": "Simulate a scan", "upload": "Upload a scan"}
 CONTRASTS = {"bright": "glass spheres in a polymer (bright)", "dark": "pores in a solid (dark)"}
+FAMILIES = {
+    "spheres": "spheres, default scanner",
+    "randomised": "randomised (as the U-Net's training)",
+    "held-out": "held-out: grains, streaks, bias",
+}
 METHOD_LABELS = figures_ct.METHOD_LABELS
 
 st.title("Segment a scan")
@@ -36,7 +41,13 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
         "Size (voxels per side)", keys.SEGMENT_SIZES, key=keys.SEGMENT_SIZE, persist_state="session"
     )
     columns[1].slider(
-        "Volume fraction of inclusions", 0.05, 0.45, step=0.01, key=keys.SEGMENT_FRACTION, persist_state="session"
+        "Volume fraction of inclusions",
+        0.05,
+        0.45,
+        step=0.01,
+        key=keys.SEGMENT_FRACTION,
+        persist_state="session",
+        help="For the spheres family; the other families draw it from the seed",
     )
     columns[2].selectbox("Dose", tuple(ct.DOSES), key=keys.SEGMENT_DOSE, persist_state="session")
     columns[3].selectbox(
@@ -45,6 +56,17 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
     columns[4].number_input(
         "Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEGMENT_SEED, persist_state="session"
     )
+    st.radio(
+        "Scan family",
+        tuple(FAMILIES),
+        key=keys.SEGMENT_FAMILY,
+        persist_state="session",
+        format_func=FAMILIES.get,
+        horizontal=True,
+        help="The randomised and held-out families draw shape, artefacts and volume fraction from the seed "
+        "(porelib.ct.random_settings); the held-out one was never seen in training or tuning.",
+    )
+    family = st.session_state[keys.SEGMENT_FAMILY]
     settings = {
         "size": int(st.session_state[keys.SEGMENT_SIZE]),
         "volume_fraction": float(st.session_state[keys.SEGMENT_FRACTION]),
@@ -52,8 +74,8 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
         "contrast": st.session_state[keys.SEGMENT_CONTRAST],
         "seed": int(st.session_state[keys.SEGMENT_SEED]),
     }
-    scan_id = ("simulate", *settings.values())
-    name = f"simulated_{settings['size']}_{settings['contrast']}_{settings['dose']}_seed{settings['seed']}"
+    scan_id = ("simulate", family, *settings.values())
+    name = f"simulated_{family}_{settings['size']}_{settings['contrast']}_{settings['dose']}_seed{settings['seed']}"
     st.caption(
         f"Photons per detector pixel at 128 px: {', '.join(f'{k} {v:,.0f}' for k, v in ct.DOSES.items())}. "
         "Parallel-beam projections with Poisson noise, ring artefacts and cupping, filtered back-projection."
@@ -74,10 +96,21 @@ if result is None or result[0] != scan_id:
     with ui.stop_on_error():
         if scan_id[0] == "simulate":
             bar = st.progress(0.0, text="Simulating the scan…")
-            scan = ct.simulate(
-                **settings,
-                progress=lambda done, total: bar.progress(done / total, text=f"Reconstructing slice {done} of {total}"),
-            )
+
+            def report(done, total):
+                bar.progress(done / total, text=f"Reconstructing slice {done} of {total}")
+
+            if family == "spheres":
+                scan = ct.simulate(**settings, progress=report)
+            else:
+                scan = ct.random_scan(
+                    family,
+                    settings["size"],
+                    settings["seed"],
+                    contrast=settings["contrast"],
+                    dose=settings["dose"],
+                    progress=report,
+                )
             bar.empty()
         else:
             scan = ct.load_scan(upload)

@@ -84,6 +84,15 @@ def test_auto_states_its_choice_and_methods_are_compared_side_by_side():
     assert (spread > 0.02) == any("disagree" in box.value for box in at.warning)
 
 
+def test_held_out_family_is_simulated_and_scored():
+    at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_FAMILY: "held-out", keys.SEGMENT_METHODS: ["nlm", "otsu"]})
+    scan = ct.random_scan("held-out", 32, 1, contrast="bright", dose="default")
+    assert metrics(at)["True inclusion fraction"] == f"{scan.label.mean():.3f}"
+    scan_id, shown, _ = at.session_state[keys.SEGMENT_RESULT]
+    assert scan_id[:2] == ("simulate", "held-out") and np.array_equal(shown.image, scan.image)
+    assert 0.5 < float(metrics(at)["Best classical Dice"]) <= 1.0
+
+
 @pytest.mark.parametrize(
     ("name", "payload", "fragment"),
     [

@@ -70,6 +70,7 @@ SEGMENT_FRACTION = "segment_fraction"
 SEGMENT_DOSE = "segment_dose"
 SEGMENT_CONTRAST = "segment_contrast"
 SEGMENT_SEED = "segment_seed"
+SEGMENT_FAMILY = "segment_family"
 SEGMENT_METHODS = "segment_methods"
 #: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
 SEGMENT_RESULT = "segment_result"
@@ -317,6 +318,7 @@ DEFAULTS = {
     SEGMENT_DOSE: "default",
     SEGMENT_CONTRAST: "bright",
     SEGMENT_SEED: 1,
+    SEGMENT_FAMILY: "spheres",
     MATERIAL_SIZE: 64,
     MATERIAL_METHOD: "model",
     MATERIAL_SEED: 1,
