@@ -164,7 +164,7 @@ masks = {method: masks[method] for method in chosen}
 
 shape = "×".join(map(str, image.shape))
 top = st.columns(4)
-top[0].metric("Volume", f"{shape} voxels")
+top[0].metric("Volume (voxels)", shape)
 top[1].metric("True inclusion fraction", "unknown" if label is None else f"{label.mean():.3f}")
 porosities = figures_ct.porosity_table(masks, label)
 if label is not None:
@@ -246,8 +246,11 @@ else:
     st.caption("This scan has no label, so the masks cannot be scored; upload an .npz with a `label` to score them.")
 
 st.subheader("Download")
-for column, method in zip(st.columns(len(masks)), masks):
-    column.download_button(
+per_row = 3
+for position, method in enumerate(masks):
+    if position % per_row == 0:
+        columns = st.columns(per_row)
+    columns[position % per_row].download_button(
         f"{METHOD_LABELS[method]} mask (.npy)",
         figures_ct.mask_npy(masks[method]),
         file_name=f"{name}_{method}.npy",

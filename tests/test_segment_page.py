@@ -35,7 +35,7 @@ def test_simulated_scan_is_segmented_and_scored():
     at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_METHODS: methods})
     scan = ct.simulate(32, volume_fraction=0.2, contrast="bright", dose="default", seed=1)
     shown = metrics(at)
-    assert shown["Volume"] == "32×32×32 voxels"
+    assert shown["Volume (voxels)"] == "32×32×32"
     assert shown["True inclusion fraction"] == f"{scan.label.mean():.3f}"
     assert 0.8 < float(shown["Best classical Dice"]) <= 1.0
     assert len(at.get("vega_lite_chart")) == 2  # porosity by method, Dice

@@ -358,7 +358,7 @@ def dice_chart(scores: pd.DataFrame) -> alt.Chart:
     low = float(np.floor(min(0.5, scores["dice"].min()) * 10) / 10)
     bars = (
         alt.Chart(scores)
-        .mark_bar()
+        .mark_bar(clip=True)  # the bars start at the axis' lower end, not over the method names
         .encode(
             y=alt.Y("method:N", sort=methods, title=None, axis=alt.Axis(labelLimit=220)),
             x=alt.X("dice:Q", title="Dice against the exact label", scale=alt.Scale(domain=[low, 1.0])),
@@ -371,8 +371,8 @@ def dice_chart(scores: pd.DataFrame) -> alt.Chart:
             ],
         )
     )
-    labels = bars.mark_text(align="right", dx=-4, color="white").encode(text=alt.Text("dice:Q", format=".3f"))
-    chart = bars + labels
+    values = bars.mark_text(align="right", dx=-4, color="white").encode(text=alt.Text("dice:Q", format=".3f"))
+    chart = bars + values
     best = best_classical(scores.assign(method=keys))
     if best is not None:
         chart += alt.Chart(pd.DataFrame({"dice": [best["dice"]]})).mark_rule(strokeDash=[5, 3], color="#374151").encode(
