@@ -1,4 +1,4 @@
-"""Segment a scan: simulate or upload a CT scan, segment it with the U-Net and the baselines, compare the masks."""
+"""Segment a scan: simulate or upload a CT scan, segment it with the U-Net and the classical methods, compare the masks."""
 
 import math
 
@@ -14,17 +14,21 @@ ui.route_through_app()
 
 SOURCES = {"simulate": "Simulate a scan", "upload": "Upload a scan"}
 CONTRASTS = {"bright": "glass spheres in a polymer (bright)", "dark": "pores in a solid (dark)"}
-METHOD_LABELS = {
-    "unet": "U-Net",
-    "otsu": "Otsu",
-    "kmeans": "k-means (intensity)",
-    "depthmap": "depth map (seed 001)",
+FAMILIES = {
+    "spheres": "spheres, default scanner",
+    "randomised": "randomised (as the U-Net's training)",
+    "held-out": "held-out: grains, streaks, bias",
 }
+METHOD_LABELS = figures_ct.METHOD_LABELS
 
 st.title("Segment a scan")
 st.caption(
     "Find the inclusions (glass spheres, or pores) of an X-ray CT volume with the 3D U-Net and the classical "
-    "methods. A simulated scan comes with its exact label, so each mask gets a Dice score against the truth."
+    "methods (denoise, then threshold or flood), side by side. A simulated scan comes with its exact label, so each "
+    "mask gets a Dice score against the truth; on your own scan, compare the methods' porosities. `auto` picks a "
+    "method per scan from its estimated noise and says why. The benchmark (docs/bench/segmentation.md) shows where "
+    "the U-Net beats the best classical method and where it does not: on shapes and artefacts it was not trained "
+    "on, a denoising filter + Otsu can be the better choice."
 )
 
 st.radio(
@@ -37,7 +41,13 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
         "Size (voxels per side)", keys.SEGMENT_SIZES, key=keys.SEGMENT_SIZE, persist_state="session"
     )
     columns[1].slider(
-        "Volume fraction of inclusions", 0.05, 0.45, step=0.01, key=keys.SEGMENT_FRACTION, persist_state="session"
+        "Volume fraction of inclusions",
+        0.05,
+        0.45,
+        step=0.01,
+        key=keys.SEGMENT_FRACTION,
+        persist_state="session",
+        help="For the spheres family; the other families draw it from the seed",
     )
     columns[2].selectbox("Dose", tuple(ct.DOSES), key=keys.SEGMENT_DOSE, persist_state="session")
     columns[3].selectbox(
@@ -46,6 +56,17 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
     columns[4].number_input(
         "Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys.SEGMENT_SEED, persist_state="session"
     )
+    st.radio(
+        "Scan family",
+        tuple(FAMILIES),
+        key=keys.SEGMENT_FAMILY,
+        persist_state="session",
+        format_func=FAMILIES.get,
+        horizontal=True,
+        help="The randomised and held-out families draw shape, artefacts and volume fraction from the seed "
+        "(porelib.ct.random_settings); the held-out one was never seen in training or tuning.",
+    )
+    family = st.session_state[keys.SEGMENT_FAMILY]
     settings = {
         "size": int(st.session_state[keys.SEGMENT_SIZE]),
         "volume_fraction": float(st.session_state[keys.SEGMENT_FRACTION]),
@@ -53,8 +74,8 @@ if st.session_state[keys.SEGMENT_SOURCE] == "simulate":
         "contrast": st.session_state[keys.SEGMENT_CONTRAST],
         "seed": int(st.session_state[keys.SEGMENT_SEED]),
     }
-    scan_id = ("simulate", *settings.values())
-    name = f"simulated_{settings['size']}_{settings['contrast']}_{settings['dose']}_seed{settings['seed']}"
+    scan_id = ("simulate", family, *settings.values())
+    name = f"simulated_{family}_{settings['size']}_{settings['contrast']}_{settings['dose']}_seed{settings['seed']}"
     st.caption(
         f"Photons per detector pixel at 128 px: {', '.join(f'{k} {v:,.0f}' for k, v in ct.DOSES.items())}. "
         "Parallel-beam projections with Poisson noise, ring artefacts and cupping, filtered back-projection."
@@ -75,10 +96,21 @@ if result is None or result[0] != scan_id:
     with ui.stop_on_error():
         if scan_id[0] == "simulate":
             bar = st.progress(0.0, text="Simulating the scan…")
-            scan = ct.simulate(
-                **settings,
-                progress=lambda done, total: bar.progress(done / total, text=f"Reconstructing slice {done} of {total}"),
-            )
+
+            def report(done, total):
+                bar.progress(done / total, text=f"Reconstructing slice {done} of {total}")
+
+            if family == "spheres":
+                scan = ct.simulate(**settings, progress=report)
+            else:
+                scan = ct.random_scan(
+                    family,
+                    settings["size"],
+                    settings["seed"],
+                    contrast=settings["contrast"],
+                    dose=settings["dose"],
+                    progress=report,
+                )
             bar.empty()
         else:
             scan = ct.load_scan(upload)
@@ -90,6 +122,8 @@ image, label = scan.image, scan.label
 unet_checkpoint = ui.checkpoint_in_use("unet")
 if "unet" in masks and st.session_state.get(keys.SEGMENT_UNET_CHECKPOINT) != unet_checkpoint:
     del masks["unet"]  # made with another checkpoint
+if "auto" in masks and st.session_state.get(keys.SEGMENT_UNET_CHECKPOINT) != unet_checkpoint:
+    del masks["auto"]  # may have picked the U-Net of another checkpoint
 unet_status = model_status("unet", checkpoint=unet_checkpoint)
 available = [method for method in segmentation.METHODS if method != "unet" or unet_status.ready]
 st.session_state[keys.SEGMENT_METHODS] = [m for m in st.session_state[keys.SEGMENT_METHODS] if m in available]
@@ -103,6 +137,14 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 
+if "auto" in chosen:
+    auto = st.session_state.get(keys.SEGMENT_AUTO)
+    if auto is None or auto[:2] != (scan_id, unet_checkpoint):
+        with ui.stop_on_error():
+            auto = (scan_id, unet_checkpoint, *figures_ct.auto_choice(image, unet_checkpoint))
+        st.session_state[keys.SEGMENT_AUTO] = auto
+    st.info(f"**auto** uses **{METHOD_LABELS[auto[2]]}** for this scan: {auto[3]}.")
+
 todo = [method for method in chosen if method not in masks]
 if todo:
     bar = st.progress(0.0, text="Segmenting…")
@@ -115,22 +157,30 @@ if todo:
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
             )
         )
-    if "unet" in todo:
+    if "unet" in todo or "auto" in todo:
         st.session_state[keys.SEGMENT_UNET_CHECKPOINT] = unet_checkpoint
     bar.empty()
 masks = {method: masks[method] for method in chosen}
 
 shape = "×".join(map(str, image.shape))
 top = st.columns(4)
-top[0].metric("Volume", f"{shape} voxels")
+top[0].metric("Volume (voxels)", shape)
 top[1].metric("True inclusion fraction", "unknown" if label is None else f"{label.mean():.3f}")
+porosities = figures_ct.porosity_table(masks, label)
 if label is not None:
     scores = figures_ct.score_masks(masks, label)
     best = scores.loc[scores["dice"].idxmax()]
-    top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"{METHOD_LABELS[best['method']]}")
-    if "otsu" in masks:
-        otsu = float(scores.loc[scores["method"] == "otsu", "dice"].iloc[0])
-        top[3].metric("Otsu's Dice (baseline)", f"{otsu:.4f}")
+    top[2].metric("Best Dice", f"{best['dice']:.4f}", help=f"Best of the chosen methods: {METHOD_LABELS[best['method']]}")
+    classical = figures_ct.best_classical(scores)
+    if classical is not None:
+        top[3].metric(
+            "Best classical Dice",
+            f"{classical['dice']:.4f}",
+            help=f"The baseline to beat: {METHOD_LABELS[classical['method']]}, the best of the chosen classical methods",
+        )
+warning = figures_ct.disagreement(porosities)
+if warning:
+    st.warning(warning)
 
 st.subheader("Slices")
 axis_key, index_key = keys.slice_keys("segment")
@@ -157,27 +207,50 @@ for start in range(0, len(items), per_row):
         column.image(view.image, caption=caption, width="stretch")
 st.caption(f"{panels['scan'].geometry} Grey: the scan; colour: each mask, filled and outlined.")
 
+st.subheader("Porosity by method")
+chart_column, table_column = st.columns([3, 2])
+chart_column.altair_chart(
+    figures_ct.porosity_chart(porosities, None if label is None else float(label.mean())), width="stretch"
+)
+table_column.dataframe(
+    porosities.drop(columns="key"),
+    hide_index=True,
+    column_config={
+        "method": st.column_config.TextColumn("method"),
+        "fraction": st.column_config.NumberColumn("fraction", format="%.4f", help="Inclusion fraction of the volume"),
+        "error": st.column_config.NumberColumn(
+            "error", format="%+.4f", help="Segmented minus the true inclusion fraction"
+        ),
+    },
+)
+st.caption(
+    "Inclusion fraction (porosity, for pores) of each mask"
+    + ("; dashed line: the true fraction." if label is not None else ".")
+    + f" A spread above {figures_ct.DISAGREEMENT:.2f} between methods is flagged above."
+)
+
 if label is not None:
     st.subheader("Dice against the exact label")
     chart_column, table_column = st.columns([3, 2])
     chart_column.altair_chart(figures_ct.dice_chart(scores), width="stretch")
     table_column.dataframe(
-        scores.assign(method=scores["method"].map(METHOD_LABELS)),
+        scores.assign(method=scores["method"].map(METHOD_LABELS))[["method", "dice", "iou"]],
         hide_index=True,
         column_config={
-            "dice": st.column_config.NumberColumn("Dice", format="%.4f"),
-            "iou": st.column_config.NumberColumn("IoU", format="%.4f"),
-            "fraction": st.column_config.NumberColumn("inclusion fraction", format="%.4f"),
-            "fraction_error": st.column_config.NumberColumn("minus the true fraction", format="%+.4f"),
+            "dice": st.column_config.NumberColumn("Dice", format="%.4f", help="2|A∩B| / (|A| + |B|)"),
+            "iou": st.column_config.NumberColumn("IoU", format="%.4f", help="|A∩B| / |A∪B|"),
         },
     )
-    st.caption("Dashed line: Otsu's threshold, the baseline to beat. Dice = 2|A∩B| / (|A| + |B|).")
+    st.caption("Dashed line: the best classical method's Dice, the baseline to beat. Dice = 2|A∩B| / (|A| + |B|).")
 else:
     st.caption("This scan has no label, so the masks cannot be scored; upload an .npz with a `label` to score them.")
 
 st.subheader("Download")
-for column, method in zip(st.columns(len(masks)), masks):
-    column.download_button(
+per_row = 3
+for position, method in enumerate(masks):
+    if position % per_row == 0:
+        columns = st.columns(per_row)
+    columns[position % per_row].download_button(
         f"{METHOD_LABELS[method]} mask (.npy)",
         figures_ct.mask_npy(masks[method]),
         file_name=f"{name}_{method}.npy",

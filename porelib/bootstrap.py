@@ -149,3 +149,42 @@ def bootstrap_median(values, *, resamples: int = DEFAULT_RESAMPLES, seed=0, conf
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(medians, [tail, 100 - tail])
     return float(np.median(values)), float(low), float(high)
+
+
+def bootstrap_mean(values, *, resamples: int = DEFAULT_RESAMPLES, seed=0, confidence: float = 0.95):
+    """Mean of ``values`` with a percentile bootstrap interval (items resampled with replacement).
+
+    For a paired comparison pass the per-item differences (e.g. one method's Dice minus
+    another's on the same scans).
+
+    Parameters
+    ----------
+    values : array_like, (n,)
+        One value per independent item (e.g. per scan), n >= 2.
+    resamples : int
+        Bootstrap resamples (at least 100).
+    seed : int or numpy.random.Generator
+    confidence : float
+        Coverage of the percentile interval, in [0.5, 0.999].
+
+    Returns
+    -------
+    mean, low, high : float
+        The mean of all values and the interval's bounds (percentiles without interpolation).
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 values, non-finite values, or an argument out of range.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"bootstrap_mean needs at least 2 finite values; got {values.size} values")
+    resamples = check_positive_int(resamples, "resamples", minimum=100)
+    confidence = check_number(confidence, "confidence", minimum=0.5, maximum=0.999)
+    counts = _resample_counts(np.random.default_rng(seed), resamples, values.size)
+    means = counts @ values / values.size
+    tail = 100 * (1 - confidence) / 2
+    low = np.percentile(means, tail, method="lower")
+    high = np.percentile(means, 100 - tail, method="higher")
+    return float(values.mean()), float(low), float(high)

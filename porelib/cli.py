@@ -23,8 +23,8 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
-BENCHMARKS = ("speed", "generators", "segmentation", "section", "compression", "gan-losses", "app", "app-load", "material",
-              "parts")
+BENCHMARKS = ("speed", "generators", "segmentation", "segmentation-tuning", "section", "compression", "gan-losses",
+              "app", "app-load", "material", "parts")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -257,11 +257,16 @@ def _cmd_ct_simulate(args) -> int:
 
 def _cmd_segment(args) -> int:
     from porelib import ct, metrics
-    from porelib.segmentation import segment
+    from porelib.checkpoint import CARD_FILE
+    from porelib.segmentation import DEFAULT_CHECKPOINT, choose_method, segment
 
     if args.out.suffix != ".npy":
         raise ValueError(f"--out must be a .npy file; got {args.out}")
     scan = ct.load_scan(args.scan)
+    if args.method == "auto":
+        folder = args.checkpoint or DEFAULT_CHECKPOINT
+        args.method, reason = choose_method(scan.image, unet_available=(folder / CARD_FILE).is_file())
+        print(f"auto: {args.method} ({reason})")
     mask = segment(scan.image, args.method, contrast=args.contrast, clahe=args.clahe, checkpoint=args.checkpoint,
                    progress=_progress_bar(f"segmenting ({args.method})"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -482,7 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     seg = commands.add_parser("segment", help="segment the inclusions (spheres or pores) of a CT scan", parents=[reads])
     seg.add_argument("scan", type=Path, help=".npz (image[, label]), .npy or .tif")
-    seg.add_argument("--method", choices=METHODS, default="otsu")
+    seg.add_argument("--method", choices=METHODS, default="otsu",
+                     help="auto: chosen per scan from its estimated noise (the reason is printed); nlm, gaussian, "
+                          "median: that denoising filter then Otsu; watershed: marker watershed on the smoothed scan")
     seg.add_argument("--contrast", choices=("auto", "bright", "dark"), default="auto",
                      help="which phase is the inclusion (otsu, kmeans, unet; auto: the minority phase)")
     seg.add_argument("--clahe", action="store_true", help="otsu after local histogram equalisation (as seed 001)")

@@ -3,9 +3,17 @@
 Every method returns a bool mask ``mask[ix, iy, iz]``, ``True`` = inclusion,
 of the volume's shape ``(X, Y, Z)``:
 
+``nlm``, ``gaussian``, ``median``
+    The practitioner's pipeline: denoise (3-D non-local means with the noise
+    level estimated from the scan, a Gaussian filter, a median filter), then
+    Otsu's threshold (:func:`denoised_otsu`).
+``watershed``
+    Marker-based watershed on the Gaussian-denoised scan: voxels clearly on one
+    side of Otsu's threshold seed the two phases, the gradient magnitude is
+    flooded from them (:func:`watershed`).
 ``otsu``
-    Otsu's threshold of the normalised intensities, optionally after 3-D CLAHE
-    (as seed 001 built its masks).
+    Otsu's threshold of the raw normalised intensities, optionally after 3-D
+    CLAHE (as seed 001 built its masks).
 ``kmeans``
     Two-means clustering of the intensities; with ``features="intensity+xyz"``
     the seed's variant that standardises and clusters (intensity, x, y, z)
@@ -17,6 +25,15 @@ of the volume's shape ``(X, Y, Z)``:
 ``unet``
     The trained 3D U-Net (:mod:`porelib.models.unet3d`) with overlapping,
     Gaussian-blended sliding windows (:func:`sliding_window_predict`).
+``auto``
+    The benchmark's winner: the U-Net when a checkpoint is available, non-local means +
+    Otsu otherwise; the reason names the scan's estimated noise (:func:`choose_method`).
+
+The parameters of the denoising methods (:data:`CLASSICAL_PARAMETERS`) were
+chosen by a grid search on validation scans (seeds :data:`porelib.ct.VALIDATION_SEEDS`,
+disjoint from the training and benchmark seeds) with
+``python -m porelib bench segmentation-tuning`` (report in
+``docs/bench/segmentation_tuning.md``); they were never tuned on benchmark scans.
 
 Which phase is the inclusion. A threshold splits the voxels into a brighter
 and a darker class. ``contrast="bright"`` takes the brighter class (glass in a
@@ -48,8 +65,35 @@ from porelib._validate import (
     check_volume,
 )
 
-#: Methods of :func:`segment`.
-METHODS = ("unet", "otsu", "kmeans", "depthmap")
+#: Methods of :func:`segment`, the one list used by the CLI, the benchmark and the Segment page.
+METHODS = ("auto", "unet", "nlm", "gaussian", "median", "watershed", "otsu", "kmeans", "depthmap")
+
+#: The strong classical baselines (denoise, then threshold or flood); their parameters are tuned.
+DENOISING_METHODS = ("nlm", "gaussian", "median", "watershed")
+
+#: Parameters of :data:`DENOISING_METHODS`, chosen on validation scans by
+#: ``python -m porelib bench segmentation-tuning`` (docs/bench/segmentation_tuning.json;
+#: ``tests/test_segmentation.py`` checks that the two agree). Lengths in voxels; ``h`` of
+#: ``nlm`` in units of the estimated noise σ; ``margin`` of ``watershed`` in units of the
+#: distance between the two phases' mean intensities.
+CLASSICAL_PARAMETERS = {
+    "nlm": {"h": 0.3},
+    "gaussian": {"sigma": 0.5},
+    "median": {"size": 3},
+    "watershed": {"sigma": 0.5, "margin": 0.05},
+}
+
+#: Search grid of ``bench segmentation-tuning`` for each method's parameters.
+PARAMETER_GRID = {
+    "nlm": {"h": (0.2, 0.3, 0.4, 0.6, 0.8, 1.2)},
+    "gaussian": {"sigma": (0.35, 0.5, 0.75, 1.0, 1.5)},
+    "median": {"size": (3, 5, 7)},
+    "watershed": {"sigma": (0.5, 0.75, 1.0), "margin": (0.05, 0.1, 0.2)},
+}
+
+#: Patch size and search distance (voxels) of the non-local means filter.
+NLM_PATCH_SIZE = 3
+NLM_PATCH_DISTANCE = 3
 
 #: Which class is the inclusion phase; see the module notes.
 CONTRASTS = ("auto", "bright", "dark")
@@ -277,6 +321,220 @@ def _inclusion_class(brighter: np.ndarray, contrast: str) -> np.ndarray:
     if contrast == "bright" or (contrast == "auto" and np.count_nonzero(brighter) <= brighter.size / 2):
         return brighter
     return ~brighter
+
+
+# ----------------------------------------------------------------------------- denoising baselines
+
+
+def estimate_noise(volume) -> float:
+    """Robust standard deviation of the noise of the normalised intensities (:func:`normalize`).
+
+    The median absolute deviation of the differences between neighbouring voxels along
+    each axis, divided by 0.6745 (MAD of a normal) and √2 (a difference of two
+    independent voxels). Edges are a small fraction of the voxels, so the median
+    ignores them, as the wavelet estimate of ``skimage.restoration.estimate_sigma``
+    does (that one needs PyWavelets, which this project does not install).
+
+    Parameters
+    ----------
+    volume : array_like, shape (X, Y, Z)
+        Intensities (normalised here first).
+
+    Returns
+    -------
+    float
+        σ in units of the normalised range [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For a bad volume (see :func:`normalize`).
+    """
+    intensities = normalize(volume)
+    differences = np.concatenate([np.diff(intensities, axis=axis).ravel() for axis in range(3)])
+    deviation = np.median(np.abs(differences - np.median(differences)))
+    return float(deviation / 0.6745 / np.sqrt(2.0))
+
+
+def denoise(volume, method: str, **parameters) -> np.ndarray:
+    """The normalised intensities (:func:`normalize`) after one of the denoising filters.
+
+    Parameters
+    ----------
+    volume : array_like, shape (X, Y, Z)
+    method : {"nlm", "gaussian", "median"}
+        ``nlm``: ``skimage.restoration.denoise_nl_means`` (3-D, patches of
+        :data:`NLM_PATCH_SIZE`, search distance :data:`NLM_PATCH_DISTANCE`) with
+        ``sigma`` from :func:`estimate_noise` and cut-off ``h · sigma``;
+        ``gaussian``: a Gaussian of ``sigma`` voxels; ``median``: a cubic median
+        filter of ``size`` voxels.
+    **parameters
+        ``h`` (nlm), ``sigma`` (gaussian), ``size`` (median); default
+        :data:`CLASSICAL_PARAMETERS`.
+
+    Returns
+    -------
+    ndarray of float32, shape (X, Y, Z)
+
+    Raises
+    ------
+    ValueError
+        For a bad volume, method or parameter.
+    """
+    check_choice(method, ("nlm", "gaussian", "median"), "method")
+    unknown = set(parameters) - set(CLASSICAL_PARAMETERS[method])
+    if unknown:
+        raise ValueError(
+            f"{method} takes the parameters {', '.join(CLASSICAL_PARAMETERS[method])}; got {', '.join(sorted(unknown))}"
+        )
+    settings = {**CLASSICAL_PARAMETERS[method], **parameters}
+    intensities = normalize(volume)
+    if method == "gaussian":
+        return ndimage.gaussian_filter(intensities, check_number(settings["sigma"], "sigma", minimum=0.0))
+    if method == "median":
+        return ndimage.median_filter(intensities, size=check_positive_int(settings["size"], "size"))
+    from skimage.restoration import denoise_nl_means
+
+    h = check_number(settings["h"], "h", minimum=0.0)
+    sigma = max(estimate_noise(intensities), 1e-6)
+    denoised = denoise_nl_means(
+        intensities,
+        h=h * sigma,
+        sigma=sigma,
+        patch_size=NLM_PATCH_SIZE,
+        patch_distance=NLM_PATCH_DISTANCE,
+        fast_mode=True,
+        channel_axis=None,
+    )
+    return denoised.astype(np.float32)
+
+
+def denoised_otsu(volume, method: str = "nlm", *, contrast: str = "auto", **parameters) -> np.ndarray:
+    """Denoise (:func:`denoise`), then Otsu's threshold: the pipeline practitioners use.
+
+    Parameters
+    ----------
+    volume : array_like, shape (X, Y, Z)
+    method : {"nlm", "gaussian", "median"}
+    contrast : {"auto", "bright", "dark"}
+        Which class is the inclusion phase (module notes).
+    **parameters
+        The filter's parameters (:func:`denoise`); default the tuned ones.
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z)
+
+    Raises
+    ------
+    ValueError
+        For a bad volume, method, contrast or parameter.
+    """
+    from skimage.filters import threshold_otsu
+
+    check_choice(contrast, CONTRASTS, "contrast")
+    denoised = denoise(volume, method, **parameters)
+    return _inclusion_class(denoised > threshold_otsu(denoised), contrast)
+
+
+def watershed(volume, *, contrast: str = "auto", sigma=None, margin=None) -> np.ndarray:
+    """Marker-based watershed of the Gaussian-denoised scan.
+
+    The scan is smoothed by a Gaussian of ``sigma`` voxels. With ``t`` Otsu's
+    threshold and ``d`` the distance between the mean intensities of the two classes
+    it separates, voxels below ``t - margin · d`` seed the darker phase and voxels above
+    ``t + margin · d`` the brighter one; the rest is assigned by flooding the gradient
+    magnitude (Sobel) from those seeds (``skimage.segmentation.watershed``), so the
+    boundary follows the edges rather than a global grey level.
+
+    Parameters
+    ----------
+    volume : array_like, shape (X, Y, Z)
+    contrast : {"auto", "bright", "dark"}
+        Which class is the inclusion phase (module notes).
+    sigma, margin : float, optional
+        Default :data:`CLASSICAL_PARAMETERS` ``["watershed"]``.
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z)
+
+    Raises
+    ------
+    ValueError
+        For a bad volume, contrast or parameter.
+    """
+    from skimage.filters import sobel, threshold_otsu
+    from skimage.segmentation import watershed as flood
+
+    check_choice(contrast, CONTRASTS, "contrast")
+    defaults = CLASSICAL_PARAMETERS["watershed"]
+    sigma = check_number(defaults["sigma"] if sigma is None else sigma, "sigma", minimum=0.0)
+    margin = check_number(defaults["margin"] if margin is None else margin, "margin", minimum=0.0, maximum=0.5)
+    smoothed = denoise(volume, "gaussian", sigma=sigma)
+    threshold = threshold_otsu(smoothed)
+    brighter = smoothed > threshold
+    if brighter.all() or not brighter.any():
+        return _inclusion_class(brighter, contrast)
+    spread = float(smoothed[brighter].mean() - smoothed[~brighter].mean())
+    markers = np.zeros(smoothed.shape, dtype=np.int32)
+    markers[smoothed < threshold - margin * spread] = 1
+    markers[smoothed > threshold + margin * spread] = 2
+    if not (markers == 1).any() or not (markers == 2).any():
+        return _inclusion_class(brighter, contrast)
+    return _inclusion_class(flood(sobel(smoothed), markers) == 2, contrast)
+
+
+# ----------------------------------------------------------------------------- automatic choice
+
+
+def choose_method(volume, *, unet_available: bool = True) -> tuple[str, str]:
+    """The method ``auto`` uses for ``volume``, and why, in one sentence.
+
+    The rule follows the segmentation benchmark (docs/bench/segmentation.md, 18 conditions:
+    three scan families, the held-out one included, × two contrasts × three doses). There the
+    shipped U-Net has the highest mean Dice on every condition, and among the classical
+    methods non-local means + Otsu is the best or close to it on every one. So ``auto``
+    takes the U-Net when a checkpoint is available and ``nlm`` otherwise. The estimated
+    noise (:func:`estimate_noise`) is reported with the choice, so that a scan noisier than
+    anything benchmarked (σ above :data:`BENCHMARKED_NOISE`) is flagged as such.
+
+    Parameters
+    ----------
+    volume : array_like, shape (X, Y, Z)
+    unet_available : bool
+        Whether a U-Net checkpoint can be loaded.
+
+    Returns
+    -------
+    (str, str)
+        The method (one of :data:`METHODS` other than ``auto``) and the reason.
+
+    Raises
+    ------
+    ValueError
+        For a bad volume.
+    """
+    sigma = estimate_noise(volume)
+    noise = f"estimated noise σ = {sigma:.3f} of the intensity range"
+    if sigma > BENCHMARKED_NOISE:
+        noise += f", above the {BENCHMARKED_NOISE} of the noisiest benchmarked scans: treat every method's mask with care"
+    if unet_available:
+        return "unet", (
+            f"{noise}; the U-Net had the highest mean Dice on every condition of the segmentation benchmark, "
+            "the held-out scan family included"
+        )
+    return "nlm", (
+        f"{noise}; no U-Net checkpoint is available, and non-local means + Otsu is the best classical method "
+        "of the segmentation benchmark"
+    )
+
+
+#: Noise σ (normalised units, :func:`estimate_noise`) beyond which a scan is noisier than the
+#: segmentation benchmark's scans: on 30 low-dose scans of the randomised and held-out families
+#: (48³, benchmark seeds) the estimate reached 0.155 at most; pure Gaussian noise gives about 0.19
+#: (σ over the span of the 0.5th-99.5th percentiles, 5.15 σ).
+BENCHMARKED_NOISE = 0.17
 
 
 # ----------------------------------------------------------------------------- sliding windows
@@ -557,10 +815,11 @@ def segment(
     ----------
     volume : array_like, shape (X, Y, Z)
         Intensities (e.g. ``porelib.ct.load_scan(path).image``).
-    method : {"unet", "otsu", "kmeans", "depthmap"}
+    method : {"auto", "unet", "nlm", "gaussian", "median", "watershed", "otsu", "kmeans", "depthmap"}
+        ``auto`` picks one per scan (:func:`choose_method`).
     contrast : {"auto", "bright", "dark"}
-        Which class is the inclusion phase (module notes), for otsu, kmeans and a
-        U-Net trained on bright inclusions; the depth map ignores it.
+        Which class is the inclusion phase (module notes), for every method but the
+        depth map, which ignores it.
     clahe : bool
         For otsu: equalise locally first.
     checkpoint : str or Path, optional
@@ -582,9 +841,18 @@ def segment(
     check_choice(method, METHODS, "method")
     check_choice(contrast, CONTRASTS, "contrast")
     check_progress(progress)
+    if method == "auto":
+        from porelib.checkpoint import CARD_FILE
+
+        folder = Path(DEFAULT_CHECKPOINT if checkpoint is None else checkpoint)
+        method, _ = choose_method(volume, unet_available=(folder / CARD_FILE).is_file())
     if method == "unet":
         return unet(volume, contrast=contrast, checkpoint=checkpoint, progress=progress)
-    if method == "otsu":
+    if method in ("nlm", "gaussian", "median"):
+        mask = denoised_otsu(volume, method, contrast=contrast)
+    elif method == "watershed":
+        mask = watershed(volume, contrast=contrast)
+    elif method == "otsu":
         mask = otsu(volume, clahe=clahe, contrast=contrast)
     elif method == "kmeans":
         mask = kmeans(volume, contrast=contrast)

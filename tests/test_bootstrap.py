@@ -87,3 +87,16 @@ def test_bootstrap_median_brackets_the_median_and_is_exact_for_constants():
     assert median == 0.65 and low <= median <= high and low >= 0.5 and high <= 2.0
     with pytest.raises(ValueError, match="at least one finite"):
         bootstrap_median([])
+
+
+def test_bootstrap_mean_covers_the_mean_and_narrows_with_more_items():
+    from porelib.bootstrap import bootstrap_mean
+
+    rng = np.random.default_rng(0)
+    few = rng.normal(0.9, 0.02, 8)
+    mean, low, high = bootstrap_mean(few, resamples=1000, seed=1)
+    assert mean == pytest.approx(few.mean()) and low < mean < high
+    _, low_many, high_many = bootstrap_mean(rng.normal(0.9, 0.02, 200), resamples=1000, seed=1)
+    assert high_many - low_many < (high - low) / 2
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        bootstrap_mean([0.5])

@@ -40,8 +40,6 @@ LABELS = ('[data-testid="stMetricLabel"] p, [data-testid="stMetricValue"], [data
 #: What counts as a meaningful first view: at least one of these in the main block.
 CONTENT = ('[data-testid="stMain"] img, canvas.pore-view, [data-testid="stVegaLiteChart"], '
            '[data-testid="stMetric"], [data-testid="stTable"], [data-testid="stDataFrame"]')  # fmt: skip
-#: Checks known to fail on a page that another issue reworks: (page stem, check) -> reason.
-KNOWN = {("segment", "truncated"): "issue 22 reworks the Segment page"}
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -150,8 +148,6 @@ def test_page_first_view(watched, info, request):
     assert not watched.failed, f"{name}: failed requests: {watched.failed}"
     assert not watched.console_errors, f"{name}: console errors: {watched.console_errors}"
     truncated = watched.truncated()
-    if truncated and (name, "truncated") in KNOWN:
-        pytest.xfail(f"{KNOWN[name, 'truncated']}: cut off: {truncated}")
     assert not truncated, f"{name}: labels cut off: {truncated}"
 
 

@@ -210,3 +210,67 @@ def test_load_scan_rejects_bad_files(tmp_path, name, content, match):
 def test_save_scan_needs_npz(tmp_path, phantom):
     with pytest.raises(ValueError, match="must end in .npz"):
         ct.save_scan(tmp_path / "scan.npy", ct.Scan(image=np.random.rand(8, 8, 8).astype(np.float32)))
+
+
+# ----------------------------------------------------------------------------- wider simulator
+
+
+@pytest.mark.parametrize("shape", ct.SHAPES)
+def test_every_shape_reaches_the_volume_fraction(shape):
+    grid = ct.phantom(40, shape=shape, volume_fraction=0.2, radius_range=(3, 6), seed=3)
+    assert grid.dtype == bool and grid.shape == (40, 40, 40)
+    assert 0.2 <= grid.mean() < 0.21
+    assert np.array_equal(grid, ct.phantom(40, shape=shape, volume_fraction=0.2, radius_range=(3, 6), seed=3))
+
+
+def test_shapes_differ_from_spheres():
+    from skimage.measure import label as components
+
+    spheres = ct.phantom(48, shape="spheres", volume_fraction=0.2, radius_range=(4, 6), seed=1)
+    bicontinuous = ct.phantom(48, shape="bicontinuous", volume_fraction=0.3, radius_range=(4, 6), seed=1)
+    # Bicontinuous pores percolate: one component holds most of the pore space.
+    sizes = np.bincount(components(bicontinuous).ravel())[1:]
+    assert sizes.max() > 0.5 * bicontinuous.sum()
+    assert np.bincount(components(spheres).ravel())[1:].max() < 0.4 * spheres.sum()
+
+
+def test_image_artefacts_blur_noise_and_bias():
+    image = np.zeros((32, 32, 32), dtype=np.float32)
+    image[:16] = 1.0
+    assert ct.apply_image_artefacts(image) is image
+    noisy = ct.apply_image_artefacts(image, noise=0.2, seed=0)
+    assert np.std(noisy[:16] - 1.0) == pytest.approx(0.2, rel=0.05)
+    correlated = ct.apply_image_artefacts(image, noise=0.2, noise_correlation=1.5, seed=0)
+    lag = np.corrcoef(correlated[:16, :, :-1].ravel(), correlated[:16, :, 1:].ravel())[0, 1]
+    assert lag > 0.5 and np.corrcoef(noisy[:16, :, :-1].ravel(), noisy[:16, :, 1:].ravel())[0, 1] < 0.05
+    blurred = ct.apply_image_artefacts(image, blur=1.0)
+    assert 0.1 < blurred[15, 0, 0] < 0.9
+    biased = ct.apply_image_artefacts(image, bias=0.2, seed=0)
+    assert 0.0 < np.ptp(biased[:16]) <= 0.4 + 1e-6
+
+
+def test_random_families_are_deterministic_and_keep_the_held_out_family_apart():
+    for family in ct.FAMILIES:
+        a = ct.random_settings(family, 7, contrast="dark", dose="low")
+        assert a == ct.random_settings(family, 7, contrast="dark", dose="low")
+        assert a["contrast"] == "dark" and a["dose"] == "low"
+    shapes = {ct.random_settings("randomised", seed)["shape"] for seed in range(40)}
+    assert shapes == {"spheres", "ellipsoids", "bicontinuous"}
+    assert all(ct.random_settings("randomised", seed).get("streaks", 0) == 0 for seed in range(40))
+    held_out = [ct.random_settings("held-out", seed) for seed in range(40)]
+    assert {s["shape"] for s in held_out} == {"grains"} and min(s["streaks"] for s in held_out) >= 2
+    scan = ct.random_scan("held-out", 24, 11, contrast="bright", dose="high")
+    assert scan.image.shape == scan.label.shape == (24, 24, 24) and scan.seed == 11
+
+
+def test_seed_ranges_are_disjoint():
+    training, validation = set(ct.TRAINING_SEEDS), set(ct.VALIDATION_SEEDS)
+    assert not training & validation
+    assert max(validation) < ct.BENCHMARK_SEED_START and max(training) < ct.BENCHMARK_SEED_START
+
+
+def test_attenuation_must_agree_with_the_contrast():
+    label = np.zeros((16, 16, 16), dtype=bool)
+    label[4:8] = True
+    with pytest.raises(ValueError, match="brighter than the matrix"):
+        ct.simulate_scan(label, contrast="bright", attenuation=(2.0, 1.0))

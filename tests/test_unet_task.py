@@ -223,3 +223,15 @@ def test_shipped_checkpoint_beats_otsu_at_every_dose_on_held_out_scans():
     assert np.array_equal(segmentation.segment(scan.image, "unet"), fast)
     with pytest.raises(ValueError, match="precision must be one of bfloat16, float32"):
         segmentation.unet_probability(scan.image, model, precision="float16")
+
+
+def test_randomised_family_draws_scans_from_the_wider_simulator():
+    from porelib.tasks.unet import UNetDataConfig, training_scan, validation_scan
+
+    config = UNetDataConfig(family="randomised", scan_size=24, val_size=24, crop=16, max_radius=10.0)
+    first, second = training_scan(0, config), training_scan(1, config)
+    assert (first.contrast, second.contrast) == ("bright", "dark")
+    expected = ct.random_scan("randomised", 24, 0, contrast="bright")
+    assert np.array_equal(first.image, expected.image) and np.array_equal(first.label, expected.label)
+    scan, dose = validation_scan(2, config)
+    assert dose == "default" and scan.label.shape == (24, 24, 24)

@@ -61,7 +61,10 @@ def test_scores_and_chart(scan):
     assert scores["dice"].tolist() == [1.0, 0.0] and scores["iou"].tolist() == [1.0, 0.0]
     assert scores["fraction_error"].iloc[1] == pytest.approx(-scan.label.mean())
     spec = figures_ct.dice_chart(scores).to_dict()
-    assert len(spec["layer"]) == 3  # bars, their values, Otsu's rule
+    assert len(spec["layer"]) == 3  # bars, their values, the best classical method's rule
+    # Display names on the bars; the axis starts at or below every value.
+    assert set(spec["datasets"][next(iter(spec["datasets"]))][0]) >= {"method", "dice"}
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][0] <= 0.0
     with pytest.raises(ValueError, match="at least one"):
         figures_ct.score_masks({}, scan.label)
     with pytest.raises(ValueError, match="mask of otsu and label must have the same shape"):
@@ -86,3 +89,26 @@ def test_mask_npy_round_trips(scan):
     assert loaded.dtype == bool and np.array_equal(loaded, scan.label)
     with pytest.raises(ValueError, match="mask must be a 3-D array"):
         figures_ct.mask_npy(np.zeros((4, 4), dtype=bool))
+
+
+def test_porosity_table_chart_and_disagreement(scan):
+    half = np.zeros_like(scan.label)
+    half[: scan.label.shape[0] // 2] = True
+    table = figures_ct.porosity_table({"otsu": scan.label, "median": scan.label, "depthmap": half}, scan.label)
+    assert list(table["method"]) == ["Otsu (raw)", "median + Otsu", "depth map (seed 001)"]
+    assert table["error"].iloc[0] == 0.0
+    assert figures_ct.disagreement(table) is None  # the depth map is not compared
+    table = figures_ct.porosity_table({"otsu": scan.label, "kmeans": half})
+    message = figures_ct.disagreement(table)
+    assert "disagree" in message and "k-means" in message and "error" not in table
+    spec = figures_ct.porosity_chart(table, truth=float(scan.label.mean())).to_dict()
+    assert len(spec["layer"]) == 3  # bars, values, the true fraction
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1] >= table["fraction"].max()
+
+
+def test_auto_reuses_the_picked_method(scan, tmp_path):
+    masks = figures_ct.segment_methods(scan.image, ["auto", "otsu"], checkpoint=tmp_path)
+    picked, reason = figures_ct.auto_choice(scan.image, tmp_path)
+    assert picked == "nlm" and reason  # no checkpoint in tmp_path: never the U-Net
+    assert list(masks) == ["auto", "otsu"]
+    assert np.array_equal(masks["auto"], figures_ct.segment_methods(scan.image, ["nlm"])["nlm"])

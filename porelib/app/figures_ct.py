@@ -4,10 +4,16 @@ Slices
     :func:`overlay_view`: an orthogonal section of a CT scan in grey levels, with a
     mask (the truth or a method's segmentation) drawn over it in colour.
 Running
-    :func:`segment_methods`: one mask per method, with one progress report over all of them.
+    :func:`segment_methods`: one mask per method, with one progress report over all of them;
+    :func:`auto_choice`: which method ``auto`` uses for a scan, and why.
 Scores
     :func:`score_masks` (Dice, IoU and inclusion fraction of each method's mask
-    against the truth) and :func:`dice_chart` (those Dice values as bars beside Otsu's).
+    against the truth) and :func:`dice_chart` (those Dice values as labelled bars beside
+    the best classical method's).
+Agreement
+    :func:`porosity_table`, :func:`porosity_chart` and :func:`disagreement`: each
+    method's inclusion fraction, and a warning when they differ by more than
+    :data:`DISAGREEMENT` (works without a label, on a user's scan).
 Downloads
     :func:`mask_npy`: a mask as the bytes of a ``.npy`` file.
 
@@ -35,7 +41,38 @@ from porelib.app.figures import AXES, CURVE_COLOURS, _hex_rgb
 
 #: Colour of the true label's overlay; methods take :data:`METHOD_COLOURS` in turn.
 TRUTH_COLOUR = "#10b981"
-METHOD_COLOURS = {"unet": "#ef4444", "otsu": "#1d4ed8", "kmeans": "#f59e0b", "depthmap": "#8b5cf6"}
+METHOD_COLOURS = {
+    "auto": "#111827",
+    "unet": "#ef4444",
+    "nlm": "#0891b2",
+    "gaussian": "#65a30d",
+    "median": "#db2777",
+    "watershed": "#92400e",
+    "otsu": "#1d4ed8",
+    "kmeans": "#f59e0b",
+    "depthmap": "#8b5cf6",
+}
+
+#: Short display names of :data:`porelib.segmentation.METHODS` (bars, captions, buttons).
+METHOD_LABELS = {
+    "auto": "auto",
+    "unet": "U-Net",
+    "nlm": "NLM + Otsu",
+    "gaussian": "Gaussian + Otsu",
+    "median": "median + Otsu",
+    "watershed": "watershed",
+    "otsu": "Otsu (raw)",
+    "kmeans": "k-means",
+    "depthmap": "depth map (seed 001)",
+}
+
+#: Methods whose porosity is not a segmentation worth comparing (seed 001's depth map
+#: selects a quarter of the slices whatever the scan): left out of :func:`disagreement`.
+NOT_COMPARED = ("depthmap",)
+
+#: Largest spread of the methods' inclusion fractions (absolute, of the volume) before
+#: :func:`disagreement` warns: a few percent of porosity.
+DISAGREEMENT = 0.02
 #: Opacity of a mask's fill; its outline is drawn opaque.
 FILL_OPACITY = 0.35
 
@@ -155,6 +192,14 @@ def segment_methods(volume, methods, *, checkpoint=None, progress=None) -> dict[
         raise TypeError(f"progress must be callable as progress(fraction, message); got {type(progress).__name__}")
     masks = {}
     for position, method in enumerate(methods):
+        if method == "auto":  # the picked method's mask, made once
+            picked, _ = auto_choice(volume, checkpoint)
+            if picked not in masks:
+                masks[picked] = segmentation.segment(volume, picked, checkpoint=checkpoint)
+            masks["auto"] = masks[picked]
+            continue
+        if method in masks:
+            continue
 
         def report(done: int, total: int, position=position, method=method) -> None:
             if progress is not None:
@@ -164,7 +209,87 @@ def segment_methods(volume, methods, *, checkpoint=None, progress=None) -> dict[
         if progress is not None:
             progress(position / len(methods), f"{method}: running")
         masks[method] = segmentation.segment(volume, method, checkpoint=checkpoint, progress=report)
-    return masks
+    return {method: masks[method] for method in methods}
+
+
+def auto_choice(volume, checkpoint=None) -> tuple[str, str]:
+    """The method ``auto`` uses for ``volume`` and the reason (:func:`porelib.segmentation.choose_method`).
+
+    The U-Net counts as available when ``checkpoint`` (default ``checkpoints/unet``) holds a card.
+    """
+    from pathlib import Path
+
+    from porelib.checkpoint import CARD_FILE
+
+    folder = Path(segmentation.DEFAULT_CHECKPOINT if checkpoint is None else checkpoint)
+    return segmentation.choose_method(volume, unet_available=(folder / CARD_FILE).is_file())
+
+
+def porosity_table(masks: dict, label=None) -> pd.DataFrame:
+    """Each method's inclusion fraction, and its difference to the truth when a label is given.
+
+    Parameters
+    ----------
+    masks : dict of str to array_like of bool, (X, Y, Z)
+    label : array_like of bool, (X, Y, Z), optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``method`` (the display name of :data:`METHOD_LABELS`), ``key`` (the method),
+        ``fraction``, and with a label ``error`` (fraction minus the true one).
+    """
+    rows = []
+    truth = None if label is None else float(check_binary(np.asarray(label), "label").mean())
+    for method, mask in masks.items():
+        fraction = float(check_binary(np.asarray(mask), f"mask of {method}").mean())
+        row = {"method": METHOD_LABELS.get(method, method), "key": method, "fraction": fraction}
+        if truth is not None:
+            row["error"] = fraction - truth
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def disagreement(table: pd.DataFrame, tolerance: float = DISAGREEMENT) -> str | None:
+    """A warning when the methods' inclusion fractions (of :func:`porosity_table`) spread over ``tolerance``.
+
+    :data:`NOT_COMPARED` methods are left out. Returns None when they agree (or fewer than two compared).
+    """
+    compared = table[~table["key"].isin(NOT_COMPARED)]
+    if len(compared) < 2:
+        return None
+    low, high = compared.loc[compared["fraction"].idxmin()], compared.loc[compared["fraction"].idxmax()]
+    spread = float(high["fraction"] - low["fraction"])
+    if spread <= tolerance:
+        return None
+    return (
+        f"The methods disagree: inclusion fraction {low['fraction']:.3f} ({low['method']}) to "
+        f"{high['fraction']:.3f} ({high['method']}), a spread of {spread:.3f} (more than {tolerance:.2f} of the "
+        "volume). Check the slices before trusting one porosity."
+    )
+
+
+def porosity_chart(table: pd.DataFrame, truth: float | None = None) -> alt.Chart:
+    """Inclusion fraction per method as labelled horizontal bars, the true fraction as a dashed rule if known."""
+    names = list(table["method"])
+    colours = [method_colour(key, i) for i, key in enumerate(table["key"])]
+    high = float(max(table["fraction"].max(), truth or 0.0))
+    bars = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            y=alt.Y("method:N", sort=names, title=None, axis=alt.Axis(labelLimit=220)),
+            x=alt.X("fraction:Q", title="Inclusion fraction of the volume", scale=alt.Scale(domain=[0.0, min(1.0, high * 1.15 + 0.01)])),
+            color=alt.Color("method:N", scale=alt.Scale(domain=names, range=colours), legend=None),
+            tooltip=["method:N", alt.Tooltip("fraction:Q", title="inclusion fraction", format=".4f")],
+        )
+    )
+    chart = bars + bars.mark_text(align="left", dx=4, color="#111827").encode(text=alt.Text("fraction:Q", format=".3f"))
+    if truth is not None:
+        chart += alt.Chart(pd.DataFrame({"fraction": [truth]})).mark_rule(strokeDash=[5, 3], color=TRUTH_COLOUR).encode(
+            x="fraction:Q"
+        )
+    return chart.properties(height=32 * len(names) + 40)
 
 
 def method_colour(method: str, position: int = 0) -> str:
@@ -212,22 +337,30 @@ def score_masks(masks: dict, label) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def best_classical(scores: pd.DataFrame) -> pd.Series | None:
+    """The row of :func:`score_masks` of the classical method with the highest Dice (None if none was run)."""
+    classical = scores[~scores["method"].isin(("auto", "unet"))]
+    return None if classical.empty else classical.loc[classical["dice"].idxmax()]
+
+
 def dice_chart(scores: pd.DataFrame) -> alt.Chart:
-    """Dice per method as horizontal bars, Otsu's value as a dashed rule when it was run.
+    """Dice per method as labelled horizontal bars, the best classical method's as a dashed rule.
 
     Parameters
     ----------
     scores : pandas.DataFrame
         The table of :func:`score_masks`.
     """
+    keys = list(scores["method"])
+    scores = scores.assign(method=[METHOD_LABELS.get(key, key) for key in keys])
     methods = list(scores["method"])
-    colours = [method_colour(method, i) for i, method in enumerate(methods)]
-    low = float(min(0.5, scores["dice"].min()))
+    colours = [method_colour(key, i) for i, key in enumerate(keys)]
+    low = float(np.floor(min(0.5, scores["dice"].min()) * 10) / 10)
     bars = (
         alt.Chart(scores)
-        .mark_bar()
+        .mark_bar(clip=True)  # the bars start at the axis' lower end, not over the method names
         .encode(
-            y=alt.Y("method:N", sort=methods, title=None),
+            y=alt.Y("method:N", sort=methods, title=None, axis=alt.Axis(labelLimit=220)),
             x=alt.X("dice:Q", title="Dice against the exact label", scale=alt.Scale(domain=[low, 1.0])),
             color=alt.Color("method:N", scale=alt.Scale(domain=methods, range=colours), legend=None),
             tooltip=[
@@ -238,11 +371,13 @@ def dice_chart(scores: pd.DataFrame) -> alt.Chart:
             ],
         )
     )
-    labels = bars.mark_text(align="right", dx=-4, color="white").encode(text=alt.Text("dice:Q", format=".3f"))
-    chart = bars + labels
-    if "otsu" in methods:
-        otsu = scores.loc[scores["method"] == "otsu", ["dice"]]
-        chart += alt.Chart(otsu).mark_rule(strokeDash=[5, 3], color="#374151").encode(x="dice:Q")
+    values = bars.mark_text(align="right", dx=-4, color="white").encode(text=alt.Text("dice:Q", format=".3f"))
+    chart = bars + values
+    best = best_classical(scores.assign(method=keys))
+    if best is not None:
+        chart += alt.Chart(pd.DataFrame({"dice": [best["dice"]]})).mark_rule(strokeDash=[5, 3], color="#374151").encode(
+            x="dice:Q"
+        )
     return chart.properties(height=36 * len(methods) + 40)
 
 
@@ -263,11 +398,18 @@ def mask_npy(mask) -> bytes:
 
 
 __all__ = [
+    "DISAGREEMENT",
     "FILL_OPACITY",
     "METHOD_COLOURS",
+    "METHOD_LABELS",
     "TRUTH_COLOUR",
     "OverlayView",
+    "auto_choice",
+    "best_classical",
     "dice_chart",
+    "disagreement",
+    "porosity_chart",
+    "porosity_table",
     "mask_npy",
     "method_colour",
     "overlay_view",

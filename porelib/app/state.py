@@ -73,9 +73,12 @@ SEGMENT_FRACTION = "segment_fraction"
 SEGMENT_DOSE = "segment_dose"
 SEGMENT_CONTRAST = "segment_contrast"
 SEGMENT_SEED = "segment_seed"
+SEGMENT_FAMILY = "segment_family"
 SEGMENT_METHODS = "segment_methods"
 #: Not a widget: the Segment page's scan and its masks, ``(scan_id, scan, {method: mask})``.
 SEGMENT_RESULT = "segment_result"
+#: Not a widget: the ``auto`` choice for the stored scan, ``(scan_id, checkpoint, method, reason)``.
+SEGMENT_AUTO = "segment_auto"
 #: Not a widget: the U-Net checkpoint folder behind the stored ``unet`` mask (``None`` = the shipped one).
 SEGMENT_UNET_CHECKPOINT = "segment_unet_checkpoint"
 # Train page; a task's options use train_option_key(model, group, name).
@@ -319,10 +322,11 @@ DEFAULTS = {
     SEGMENT_DOSE: "default",
     SEGMENT_CONTRAST: "bright",
     SEGMENT_SEED: 1,
+    SEGMENT_FAMILY: "spheres",
     MATERIAL_SIZE: 64,
     MATERIAL_METHOD: "model",
     MATERIAL_SEED: 1,
-    SEGMENT_METHODS: ["unet", "otsu"],
+    SEGMENT_METHODS: ["auto", "unet", "nlm", "median", "otsu"],
     TRAIN_MODEL: "cvae",
     TRAIN_DATA_SOURCE: TRAIN_DATA_SOURCES[0],
     TRAIN_DATA_FOLDER: "",

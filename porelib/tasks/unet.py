@@ -7,7 +7,10 @@ Data. Every scan is simulated by :func:`porelib.ct.simulate` from its seed, so a
 reads no files and the same options give the same scans (:func:`training_scan`,
 :func:`validation_scan`):
 
-* training scan ``i`` has seed ``TRAIN_SEEDS[i]`` (0 upwards), contrast
+* with ``--family randomised`` every scan is :func:`porelib.ct.random_scan` of the
+  ``"randomised"`` family from its seed (contrast and, for validation, the named dose
+  fixed as below), so the held-out family of the benchmark is never trained on;
+* otherwise training scan ``i`` has seed ``TRAIN_SEEDS[i]`` (0 upwards), contrast
   ``ct.CONTRASTS[i % 2]`` and the named dose ``list(ct.DOSES)[(i // 2) % 3]`` scaled by
   a factor in ``[exp(-DOSE_JITTER), exp(DOSE_JITTER)]``; from its seed it draws a volume
   fraction in ``[min_fraction, max_fraction]``, a sphere-radius range inside
@@ -72,6 +75,9 @@ DOSE_JITTER = 0.3
 #: Ring strength and cupping of the training scans reach this multiple of the simulator's defaults.
 ARTEFACT_RANGE = 2.0
 
+#: Scan families a U-Net may be trained on (``porelib.ct.FAMILIES`` minus the held-out one).
+TRAINING_FAMILIES = ("spheres", "randomised")
+
 
 @options_class
 class UNetDataConfig:
@@ -87,6 +93,13 @@ class UNetDataConfig:
     max_fraction: float = option(0.45, "Largest volume fraction of the inclusions in a training scan, in (0, 0.5].")
     min_radius: float = option(2.0, "Smallest sphere radius of the phantoms, in voxels (at least 1).")
     max_radius: float = option(12.0, "Largest sphere radius of the phantoms, in voxels; below half of both scan sizes.")
+    family: str = option(
+        "spheres",
+        choices=TRAINING_FAMILIES,
+        help="Which scans: `spheres` (sphere phantoms, the default scanner with jittered dose and artefacts) or "
+        "`randomised` (porelib.ct.random_settings: shapes, noise spectrum, blur, contrast, rings, cupping, bias "
+        "fields and partial volume all drawn per scan; the volume fraction and radius options do not apply).",
+    )
 
     def __post_init__(self):
         check_options(self)
@@ -165,8 +178,10 @@ def training_scan(index: int, config: UNetDataConfig) -> ct.Scan:
     porelib.ct.Scan
         ``image`` float32 and ``label`` bool, both ``(scan_size,) * 3``.
     """
-    rng = np.random.default_rng(TRAIN_SEEDS[index])
     contrast, dose = _setting(index)
+    if config.family == "randomised":
+        return ct.random_scan("randomised", config.scan_size, TRAIN_SEEDS[index], contrast=contrast)
+    rng = np.random.default_rng(TRAIN_SEEDS[index])
     return ct.simulate(
         config.scan_size,
         **_phantom_settings(rng, config),
@@ -182,11 +197,14 @@ def validation_scan(index: int, config: UNetDataConfig) -> tuple[ct.Scan, str]:
     """Validation scan number ``index`` (seed ``VAL_SEEDS[index]``) and its named dose.
 
     Scans cycle through contrast × dose like the training scans, at exactly the named
-    dose and the simulator's default artefacts; volume fraction and radii are drawn from
-    the seed as for training.
+    dose; with ``family="spheres"`` at the simulator's default artefacts, volume fraction
+    and radii drawn from the seed as for training; with ``"randomised"`` everything else
+    drawn by :func:`porelib.ct.random_settings`.
     """
-    rng = np.random.default_rng(VAL_SEEDS[index])
     contrast, dose = _setting(index)
+    if config.family == "randomised":
+        return ct.random_scan("randomised", config.val_size, VAL_SEEDS[index], contrast=contrast, dose=dose), dose
+    rng = np.random.default_rng(VAL_SEEDS[index])
     scan = ct.simulate(config.val_size, **_phantom_settings(rng, config), contrast=contrast, dose=dose, seed=rng)
     return scan, dose
 
@@ -324,7 +342,7 @@ class UNetTask(Task):
             digest.update(np.ascontiguousarray(array).tobytes())
         n_val = len(self._val_scans)
         return {
-            "source": "porelib.ct.simulate (sphere phantoms; see porelib.tasks.unet)",
+            "source": f"porelib.ct ({self.data_config.family} family; see porelib.tasks.unet)",
             "fingerprint": digest.hexdigest()[:16],
             "train_seeds": [TRAIN_SEEDS[0], TRAIN_SEEDS[len(images) - 1]],
             "val_seeds": [VAL_SEEDS[0], VAL_SEEDS[n_val - 1]],
