@@ -5,7 +5,7 @@ import math
 import streamlit as st
 
 from pages import _common as ui
-from porelib import ct, segmentation
+from porelib import ct, runs, segmentation
 from porelib.app import figures_ct
 from porelib.app import state as keys
 from porelib.app.state import model_status
@@ -258,3 +258,22 @@ for position, method in enumerate(masks):
         on_click="ignore",
     )
 st.caption("A bool array of the scan's shape, True = inclusion; load it with numpy.load(path).")
+
+st.subheader("Train a generator on this material")
+if st.session_state.get(keys.SEGMENT_TRAIN_MASK) not in masks:
+    st.session_state[keys.SEGMENT_TRAIN_MASK] = "auto" if "auto" in masks else next(iter(masks))
+left, right = st.columns([2, 3], vertical_alignment="bottom")
+left.selectbox("Mask", list(masks), key=keys.SEGMENT_TRAIN_MASK, format_func=METHOD_LABELS.get)
+right.button("Train the material generator on it", key="segment_train", icon=":material/model_training:",
+             on_click=st.session_state.__setitem__, args=(keys.SEGMENT_TRAIN_REQUESTED, True))
+st.caption(
+    "Opens the Train page with this mask as the sample of the material generator (its inclusions are the pore "
+    "phase): train it, then make volumes of any size and porosity on Your material. A bigger scan gives the "
+    "generator more to learn from and a larger held-out slab to be judged against (at least 64 voxels a side)."
+)
+if st.session_state.pop(keys.SEGMENT_TRAIN_REQUESTED, False):
+    method = st.session_state[keys.SEGMENT_TRAIN_MASK]
+    with ui.stop_on_error():
+        sample = runs.store_array(masks[method], f"{name}_{method}")
+    keys.train_on_sample(st.session_state, sample)
+    st.switch_page("pages/train.py")

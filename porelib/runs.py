@@ -210,14 +210,40 @@ def store_upload(upload, *, formats: tuple[str, ...], runs_dir=None) -> Path:
     ValueError, TypeError
         As :func:`porelib.io.open_input`.
     """
-    import hashlib
-
     from porelib.io import open_input
-    from porelib.io.atomic import write_atomic
 
     file = open_input(upload, formats=formats, what="sample")
-    data = file.read_bytes()
     name = Path(str(getattr(upload, "name", "") or f"upload{file.suffix}")).name
+    return _store_bytes(file.read_bytes(), name, runs_dir)
+
+
+def store_array(array, name: str, *, runs_dir=None) -> Path:
+    """Keep an array made in the app (e.g. a segmented scan) where a background run can read it.
+
+    Written as ``.npy`` to ``<runs>/uploads/<hash>-<name>.npy`` (the same content once),
+    like :func:`store_upload`.
+
+    Parameters
+    ----------
+    array : np.ndarray
+        Any numeric or bool array (for a training sample: ``(X, Y, Z)`` bool, True = pore).
+    name : str
+        A name for the user to recognise, without suffix (its folders are dropped; `.npy` is added).
+    """
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return _store_bytes(buffer.getvalue(), f"{Path(name).name}.npy", runs_dir)
+
+
+def _store_bytes(data: bytes, name: str, runs_dir) -> Path:
+    import hashlib
+
+    from porelib.io.atomic import write_atomic
+
     target = resolve_runs_dir(runs_dir) / UPLOADS_DIR / f"{hashlib.sha256(data).hexdigest()[:12]}-{name}"
     if not target.is_file():
         write_atomic(target, data)

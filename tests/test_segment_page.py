@@ -106,3 +106,19 @@ def test_malformed_upload_shows_the_library_message(name, payload, fragment):
     at.file_uploader(key=keys.SEGMENT_UPLOAD).set_value((name, payload, "application/octet-stream")).run()
     assert not at.exception
     assert len(at.error) == 1 and fragment in at.error[0].value
+
+
+def test_a_mask_goes_to_the_train_page_as_the_material_generator_sample(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORELIB_RUNS_DIR", str(tmp_path))
+    at = _segment_page(**{keys.SEGMENT_SIZE: 32, keys.SEGMENT_METHODS: ["otsu", "median"]})
+    assert at.session_state[keys.SEGMENT_TRAIN_MASK] == "otsu"  # the first method when auto is not chosen
+    at.selectbox(key=keys.SEGMENT_TRAIN_MASK).set_value("median").run()
+    at.button(key="segment_train").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state[keys.TRAIN_MODEL] == keys.SAMPLE_MODEL
+    sample = at.session_state[keys.train_option_key(keys.SAMPLE_MODEL, "data", "input")]
+    _, _, masks = at.session_state[keys.SEGMENT_RESULT]
+    assert sample.startswith(str(tmp_path)) and sample.endswith("_median.npy")
+    np.testing.assert_array_equal(np.load(sample), masks["median"])
+    assert at.session_state[keys.train_option_key(keys.SAMPLE_MODEL, "data", "pore_value")] is None
+    assert any("Your sample" in uploader.label for uploader in at.get("file_uploader"))  # the Train page, on the material generator

@@ -81,6 +81,9 @@ SEGMENT_RESULT = "segment_result"
 SEGMENT_AUTO = "segment_auto"
 #: Not a widget: the U-Net checkpoint folder behind the stored ``unet`` mask (``None`` = the shipped one).
 SEGMENT_UNET_CHECKPOINT = "segment_unet_checkpoint"
+#: The mask the Segment page hands to the Train page, and the request to go there.
+SEGMENT_TRAIN_MASK = "segment_train_mask"
+SEGMENT_TRAIN_REQUESTED = "segment_train_requested"
 # Train page; a task's options use train_option_key(model, group, name).
 TRAIN_MODEL = "train_model"
 TRAIN_DATA_SOURCE = "train_data_source"
@@ -278,6 +281,27 @@ TRAIN_DATA_SOURCES = ("builtin", "folder")
 def train_option_key(model: str, group: str, name: str) -> str:
     """Widget key of option ``options[group][name]`` of task ``model`` on the Train page."""
     return f"train_option_{model}_{group}_{name}"
+
+
+#: The model the Train page opens on when a page hands it a sample (:func:`train_on_sample`).
+SAMPLE_MODEL = "material"
+
+
+def train_on_sample(state, sample, *, pore_value: float | None = None) -> None:
+    """Set the Train page up to train the material generator on ``sample`` (a stored file's path).
+
+    Parameters
+    ----------
+    state : MutableMapping
+        ``st.session_state`` (or any mapping, in tests).
+    sample : str or Path
+        A segmented volume or image the run can read (e.g. from :func:`porelib.runs.store_array`).
+    pore_value : float, optional
+        Which value is pore; ``None``: True for a bool mask, else the minority phase.
+    """
+    state[TRAIN_MODEL] = SAMPLE_MODEL
+    state[train_option_key(SAMPLE_MODEL, "data", "input")] = str(sample)
+    state[train_option_key(SAMPLE_MODEL, "data", "pore_value")] = pore_value
 
 
 def train_run_key(action: str, run_name: str) -> str:
