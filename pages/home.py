@@ -13,12 +13,14 @@ ui.route_through_app()
 
 st.title("Pore Studio")
 st.write(
-    "3D porous microstructures on a voxel grid (True = pore): generate them for a requested density, "
-    "compare them with the dataset using the statistics of porous media, score your own grids the same "
-    "way, grow them from a 2-D section, and segment X-ray CT scans. Every number is shown beside its "
-    "baseline: the dataset's value and spread at the same density, or the score of an all-empty grid."
+    "3D porous microstructures on a voxel grid (True = pore). Bring **your own sample** (a segmented micro-CT "
+    "volume or a 2-D micrograph): train a generator on it (Train), then make statistically equivalent volumes of "
+    "any size at the porosity you choose, judged against a part of the sample it never saw, beside the classical "
+    "reconstructions (Your material). Or generate pores for a density with the shipped models, compare them with "
+    "the dataset by the statistics of porous media, score your own grids the same way, segment X-ray CT scans, "
+    "turn a picture of a part into voxels, and compress volumes. Every number is shown beside its baseline and, "
+    "where it is an estimate, its interval."
 )
-
 
 
 @st.cache_data(max_entries=16)
