@@ -88,8 +88,41 @@ def nearest_iou(grids: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return iou.max(axis=1)
 
 
+def one_voxel_resolution(size: int = 30) -> dict[str, float]:
+    """The change one pore voxel makes to each statistic: what a zero noise floor is replaced by.
+
+    Where every reference grid has the same value of a statistic (the simulator at density
+    0.1 places a single pore voxel), the noise floor is zero and a ratio to it is 0/0 or
+    infinite. Such a statistic is judged instead against the grid's resolution: the larger
+    distance between a grid of one pore voxel and the same grid with a second voxel, either
+    next to it (the pore grows) or apart from it (a second pore). A generator whose grids
+    differ from the reference by at most one voxel then scores at most 1.
+
+    Parameters
+    ----------
+    size : int
+        Edge length S of the grids (at least 5).
+
+    Returns
+    -------
+    dict
+        ``{name: distance}`` for every name of :data:`porelib.metrics.MATRIX_STATISTICS`, all > 0.
+    """
+    centre = size // 2
+    single = np.zeros((size, size, size), dtype=bool)
+    single[centre, centre, centre] = True
+    grown, apart = single.copy(), single.copy()
+    grown[centre, centre, centre + 1] = True
+    apart[centre, centre, centre + 2] = True
+    d = metrics.distance_matrices([metrics.summary(single)], [metrics.summary(grown), metrics.summary(apart)])
+    return {name: float(d[name].max()) for name in metrics.MATRIX_STATISTICS}
+
+
 def fidelity(candidates: np.ndarray, reference: list, *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """Ratio to the reference's noise floor, with a bootstrap 95 % interval, for every matrix statistic.
+
+    A statistic on which the reference grids all agree (zero floor) is judged against
+    :func:`one_voxel_resolution` instead.
 
     Parameters
     ----------
@@ -106,8 +139,10 @@ def fidelity(candidates: np.ndarray, reference: list, *, resamples: int = RESAMP
     d = metrics.distance_matrices(stats, reference)
     e = metrics.distance_matrices(reference, reference)
     names = metrics.MATRIX_STATISTICS
+    resolution = one_voxel_resolution(candidates.shape[-1])
     ratio, low, high = bootstrap_ratio(np.stack([d[n] for n in names]), np.stack([e[n] for n in names]),
-                                       resamples=resamples, seed=seed)  # fmt: skip
+                                       resamples=resamples, seed=seed,
+                                       resolution=[resolution[n] for n in names])  # fmt: skip
     return {name: (float(ratio[k]), float(low[k]), float(high[k])) for k, name in enumerate(names)}
 
 
