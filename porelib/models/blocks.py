@@ -151,10 +151,10 @@ def smooth(scores: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     if sigmas.shape != (scores.shape[0],):
         raise ValueError(f"sigmas must have shape ({scores.shape[0]},); got {tuple(sigmas.shape)}")
     sigmas = sigmas.to(device=scores.device, dtype=torch.float32)
+    if not bool(((sigmas >= 0) & (sigmas <= MAX_SMOOTHING)).all()):
+        raise ValueError(f"smoothing widths must be in [0, {MAX_SMOOTHING}] voxels; got {sigmas.tolist()}")
     if not bool((sigmas > 0).any()):
         return scores
-    if bool((sigmas < 0).any()) or bool((sigmas > MAX_SMOOTHING).any()):
-        raise ValueError(f"smoothing widths must be in [0, {MAX_SMOOTHING}] voxels; got {sigmas.tolist()}")
     radius = int(torch.ceil(3 * sigmas.max()))
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=scores.device)
     width = sigmas.clamp(min=1e-6)[:, None]
