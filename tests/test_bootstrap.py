@@ -104,5 +104,9 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     assert held.holds and held.density == 0.5 and "holds" in held.text and "0.90–1.40" in held.text
     missed = generator_verdict("cvae", 0.63, path=path)
     assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
+    rows.append({"density": 0.1, "generator": "cvae", "holds": True, "zero_floors": "s2, pore_count",
+                 "s2_ratio": 1.0, "s2_low": 1.0, "s2_high": 1.0})
+    path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
+    assert "one pore voxel" in generator_verdict("cvae", 0.1, path=path).text
     assert generator_verdict("cgan", 0.5, path=path) is None
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None
