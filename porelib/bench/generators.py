@@ -13,6 +13,10 @@ For every density 0.1, 0.2, … 0.9 and every generator of :data:`GENERATORS`:
   grid". A density **holds** for a generator when every ratio is at most :data:`TARGET` and
   every upper bound at most :data:`FLOOR`: a lucky draw cannot pass, since the bound covers
   the resampling spread of both ensembles;
+* a statistic on which all the reference grids agree has a zero noise floor (at density 0.1
+  the simulator places a single pore voxel in every grid): a ratio to it would be 0/0 or
+  infinite whatever the generator does, so it is judged against the change one pore voxel
+  makes instead (:func:`one_voxel_resolution`), and the row's ``zero_floors`` names it;
 * the porosity error ``|φ − φ(d)|`` against the calibrated porosity;
 * memorisation: the mean IoU of each generated grid with its nearest *training* grid,
   beside the same for the reference grids (a generator above that copies).
