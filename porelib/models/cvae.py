@@ -25,9 +25,7 @@ Layout (S = 30 by default; any S ≥ 4 works):
 
 Generation (:meth:`CVAE.sample`) draws ``z`` from the generation prior
 (:meth:`CVAE.prior_latents`: N(0, I) until :meth:`CVAE.fit_prior` replaces it by a
-Gaussian fitted to the aggregate posterior of the training grids), decodes it, smooths
-the logits with a Gaussian whose width depends on the density (:meth:`CVAE.smoothing_at`,
-picked by the trainer on validation grids, 0 until then) and keeps
+Gaussian fitted to the aggregate posterior of the training grids), decodes it and keeps
 the ``k = round(expected_pore_voxels(density))`` voxels of highest logit
 (:func:`keep_top_k`), so the porosity of every generated grid is exactly the dataset's
 at that density. The checkpoint is the config (:class:`CVAEConfig`, plain values in the
@@ -49,13 +47,11 @@ from porelib.models.blocks import (
     Critic,
     FiLM,
     NormAct,
-    SMOOTHING_KNOTS,
     ResBlock,
     depth_to_space,
     half_size,
     keep_top_k,
     piecewise_linear,
-    smooth,
     space_to_depth,
 )
 from porelib.options import check_options, option, options_class
@@ -205,9 +201,6 @@ class CVAE(nn.Module):
         self.register_buffer("prior_factor", torch.zeros(dims, config.prior_rank, dtype=torch.float16))  # compact
         self.register_buffer("prior_scale", torch.ones(dims))
         self.register_buffer("prior_temperature", torch.ones(len(TEMPERATURE_KNOTS)))
-        #: Smoothing width (voxels) of the logits before the top-k in :meth:`sample`, at
-        #: :data:`porelib.models.blocks.SMOOTHING_KNOTS`; 0 (none) until the trainer picks it on validation grids.
-        self.register_buffer("smoothing", torch.zeros(len(SMOOTHING_KNOTS)))
         #: Training only: tells decoded prior samples from dataset grids (None without ``critic_width``).
         self.critic = Critic(config.critic_width, config.film_hidden) if config.critic_width else None
 
@@ -400,13 +393,9 @@ class CVAE(nn.Module):
         self.prior_scale.fill_(1.0)
         self.prior_temperature.fill_(1.0)
 
-    def smoothing_at(self, densities: torch.Tensor) -> torch.Tensor:
-        """σ(d), ``(N,)`` voxels: :attr:`smoothing` at the smoothing knots, linear in between, constant outside."""
-        return piecewise_linear(self.smoothing, SMOOTHING_KNOTS, densities.float()).clamp(min=0.0)
-
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Grids from the prior: decode :meth:`prior_latents`, smooth (:meth:`smoothing_at`), keep the top-k voxels.
+        """Grids from the prior: decode :meth:`prior_latents` and keep the top-k voxels.
 
         Parameters
         ----------
@@ -419,8 +408,7 @@ class CVAE(nn.Module):
         -------
         Tensor of bool, (N, S, S, S)
         """
-        logits = self.decode(self.prior_latents(densities, noise), densities)
-        return keep_top_k(smooth(logits, self.smoothing_at(densities)), self.pore_counts(densities))
+        return keep_top_k(self.decode(self.prior_latents(densities, noise), densities), self.pore_counts(densities))
 
     @torch.no_grad()
     def reconstruct(self, grids: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,6 @@ from porelib.losses import (
 )
 from porelib.models.blocks import keep_top_k, relaxed_top_k
 from porelib.models.cvae import CVAE, TEMPERATURE_KNOTS, CVAEConfig
-from porelib.tasks.smoothing import choose_smoothing
 from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
@@ -211,9 +210,6 @@ class CVAETask(Task):
            :data:`SELECTION_NEIGHBOURS` training grids nearest in density). The prior whose
            chosen temperatures give the lower summed score is kept (a decoder
            trained against a critic on standard normal samples may do best with them).
-        4. With that prior and its temperatures, the width of the Gaussian smoothing of the
-           logits before the top-k at each density knot
-           (:func:`porelib.tasks.smoothing.choose_smoothing`).
 
         Returns the fit's summary, the prior kept, the ratios per prior, temperature and
         band and the validation ``prior_s2`` under N(0, I) and under the kept prior.
@@ -249,10 +245,7 @@ class CVAETask(Task):
             model.reset_prior()
         model.prior_temperature.copy_(torch.tensor(choices[kind]))
         bands = [f"{low}-{high}" for low, high in TEMPERATURE_BANDS]
-        smoothing = choose_smoothing(model, lambda d, noise: model.decode(model.prior_latents(d, noise), d),
-                                     self.val_split, self.train_split, device, model.noise_shape)  # fmt: skip
         return {
-            "smoothing": smoothing,
             "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank, "kind": kind,
                       "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), choices[kind]))},
             "val_selection_score": {name: round(total, 4) for name, total in totals.items()},
