@@ -109,4 +109,6 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
     assert "one pore voxel" in generator_verdict("cvae", 0.1, path=path).text
     assert generator_verdict("cgan", 0.5, path=path) is None
+    shipped = generator_verdict("cgan", 0.5)  # the default path: the repository's docs/bench/generators.json
+    assert shipped is not None and shipped.density == 0.5
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from porelib import registry
+from porelib.data import REPO_ROOT
 from porelib.training import TrainConfig
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Generate page.
 MODEL = "model"
