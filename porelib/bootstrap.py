@@ -113,7 +113,8 @@ def bootstrap_ratio(
     resamples = check_positive_int(resamples, "resamples", minimum=100)
     confidence = check_number(confidence, "confidence", minimum=0.5, maximum=0.999)
     e = e * (1 - np.eye(members))  # a member is never paired with itself
-    ratio = noise_floor_ratio(d.mean(axis=(-2, -1)), e.sum(axis=(-2, -1)) / (members * (members - 1)), resolution)
+    floor = e.sum(axis=(-2, -1)) / (members * (members - 1))
+    ratio = noise_floor_ratio(d.mean(axis=(-2, -1)), floor, resolution)
 
     rng = np.random.default_rng(seed)
     wc = _resample_counts(rng, resamples, candidates)

@@ -1,4 +1,4 @@
-"""Generation-time smoothing of the logits: the Gaussian, its density knots, and the choice of its width on validation grids."""
+"""Generation-time smoothing of the logits: the Gaussian, its density knots, its width chosen on validation grids."""
 
 from types import SimpleNamespace
 

@@ -477,8 +477,9 @@ def generator_verdict(model: str, density: float, *, path=GENERATORS_BENCH) -> V
     measured = (f"{worst.replace('_', ' ')} {row[f'{worst}_ratio']:.2f}× the simulator's own spread "
                 f"(95 % interval {row[f'{worst}_low']:.2f}–{row[f'{worst}_high']:.2f})")
     if worst in str(row.get("zero_floors", "")).split(", "):
-        measured = (f"{worst.replace('_', ' ')} {row[f'{worst}_ratio']:.2f}× the change one pore voxel makes (the "
-                    f"simulator's grids all agree here; 95 % interval {row[f'{worst}_low']:.2f}–{row[f'{worst}_high']:.2f})")
+        measured = (f"{worst.replace('_', ' ')} {row[f'{worst}_ratio']:.2f}× the change one pore voxel makes "
+                    f"(the simulator's grids all agree here; 95 % interval "
+                    f"{row[f'{worst}_low']:.2f}–{row[f'{worst}_high']:.2f})")
     if row["holds"]:
         text = (f"Benchmark at d = {row['density']:g}: holds — every statistic within {target:g}× the simulator's "
                 f"spread, upper bounds ≤ {floor:g}; the farthest is {measured}.")

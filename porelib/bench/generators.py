@@ -271,7 +271,8 @@ def _summary_row(source: _Generator, own: list[dict], quick: bool) -> dict:
         "worst_high": worst[f"{statistic}_high"], "worst_at": f"{statistic} at d = {worst['density']}",
         "holds_at": ", ".join(f"{row['density']:g}" for row in own if row["holds"]) or "none",
         "porosity_error": max(row["porosity_error"] for row in own),
-    } | dict(zip(("ms_per_grid", "cpu_ms_per_grid"), (None, None) if quick else source.milliseconds_per_grid()))  # fmt: skip
+    } | dict(zip(("ms_per_grid", "cpu_ms_per_grid"),
+                 (None, None) if quick else source.milliseconds_per_grid()))  # fmt: skip
 
 
 def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, checkpoints: dict | None = None,
@@ -338,8 +339,9 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
         "nearest_train_iou: mean IoU of a generated grid with its nearest training grid, beside the reference "
         "grids' own (reference_nearest_train_iou): above it would mean copying. Summary rows: worst ratio, worst "
         "upper bound and where, the densities that hold, ms for one grid (ms_per_grid: wall clock with torch's "
-        "default threads, which grows with the machine's load; cpu_ms_per_grid: CPU time on one thread). `test a-b`: reconstruction of the test "
-        "split (IoU, Dice; AAD/AVAR of the decoder's probabilities beside the all-empty grid's)."
+        "default threads, which grows with the machine's load; cpu_ms_per_grid: CPU time on one thread). "
+        "`test a-b`: reconstruction of the test split (IoU, Dice; AAD/AVAR of the decoder's probabilities beside "
+        "the all-empty grid's)."
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     write_report("generators", rows, out_dir, notes=notes, extra={"data": dataset.fingerprint, "quick": quick,

@@ -107,6 +107,7 @@ def keep_top_k(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
     return (ranks < counts[:, None]).reshape(scores.shape)
 
+
 def piecewise_linear(values: torch.Tensor, knots, densities: torch.Tensor) -> torch.Tensor:
     """``(N,)``: ``values`` (one per knot) linear in the density between the ``knots``, constant outside.
 

@@ -48,13 +48,13 @@ from torch import nn
 
 from porelib._validate import check_number, check_positive_int
 from porelib.models.blocks import (
+    SMOOTHING_KNOTS,
     Critic,
     FiLM,
     NormAct,
     ResBlock,
     depth_to_space,
     half_size,
-    SMOOTHING_KNOTS,
     keep_top_k,
     piecewise_linear,
     relaxed_top_k,
