@@ -23,15 +23,23 @@ DEFAULT_RESAMPLES = 2000
 ZERO = 1e-12
 
 
-def noise_floor_ratio(distance, noise_floor):
-    """``distance / noise_floor`` elementwise; a zero floor gives 1 for a zero distance and inf otherwise.
+def noise_floor_ratio(distance, noise_floor, resolution=None):
+    """``distance / noise_floor`` elementwise, with a stated treatment of zero floors.
 
     Values below :data:`ZERO` count as zero, so an ensemble whose members all agree (the
-    simulator at density 0.1 places one 2-voxel pore) has a zero floor, not a rounding one.
+    simulator at density 0.1 places a single pore voxel) has a zero floor, not a rounding one.
+    A zero floor has no spread to measure against: where ``resolution`` (broadcast against
+    the floor) is given and positive, the distance is divided by it instead, the smallest
+    difference the statistic can resolve (``bench generators`` uses the change one pore voxel
+    makes, :func:`porelib.bench.generators.one_voxel_resolution`); otherwise a zero floor
+    gives 1 for a zero distance and inf for any other.
     """
     distance, noise_floor = np.asarray(distance, dtype=np.float64), np.asarray(noise_floor, dtype=np.float64)
     distance = np.where(np.abs(distance) < ZERO, 0.0, distance)
     noise_floor = np.where(np.abs(noise_floor) < ZERO, 0.0, noise_floor)
+    if resolution is not None:
+        resolution = np.broadcast_to(np.asarray(resolution, dtype=np.float64), noise_floor.shape)
+        noise_floor = np.where(noise_floor == 0, resolution, noise_floor)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = distance / noise_floor
     return np.where(noise_floor == 0, np.where(distance == 0, 1.0, np.inf), ratio)
@@ -51,6 +59,7 @@ def bootstrap_ratio(
     resamples: int = DEFAULT_RESAMPLES,
     seed=0,
     confidence: float = 0.95,
+    resolution=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ratio of the mean candidate–member distance to the members' noise floor, with a bootstrap interval.
 
@@ -75,6 +84,9 @@ def bootstrap_ratio(
     seed : int or numpy.random.Generator
     confidence : float
         Coverage of the percentile interval, in (0, 1).
+    resolution : array_like, shape (...), optional
+        Per leading index, the distance a zero noise floor is replaced by
+        (:func:`noise_floor_ratio`); default: a zero floor gives 1 or inf.
 
     Returns
     -------
@@ -101,7 +113,8 @@ def bootstrap_ratio(
     resamples = check_positive_int(resamples, "resamples", minimum=100)
     confidence = check_number(confidence, "confidence", minimum=0.5, maximum=0.999)
     e = e * (1 - np.eye(members))  # a member is never paired with itself
-    ratio = noise_floor_ratio(d.mean(axis=(-2, -1)), e.sum(axis=(-2, -1)) / (members * (members - 1)))
+    floor = e.sum(axis=(-2, -1)) / (members * (members - 1))
+    ratio = noise_floor_ratio(d.mean(axis=(-2, -1)), floor, resolution)
 
     rng = np.random.default_rng(seed)
     wc = _resample_counts(rng, resamples, candidates)
@@ -110,7 +123,8 @@ def bootstrap_ratio(
     pairs = members**2 - (wm**2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         noise = np.einsum("bj,...jb->...b", wm, e @ wm.T) / pairs
-    resampled = np.where(pairs > 0, noise_floor_ratio(distance, noise), np.nan)
+    per_resample = None if resolution is None else np.asarray(resolution, dtype=np.float64)[..., None]
+    resampled = np.where(pairs > 0, noise_floor_ratio(distance, noise, per_resample), np.nan)
     tail = 100 * (1 - confidence) / 2
     low = np.nanpercentile(resampled, tail, axis=-1, method="lower")
     high = np.nanpercentile(resampled, 100 - tail, axis=-1, method="higher")

@@ -384,13 +384,25 @@ def _cmd_decompress(args) -> int:
     return 0
 
 
+def _density_list(text: str) -> tuple[float, ...]:
+    """``"0.3,0.6"`` -> ``(0.3, 0.6)``: comma-separated density factors in [0, 1]."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated densities such as 0.3,0.6; got {text!r}") from None
+    if not values or any(not 0.0 <= value <= 1.0 for value in values):
+        raise argparse.ArgumentTypeError(f"densities must be in [0, 1], e.g. 0.3,0.6; got {text!r}")
+    return values
+
+
 def _cmd_bench(args) -> int:
     name = args.name.replace("-", "_")
     module = import_module(f"porelib.bench.{name}")
     from porelib.bench._report import markdown_table
 
     options = {}
-    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material)")):
+    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material)"),
+                            ("densities", "sweep densities (generators)")):
         if getattr(args, option) is None:
             continue
         if option not in inspect.signature(module.run).parameters:
@@ -582,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="app-load: seconds of load (default 60, or 15 with --quick)")
     bench.add_argument("--minutes", type=float, default=None,
                        help="material: training budget per material (default 5)")
+    bench.add_argument("--densities", type=_density_list, default=None, metavar="D,D,...",
+                       help="generators: only these densities, e.g. 0.3,0.6 (for iterating; the docs' tables use all)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -45,6 +45,35 @@ def test_noise_floor_ratio_conventions():
     assert noise_floor_ratio(3.0, 2.0) == pytest.approx(1.5)
 
 
+def test_a_zero_floor_is_replaced_by_the_stated_resolution():
+    assert noise_floor_ratio(0.5, 0.0, resolution=2.0) == pytest.approx(0.25)
+    assert noise_floor_ratio(0.5, 1.0, resolution=2.0) == pytest.approx(0.5)  # only zero floors
+    d = np.stack([np.full((4, 5), 0.5), np.zeros((4, 5))])
+    e = np.zeros((2, 5, 5))  # members all agree on both statistics
+    ratio, low, high = bootstrap_ratio(d, e, resamples=200, seed=0, resolution=[1.0, 1.0])
+    assert np.allclose(ratio, [0.5, 0.0]) and np.allclose(high, [0.5, 0.0])
+    assert bootstrap_ratio(d, e, resamples=200, seed=0)[0][0] == np.inf  # without it: infinite
+
+
+def test_one_voxel_more_than_a_one_voxel_reference_scores_at_most_one():
+    from porelib.bench.generators import one_voxel_resolution
+
+    resolution = one_voxel_resolution(12)
+    assert resolution["pore_count"] == 1.0 and resolution["largest_cluster_fraction"] == 0.5
+    assert all(value > 0 for value in resolution.values())
+    reference = []
+    for k in range(4):  # one pore voxel, anywhere: every statistic agrees
+        grid = np.zeros((12, 12, 12), dtype=bool)
+        grid[3 + k, 5, 5] = True
+        reference.append(metrics.summary(grid))
+    pair = np.zeros((2, 12, 12, 12), dtype=bool)
+    pair[0, 5, 5, 5:7] = True  # a 2-voxel pore
+    pair[1, 5, 5, [3, 8]] = True  # two 1-voxel pores
+    scores = fidelity(pair, reference, resamples=200)
+    assert all(high <= 1.0 + 1e-9 for _, _, high in scores.values()), scores
+    assert scores["pore_count"][0] == pytest.approx(0.5)
+
+
 def test_the_simulator_holds_against_itself_and_random_voxels_do_not():
     reference = [metrics.summary(grid) for grid in held_out_ensemble(0.7, 24)]
     from porelib.synth import pore_grids
@@ -75,7 +104,13 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     assert held.holds and held.density == 0.5 and "holds" in held.text and "0.90–1.40" in held.text
     missed = generator_verdict("cvae", 0.63, path=path)
     assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
+    rows.append({"density": 0.1, "generator": "cvae", "holds": True, "zero_floors": "s2, pore_count",
+                 "s2_ratio": 1.0, "s2_low": 1.0, "s2_high": 1.0})
+    path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
+    assert "one pore voxel" in generator_verdict("cvae", 0.1, path=path).text
     assert generator_verdict("cgan", 0.5, path=path) is None
+    shipped = generator_verdict("cgan", 0.5)  # the default path: the repository's docs/bench/generators.json
+    assert shipped is not None and shipped.density == 0.5
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None
 
 

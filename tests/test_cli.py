@@ -99,6 +99,8 @@ def test_bad_files_exit_2_with_one_line(tmp_path, capsys, name, make, match):
         (["score", "GRID", "--index", "3"], "--index must be in [0, 0]"),
         (["bench", "nothing"], "invalid choice"),
         (["bench", "speed", "--seconds", "5"], "--seconds applies to benchmarks that run for a time (app-load)"),
+        (["bench", "generators", "--densities", "0.3,1.5"], "densities must be in [0, 1]"),
+        (["bench", "speed", "--densities", "0.3"], "--densities applies to benchmarks that sweep densities"),
     ],
 )
 def test_bad_arguments_exit_2(grid_file, tmp_path, capsys, monkeypatch, argv, match):
@@ -117,3 +119,10 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+def test_bench_generators_takes_a_subset_of_densities(tmp_path, capsys):
+    status, out, _ = run(capsys, "bench", "generators", "--quick", "--densities", "0.5", "--out", str(tmp_path))
+    assert status == 0
+    rows = json.loads((tmp_path / "generators.json").read_text())["rows"]
+    assert {row["density"] for row in rows if isinstance(row["density"], float)} == {0.5}

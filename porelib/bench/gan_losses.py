@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from porelib import metrics
+from porelib import metrics, runfolder
 from porelib.bench._report import write_report
 from porelib.bench.generators import (
     SAMPLE_SEED,
@@ -100,8 +100,7 @@ def _recorded_status(folder: Path) -> str:
 
 
 def _history(folder: Path) -> list[dict]:
-    path = folder / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return runfolder.epoch_rows(runfolder.read_metrics(folder))
 
 
 def _model_sampler(folder: Path):

@@ -107,6 +107,72 @@ def keep_top_k(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
     return (ranks < counts[:, None]).reshape(scores.shape)
 
+
+def piecewise_linear(values: torch.Tensor, knots, densities: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: ``values`` (one per knot) linear in the density between the ``knots``, constant outside.
+
+    Parameters
+    ----------
+    values : Tensor, (K,)
+    knots : sequence of float, (K,), increasing, K ≥ 2
+    densities : Tensor, (N,)
+    """
+    knots = torch.as_tensor(knots, dtype=densities.dtype, device=densities.device)
+    values = values.to(densities.dtype)
+    d = densities.clamp(knots[0], knots[-1])
+    right = torch.searchsorted(knots, d).clamp(1, len(knots) - 1)
+    left = right - 1
+    weight = (d - knots[left]) / (knots[right] - knots[left])
+    return values[left] + weight * (values[right] - values[left])
+
+
+#: Densities at which a generator's smoothing width is set (linear in between, constant outside).
+SMOOTHING_KNOTS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
+#: Largest smoothing width :func:`smooth` accepts, in voxels.
+MAX_SMOOTHING = 4.0
+
+
+def smooth(scores: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Gaussian smoothing of each grid with its own width: rounder top-k shapes.
+
+    Separable 3-D Gaussian of standard deviation ``sigmas[i]`` voxels on grid ``i``
+    (truncated at 3σ, edges replicated); a width of 0 leaves the grid exactly as it is.
+    Generators smooth their logits before :func:`keep_top_k`, so the pore count stays exact.
+
+    Parameters
+    ----------
+    scores : Tensor, (N, S, S, S)
+    sigmas : Tensor, (N,)
+        Widths in voxels, in [0, :data:`MAX_SMOOTHING`].
+
+    Returns
+    -------
+    Tensor, (N, S, S, S)
+    """
+    if sigmas.shape != (scores.shape[0],):
+        raise ValueError(f"sigmas must have shape ({scores.shape[0]},); got {tuple(sigmas.shape)}")
+    sigmas = sigmas.to(device=scores.device, dtype=torch.float32)
+    if not bool(((sigmas >= 0) & (sigmas <= MAX_SMOOTHING)).all()):
+        raise ValueError(f"smoothing widths must be in [0, {MAX_SMOOTHING}] voxels; got {sigmas.tolist()}")
+    if not bool((sigmas > 0).any()):
+        return scores
+    radius = int(torch.ceil(3 * sigmas.max()))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=scores.device)
+    width = sigmas.clamp(min=1e-6)[:, None]
+    kernels = torch.exp(-0.5 * (offsets[None, :] / width) ** 2)
+    kernels = torch.where(sigmas[:, None] > 0, kernels, (offsets[None, :] == 0).float())
+    kernels = kernels / kernels.sum(dim=1, keepdim=True)
+    n = scores.shape[0]
+    h = scores.float()[None]  # (1, N, S, S, S): one channel per grid, each with its own kernel
+    for axis in range(3):
+        shape = [n, 1, 1, 1, 1]
+        shape[2 + axis] = 2 * radius + 1
+        padding = [0] * 6
+        padding[2 * (2 - axis)] = padding[2 * (2 - axis) + 1] = radius
+        h = F.conv3d(F.pad(h, padding, mode="replicate"), kernels.reshape(shape), groups=n)
+    return h[0].to(scores.dtype)
+
+
 def relaxed_top_k(logits: torch.Tensor, counts: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Straight-through top-k: exact binary grids forward, a soft threshold's gradient backward.
 

@@ -29,9 +29,12 @@ Training (:mod:`porelib.tasks.cgan`) shows the critic the generator's output thr
 critic sees what generation ships, binary grids with the dataset's pore count), with
 the gradient of a sigmoid centred on the top-k threshold in the backward pass.
 
-Generation (:meth:`CGAN.sample`) keeps the ``k = round(expected_pore_voxels(density))``
-voxels of highest logit (:func:`porelib.models.blocks.keep_top_k`), so the porosity of
-every generated grid is exactly the dataset's at that density, as for the cVAE.
+Generation (:meth:`CGAN.sample`) smooths the logits with a Gaussian whose width depends
+on the density (:meth:`CGAN.smoothing_at`, :func:`porelib.models.blocks.smooth`; picked by
+the trainer on validation grids, 0 until then) and keeps the
+``k = round(expected_pore_voxels(density))`` voxels of highest logit
+(:func:`porelib.models.blocks.keep_top_k`), so the porosity of every generated grid is
+exactly the dataset's at that density, as for the cVAE.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from torch import nn
 
 from porelib._validate import check_number, check_positive_int
 from porelib.models.blocks import (
+    SMOOTHING_KNOTS,
     Critic,
     FiLM,
     NormAct,
@@ -52,7 +56,9 @@ from porelib.models.blocks import (
     depth_to_space,
     half_size,
     keep_top_k,
+    piecewise_linear,
     relaxed_top_k,
+    smooth,
 )
 from porelib.options import check_options, option, options_class
 from porelib.synth import expected_pore_voxels
@@ -166,6 +172,9 @@ class CGAN(nn.Module):
         self.config = _check_config(config)
         self.generator = Generator(config)
         self.critic = Critic(config.critic_width, config.film_hidden)
+        #: Smoothing width (voxels) of the logits before the top-k, at :data:`SMOOTHING_KNOTS`;
+        #: 0 (none) until the trainer picks it on validation grids (``CGANTask.finalize``).
+        self.register_buffer("smoothing", torch.zeros(len(SMOOTHING_KNOTS)))
 
     @property
     def noise_shape(self) -> tuple[int, int, int, int]:
@@ -213,9 +222,13 @@ class CGAN(nn.Module):
         pore counts (:meth:`pore_counts`) and ``relax_temperature``; ``(N, S, S, S)`` float 0/1."""
         return relaxed_top_k(logits, self.pore_counts(densities), self.config.relax_temperature)
 
+    def smoothing_at(self, densities: torch.Tensor) -> torch.Tensor:
+        """σ(d), ``(N,)`` voxels: :attr:`smoothing` at :data:`SMOOTHING_KNOTS`, linear in between, constant outside."""
+        return piecewise_linear(self.smoothing, SMOOTHING_KNOTS, densities.float()).clamp(min=0.0)
+
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Generated grids: the top-k voxels of the generator's logits.
+        """Generated grids: the top-k voxels of the generator's logits, smoothed by :meth:`smoothing_at`.
 
         Parameters
         ----------
@@ -229,7 +242,8 @@ class CGAN(nn.Module):
         Tensor of bool, (N, S, S, S)
             Each with exactly ``round(expected_pore_voxels(d, size=S))`` pore voxels.
         """
-        return keep_top_k(self.generate_logits(noise, densities), self.pore_counts(densities))
+        logits = smooth(self.generate_logits(noise, densities), self.smoothing_at(densities))
+        return keep_top_k(logits, self.pore_counts(densities))
 
 
 __all__ = ["CGAN", "CGANConfig", "Generator"]

@@ -51,6 +51,7 @@ from porelib.models.blocks import (
     depth_to_space,
     half_size,
     keep_top_k,
+    piecewise_linear,
     space_to_depth,
 )
 from porelib.options import check_options, option, options_class
@@ -305,13 +306,7 @@ class CVAE(nn.Module):
 
     def temperature(self, densities: torch.Tensor) -> torch.Tensor:
         """τ(d), ``(N,)``: :attr:`prior_temperature` at :data:`TEMPERATURE_KNOTS`, linear in between, constant outside."""
-        knots = torch.as_tensor(TEMPERATURE_KNOTS, dtype=densities.dtype, device=densities.device)
-        values = self.prior_temperature.to(densities.dtype)
-        d = densities.clamp(knots[0], knots[-1])
-        right = torch.searchsorted(knots, d).clamp(1, len(knots) - 1)
-        left = right - 1
-        weight = (d - knots[left]) / (knots[right] - knots[left])
-        return values[left] + weight * (values[right] - values[left])
+        return piecewise_linear(self.prior_temperature, TEMPERATURE_KNOTS, densities)
 
     def prior_latents(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Latents from the prior: ``z = m(d) + τ(d) (W u + s ⊙ e)`` with ``noise = [u, e]``.

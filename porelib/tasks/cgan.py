@@ -47,6 +47,7 @@ from porelib.metrics import mean_pairwise_iou, sample_mismatch
 from porelib.models.cgan import CGAN, CGANConfig
 from porelib.options import check_options, option, options_class
 from porelib.synth import pore_grids
+from porelib.tasks.smoothing import choose_smoothing
 from porelib.training import Progress, Task, batch_to
 
 #: Density and number of generated grids of the held-out mode-collapse check.
@@ -201,6 +202,15 @@ class CGANTask(Task):
         samples = model.sample(densities, noise).cpu().numpy()
         result["pairwise_iou_ratio"] = mean_pairwise_iou(samples) / self._diversity_reference()
         return result
+
+    def finalize(self, model: CGAN, device: torch.device) -> dict:
+        """Pick the generation's smoothing width at each density knot on the validation grids.
+
+        See :func:`porelib.tasks.smoothing.choose_smoothing`; the generator's weights stay as trained.
+        """
+        model.eval()
+        return choose_smoothing(model, lambda d, noise: model.generate_logits(noise, d), self.val_split,
+                                self.train_split, device, model.noise_shape)  # fmt: skip
 
 
 __all__ = ["CGANTask", "GANScheduleConfig"]
