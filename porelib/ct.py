@@ -201,15 +201,36 @@ def sphere_phantom(size: int, *, volume_fraction: float = 0.2, radius_range=(3, 
     ValueError
         For a size, volume fraction or radius range out of range.
     """
+    size, fraction, (r_min, r_max) = _check_phantom(size, volume_fraction, radius_range)
+    rng = np.random.default_rng(seed)
+
+    def sphere(radius):
+        return _ball_in_block(rng.uniform(-0.5, size - 0.5, size=3), radius, size)
+
+    return _place_inclusions(size, fraction, r_min, r_max, rng, sphere, "spheres")
+
+
+def _check_phantom(size, volume_fraction, radius_range) -> tuple[int, float, tuple[float, float]]:
+    """The checked size, volume fraction and radius range of a phantom."""
     size = check_positive_int(size, "size", minimum=_MIN_SCAN_SIZE, maximum=MAX_GRID_SIZE)
     fraction = check_density(volume_fraction, "volume_fraction")
     if not 0.0 < fraction <= MAX_VOLUME_FRACTION:
         raise ValueError(
-            f"volume_fraction must be in (0, {MAX_VOLUME_FRACTION}] so that the spheres stay the minority phase; "
+            f"volume_fraction must be in (0, {MAX_VOLUME_FRACTION}] so that the inclusions stay the minority phase; "
             f"got {volume_fraction!r}"
         )
-    r_min, r_max = _check_radius_range(radius_range, size)
-    rng = np.random.default_rng(seed)
+    return size, fraction, _check_radius_range(radius_range, size)
+
+
+def _place_inclusions(size: int, fraction: float, r_min: float, r_max: float, rng: np.random.Generator, body,
+                      what: str) -> np.ndarray:
+    """Add inclusions one at a time until ``fraction`` of the ``(S, S, S)`` cube is filled.
+
+    Each inclusion's radius is drawn uniformly from ``[r_min, r_max]`` (shrunk to what is
+    still missing); ``body(radius)`` draws the rest (centre, shape) from ``rng`` and returns
+    the slices of its bounding block and its bool mask there. One more than
+    :data:`MAX_SPHERE_OVERLAP` occupied already is rejected.
+    """
     grid = np.zeros((size,) * 3, dtype=bool)
     target = round(fraction * grid.size)
     filled = 0
@@ -218,17 +239,16 @@ def sphere_phantom(size: int, *, volume_fraction: float = 0.2, radius_range=(3, 
             return grid
         fitting_radius = (3.0 * (target - filled) / (4.0 * np.pi)) ** (1.0 / 3.0)
         radius = max(r_min, min(rng.uniform(r_min, r_max), fitting_radius))
-        centre = rng.uniform(-0.5, size - 0.5, size=3)
-        block, ball = _ball_in_block(centre, radius, size)
+        block, inside = body(radius)
         occupied = grid[block]
-        ball_voxels = np.count_nonzero(ball)
-        overlap = np.count_nonzero(occupied & ball)
-        if overlap > MAX_SPHERE_OVERLAP * ball_voxels:
+        voxels = np.count_nonzero(inside)
+        overlap = np.count_nonzero(occupied & inside)
+        if voxels == 0 or overlap > MAX_SPHERE_OVERLAP * voxels:
             continue
-        occupied |= ball
-        filled += ball_voxels - overlap
+        occupied |= inside
+        filled += voxels - overlap
     raise ValueError(
-        f"could not place spheres up to volume_fraction {fraction} with radius_range {radius_range} in a "
+        f"could not place {what} up to volume_fraction {fraction} with radius_range {(r_min, r_max)} in a "
         f"{size}³ cube; lower volume_fraction or the smallest radius"
     )
 
@@ -272,14 +292,7 @@ def phantom(
     check_choice(shape, SHAPES, "shape")
     if shape == "spheres":
         return sphere_phantom(size, volume_fraction=volume_fraction, radius_range=radius_range, seed=seed)
-    size = check_positive_int(size, "size", minimum=_MIN_SCAN_SIZE, maximum=MAX_GRID_SIZE)
-    fraction = check_density(volume_fraction, "volume_fraction")
-    if not 0.0 < fraction <= MAX_VOLUME_FRACTION:
-        raise ValueError(
-            f"volume_fraction must be in (0, {MAX_VOLUME_FRACTION}] so that the inclusions stay the minority phase; "
-            f"got {volume_fraction!r}"
-        )
-    r_min, r_max = _check_radius_range(radius_range, size)
+    size, fraction, (r_min, r_max) = _check_phantom(size, volume_fraction, radius_range)
     rng = np.random.default_rng(seed)
     if shape == "bicontinuous":
         field = ndimage.gaussian_filter(rng.standard_normal((size,) * 3).astype(np.float32), (r_min + r_max) / 4, mode="wrap")
@@ -288,30 +301,15 @@ def phantom(
     if shape == "grains":
         noise = ndimage.gaussian_filter(rng.standard_normal((size,) * 3).astype(np.float32), max(1.0, r_min / 2), mode="wrap")
         roughness = 1.0 + GRAIN_ROUGHNESS * noise / max(float(noise.std()), 1e-6)
-    grid = np.zeros((size,) * 3, dtype=bool)
-    target = round(fraction * grid.size)
-    filled = 0
-    for _ in range(_MAX_PLACEMENT_TRIES):
-        if filled >= target:
-            return grid
-        fitting_radius = (3.0 * (target - filled) / (4.0 * np.pi)) ** (1.0 / 3.0)
-        radius = max(r_min, min(rng.uniform(r_min, r_max), fitting_radius))
+
+    def ellipsoid(radius):
         ratios = np.exp(rng.uniform(-0.5, 0.5, size=3) * np.log(MAX_ASPECT))
         ratios /= np.cbrt(ratios.prod())
         rotation = _random_rotation(rng)
         centre = rng.uniform(-0.5, size - 0.5, size=3)
-        block, body = _ellipsoid_in_block(centre, radius * ratios, rotation, size, roughness)
-        occupied = grid[block]
-        body_voxels = np.count_nonzero(body)
-        overlap = np.count_nonzero(occupied & body)
-        if body_voxels == 0 or overlap > MAX_SPHERE_OVERLAP * body_voxels:
-            continue
-        occupied |= body
-        filled += body_voxels - overlap
-    raise ValueError(
-        f"could not place {shape} up to volume_fraction {fraction} with radius_range {radius_range} in a "
-        f"{size}³ cube; lower volume_fraction or the smallest radius"
-    )
+        return _ellipsoid_in_block(centre, radius * ratios, rotation, size, roughness)
+
+    return _place_inclusions(size, fraction, r_min, r_max, rng, ellipsoid, shape)
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
