@@ -86,7 +86,6 @@ import math
 import struct
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +97,7 @@ from torch.nn.utils import parametrize
 from porelib._validate import check_choice, check_number, check_positive_int
 from porelib.compress.names import OVERHEAD_NBYTES
 from porelib.compress.volume import KINDS, raw_nbytes
-from porelib.devices import select_device, warmup_cosine
+from porelib.devices import cpu_threads, select_device, warmup_cosine
 from porelib.models.siren import (
     MAX_TILES,
     MIN_WIDTH,
@@ -386,7 +385,7 @@ def encode(
     values = normalise(array, kind)
     torch_seed = int(np.random.default_rng(seed).integers(2**62))
     start = time.perf_counter()
-    with _cpu_threads(threads):
+    with cpu_threads(threads):
         field, done = fit_field(
             values, config, steps=steps, batch_size=batch_size, lr=lr, bits=bits, binary=kind == "binary",
             seed=torch_seed, device=device, progress=progress, max_seconds=max_seconds, return_steps=True,
@@ -413,7 +412,7 @@ def decode(code: NeuralCode, shape, kind: str, value_range, *, device="auto", ba
     """Evaluate the networks on every voxel: bool for a grid (output > 0), float64 in ``value_range`` for a scan."""
     batch_size = check_positive_int(batch_size, "batch_size")
     threads = check_positive_int(threads, "threads", maximum=MAX_THREADS)
-    with _cpu_threads(threads):
+    with cpu_threads(threads):
         normalised = render_field(code.field(device=device), shape, batch_size=batch_size)
     if kind == "binary":
         return normalised > 0
@@ -711,14 +710,3 @@ def render_field(field: SirenField, shape, *, batch_size: int = DECODE_BATCH_SIZ
     padded = out.reshape(*config.tiles, *grid.length).permute(0, 3, 1, 4, 2, 5)
     padded = padded.reshape(*(t * length for t, length in zip(config.tiles, grid.length)))
     return padded[: shape[0], : shape[1], : shape[2]].numpy().copy()
-
-
-@contextmanager
-def _cpu_threads(threads: int) -> Iterator[None]:
-    """Use ``threads`` CPU threads for torch inside the block."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
