@@ -235,3 +235,18 @@ def test_randomised_family_draws_scans_from_the_wider_simulator():
     assert np.array_equal(first.image, expected.image) and np.array_equal(first.label, expected.label)
     scan, dose = validation_scan(2, config)
     assert dose == "default" and scan.label.shape == (24, 24, 24)
+
+
+def test_small_crops_step_in_float32_on_the_cpu():
+    # oneDNN's bfloat16 convolutions gave NaN gradients now and then on 1-2 voxel coarse levels (the flaky NaN).
+    from porelib.tasks.unet import BFLOAT16_MIN_COARSE_SIDE
+
+    data = {"scan_size": 24, "train_scans": 2, "crop": 16, "val_size": 16, "max_radius": 4.0}
+    task = UNetTask({"data": data})
+    cpu = torch.device("cpu")
+    multiple = UNet3D(task.model_config).multiple
+    small, large = (torch.zeros(1, side, side, side) for side in (16, multiple * BFLOAT16_MIN_COARSE_SIDE))
+    assert not task._bfloat16_step(small, cpu)
+    assert task._bfloat16_step(large, cpu)
+    float32 = UNetTask({"data": data, "step": {"cpu_precision": "float32"}})
+    assert not float32._bfloat16_step(large, cpu)

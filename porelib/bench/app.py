@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -646,7 +646,7 @@ def seconds_per_step(config: SirenConfig, *, batch_size: int = DEFAULT_BATCH_SIZ
     """Wall-clock seconds of one fitting step of ``config`` here (the median of :data:`TIMING_STEPS` steps)."""
     device = select_device(device)
     per_tile = max(1, batch_size // config.n_tiles)
-    with _cpu_threads(threads), torch.random.fork_rng(devices=[]):
+    with cpu_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         field = SirenField(config).to(device)
         optimiser = torch.optim.Adam(field.parameters(), lr=1e-3)
