@@ -13,7 +13,7 @@ from porelib.app.state import model_status
 ui.route_through_app()
 
 SOURCES = {"simulate": "Simulate a scan", "upload": "Upload a scan"}
-CONTRASTS = {"bright": "glass spheres in a polymer (bright)", "dark": "pores in a solid (dark)"}
+CONTRASTS = {"bright": "bright: glass in polymer", "dark": "dark: pores in a solid"}
 FAMILIES = {
     "spheres": "spheres, default scanner",
     "randomised": "randomised (as the U-Net's training)",
