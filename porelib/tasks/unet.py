@@ -132,6 +132,7 @@ CPU_PRECISIONS = ("bfloat16", "float32")
 #: coarsest level was 1–2 voxels across (crops of 8–16 voxels; 8 of 390 steps in 5 processes,
 #: never the same ones twice), and none in float32 (0 of 210) or without oneDNN (0 of 330).
 #: This was the flaky NaN of the test suite (issue 27). Crops of 32 and more keep bfloat16.
+#: Rerun the count with ``python tests/onednn_nan_hunt.py`` (one process a run).
 BFLOAT16_MIN_COARSE_SIDE = 4
 
 
