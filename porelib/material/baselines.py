@@ -141,8 +141,43 @@ def _both_pore(h: float, rho: np.ndarray) -> np.ndarray:
     return special.ndtr(h) - 2 * special.owens_t(h, np.sqrt((1 - rho) / (1 + rho)))
 
 
-def _training_correlation(training: np.ndarray, radius: int) -> tuple[np.ndarray, float]:
-    """Normalised indicator correlation ``(S2(d) − φ²)/(φ − φ²)`` at lags up to ``radius`` (3-D, centred).
+#: The per-axis radius is RADIUS_FACTOR × the first lag at which the indicator correlation
+#: along that axis falls below RADIUS_CUTOFF (capped at half the training's side).
+RADIUS_CUTOFF, RADIUS_FACTOR = 0.05, 2.0
+#: Estimated spectral density below this many root-mean-square negative values is taken as noise.
+SPECTRAL_NOISE_LEVELS = 3.0
+
+
+def _indicator_correlation(s2, phi: float) -> np.ndarray:
+    return (np.asarray(s2) - phi * phi) / (phi - phi * phi)
+
+
+def _axis_profile(training: np.ndarray, axis: int) -> np.ndarray:
+    """S2 along ``axis`` at lags 0 … side − 1 (non-periodic), by FFT, a slab of the other axes at a time."""
+    side = training.shape[axis]
+    moved = np.moveaxis(training, axis, -1).reshape(-1, side)
+    total = np.zeros(side)
+    for start in range(0, len(moved), 1 << 14):
+        spectrum = fft.rfft(moved[start : start + (1 << 14)].astype(np.float32), n=2 * side, axis=-1, workers=-1)
+        total += fft.irfft(np.abs(spectrum) ** 2, n=2 * side, axis=-1, workers=-1)[:, :side].sum(axis=0)
+    return total / (len(moved) * (side - np.arange(side)))
+
+
+def _axis_radii(training: np.ndarray) -> tuple[int, int, int]:
+    """Per-axis radius of the matched lags (:data:`RADIUS_CUTOFF`, :data:`RADIUS_FACTOR`); an image gives one for all three."""
+    phi = float(training.mean())
+    radii = []
+    for axis, side in enumerate(training.shape):
+        top = max(1, side // 2)
+        profile = _indicator_correlation(_axis_profile(training, axis)[1 : top + 1], phi)
+        below = np.flatnonzero(profile < RADIUS_CUTOFF)
+        first = int(below[0]) + 1 if below.size else top
+        radii.append(int(min(top, max(2, math.ceil(RADIUS_FACTOR * first)))))
+    return (max(radii),) * 3 if training.ndim == 2 else tuple(radii)
+
+
+def _training_correlation(training: np.ndarray, radii: tuple[int, int, int]) -> tuple[np.ndarray, float]:
+    """Normalised indicator correlation ``(S2(d) − φ²)/(φ − φ²)`` at lags ``|d_i| ≤ radii[i]`` (3-D, centred).
 
     A 2-D image is taken as a section of an isotropic material: its S2 averaged over
     circles of radius |d| is used at every 3-D lag of the same length.
@@ -151,46 +186,63 @@ def _training_correlation(training: np.ndarray, radius: int) -> tuple[np.ndarray
     if not 0.0 < phi < 1.0:
         raise ValueError(f"training must hold both pore and solid voxels; its porosity is {phi!r}")
     if training.ndim == 3:
-        radii = tuple(min(radius, length - 1) for length in training.shape)
-        s2 = metrics.two_point_map(training, radius=radii)
-        pad = [(radius - r, radius - r) for r in radii]  # lags the box is too thin to measure count as uncorrelated
+        measured = tuple(min(r, length - 1) for r, length in zip(radii, training.shape))
+        s2 = metrics.two_point_map(training, radius=measured)
+        pad = [(r - m, r - m) for r, m in zip(radii, measured)]  # lags the box is too thin to measure count as uncorrelated
         s2 = np.pad(s2, pad, constant_values=phi * phi)
     else:
-        radii = tuple(min(radius, length - 1) for length in training.shape)
-        plane = metrics.two_point_map(training[None], radius=(0, *radii))[0]
-        dy, dz = np.meshgrid(np.arange(-radii[0], radii[0] + 1), np.arange(-radii[1], radii[1] + 1), indexing="ij")
+        plane_radii = tuple(min(radii[0], length - 1) for length in training.shape)
+        plane = metrics.two_point_map(training[None], radius=(0, *plane_radii))[0]
+        dy, dz = np.meshgrid(np.arange(-plane_radii[0], plane_radii[0] + 1), np.arange(-plane_radii[1], plane_radii[1] + 1),
+                             indexing="ij")  # fmt: skip
         shell = np.rint(np.hypot(dy, dz)).astype(int).ravel()
         profile = np.bincount(shell, weights=plane.ravel()) / np.maximum(np.bincount(shell), 1)
-        lags = np.arange(-radius, radius + 1)
-        length = np.sqrt(lags[:, None, None] ** 2 + lags[None, :, None] ** 2 + lags[None, None, :] ** 2)
-        measured = min(radii)
-        s2 = np.where(length <= measured, np.interp(length, np.arange(len(profile)), profile), phi * phi)
-    return (s2 - phi * phi) / (phi - phi * phi), phi
+        lags = [np.arange(-r, r + 1) for r in radii]
+        length = np.sqrt(lags[0][:, None, None] ** 2 + lags[1][None, :, None] ** 2 + lags[2][None, None, :] ** 2)
+        s2 = np.where(length <= min(plane_radii), np.interp(length, np.arange(len(profile)), profile), phi * phi)
+    return _indicator_correlation(s2, phi), phi
 
 
-def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius: int | None = None) -> np.ndarray:
+def _denoised_spectral_density(kernel: np.ndarray) -> np.ndarray:
+    """Spectral density of a sampled correlation, its estimation noise shrunk away (``gaussian_random_field`` step 4)."""
+    density = fft.rfftn(kernel, workers=-1).real
+    negative = density[density < 0]
+    noise = float(np.sqrt(np.mean(negative.astype(np.float64) ** 2))) if negative.size else 0.0
+    return np.maximum(density - SPECTRAL_NOISE_LEVELS * noise, 0.0).astype(np.float32)
+
+
+def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius=None) -> np.ndarray:
     """A thresholded Gaussian random field with the training material's two-point correlation.
 
-    1. The training pore phase's S2 at every lag ``d`` with ``|d_i| ≤ radius``
+    1. The training pore phase's S2 at every lag ``d`` with ``|d_i| ≤ radius_i``
        (:func:`porelib.metrics.two_point_map`, anisotropy kept), as the normalised indicator
        correlation ``ρ_I(d) = (S2(d) − φ_t²)/(φ_t − φ_t²)``. At the requested porosity φ the
-       target is ``S2*(d) = φ² + ρ_I(d) (φ − φ²)``.
+       target is ``S2*(d) = φ² + ρ_I(d) (φ − φ²)``. By default each axis has its own radius,
+       :data:`RADIUS_FACTOR` × the lag at which ``ρ_I`` along it first falls below
+       :data:`RADIUS_CUTOFF` (at most half the side): the whole correlation of an elongated
+       material along its long axis, and no more lags than needed along the short ones.
     2. Each lag's Gaussian correlation ``ρ_Y(d)`` solves the level-cut relation
        (:func:`level_cut_correlation`).
-    3. ``ρ_Y``, tapered by a cosine from 1 at ``radius / 2`` to 0 at ``radius`` (the estimate
-       is noisy at large lags; a hard cut would add high-frequency power), is placed on a
-       periodic grid at least ``shape + radius``; its FFT is the spectral density, negative
-       parts clipped to 0 (an estimated ``ρ_Y`` need not be positive definite).
-    4. White noise filtered by the square root of that density is the field; the grid is
+    3. ``ρ_Y`` is tapered by a cosine of the ellipsoidal lag ``s = |d / radius|``, from 1 at
+       s = 1/2 to 0 at s = 1 (a hard cut would add high-frequency power), and placed on a
+       periodic grid at least ``shape + radius``.
+    4. Its FFT is the spectral density. Sampling noise in the estimated ``ρ_Y`` spreads over
+       every frequency, with either sign, and a smooth material's true density is nearly 0
+       at high frequencies, so clipping the negative values alone leaves a floor of positive
+       noise that roughens the field (shorter chords, more surface). The root-mean-square
+       of the negative values measures that noise; the density minus
+       :data:`SPECTRAL_NOISE_LEVELS` times it, clipped at 0, is used (soft thresholding).
+    5. White noise filtered by the square root of that density is the field; the grid is
        cropped to ``shape`` (no lag wraps around) and the ``round(φ × voxels)`` highest values
        are pore (:func:`keep_top`).
 
-    Limits: it reproduces S2 (up to the clipping and the radius), not the shapes that S2
+    Limits: it reproduces S2 (up to the radius and the denoising), not the shapes that S2
     does not fix. Pores are as connected as a level cut makes them, which for low porosity
     means isolated blobs where the real material may percolate, and its pore-size and
     chord distributions, surface and Euler number follow from the Gaussian model rather
     than from the material. That is the point of the baseline: a generator should do better
-    on exactly those statistics.
+    on exactly those statistics. (A material that *is* a level-cut Gaussian field, such as
+    PoreSpy's ``blobs``, is reproduced nearly as well as copying it.)
 
     Parameters
     ----------
@@ -201,9 +253,10 @@ def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius
     porosity : float
         Pore fraction of the output, strictly between 0 and 1.
     seed : int or numpy.random.Generator, optional
-    radius : int, optional
-        Largest lag matched, in voxels; default a quarter of the training's smallest side
-        (at least 1). Lags the training is too thin to measure are taken as uncorrelated.
+    radius : int or (int, int, int), optional
+        Largest lag matched along each axis, in voxels (one int: every axis); default per
+        axis from the training's correlation (step 1). Lags the training is too thin to
+        measure are taken as uncorrelated.
 
     Returns
     -------
@@ -220,22 +273,23 @@ def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius
     if len(shape) != 3:
         raise ValueError(f"shape must be a volume (X, Y, Z) or one int; got {shape!r}")
     count = _pore_count(porosity, shape)
-    radius = max(1, min(training.shape) // 4) if radius is None else check_positive_int(radius, "radius")
     if count in (0, math.prod(shape)):
         return np.full(shape, bool(count))
-    rho_indicator, _ = _training_correlation(training, radius)
+    if radius is None:
+        radii = _axis_radii(training)
+    else:
+        radii = tuple(check_positive_int(r, "radius") for r in np.broadcast_to(np.asarray(radius), (3,)).tolist())
+    rho_indicator, _ = _training_correlation(training, radii)
     phi = count / math.prod(shape)
     rho = level_cut_correlation(phi * phi + rho_indicator * (phi - phi * phi), phi)
-    lags = np.arange(-radius, radius + 1)
-    # Cosine taper from 1 at radius / 2 to 0 at radius: the estimated correlation is noisy at
-    # large lags, and a hard cut there puts spurious (after clipping, positive) power at high
-    # frequencies, which roughens the field and lowers S2 at small lags.
-    taper = 0.5 - 0.5 * np.cos(np.pi * np.clip(2 * (radius - np.abs(lags)) / radius, 0.0, 1.0))
-    rho = rho * taper[:, None, None] * taper[None, :, None] * taper[None, None, :]
-    grid = [fft.next_fast_len(max(n + radius, 2 * radius + 1), real=True) for n in shape]
+    lags = [np.arange(-r, r + 1) for r in radii]
+    scaled = np.sqrt(sum((lag.reshape([-1 if i == a else 1 for i in range(3)]) / r) ** 2
+                         for a, (lag, r) in enumerate(zip(lags, radii))))  # fmt: skip
+    rho = rho * (0.5 - 0.5 * np.cos(np.pi * np.clip(2 * (1 - scaled), 0.0, 1.0)))
+    grid = [fft.next_fast_len(max(n + r, 2 * r + 1), real=True) for n, r in zip(shape, radii)]
     kernel = np.zeros(grid, dtype=np.float32)
-    kernel[np.ix_(lags % grid[0], lags % grid[1], lags % grid[2])] = rho
-    density = np.maximum(fft.rfftn(kernel, workers=-1).real, 0.0).astype(np.float32)
+    kernel[np.ix_(*(lag % g for lag, g in zip(lags, grid)))] = rho
+    density = _denoised_spectral_density(kernel)
     del kernel
     rng = np.random.default_rng(seed)
     noise = fft.rfftn(rng.standard_normal(grid, dtype=np.float32), workers=-1)
