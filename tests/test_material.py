@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from porelib.cli import main
@@ -107,18 +108,62 @@ def test_the_split_keeps_the_held_out_slab_apart():
 # ----------------------------------------------------------------------------- the generator
 
 
-def test_generation_is_seamless_exact_and_deterministic():
-    model = MaterialGenerator(MaterialGeneratorConfig(width=8, noise_channels=4)).eval()
-    whole = generate_volume(model, (50, 20, 18), 0.3, seed=4, chunk=512)
+@pytest.mark.parametrize("prior", ["none", "gaussian-field"])
+def test_generation_is_seamless_exact_and_deterministic(prior):
+    model = MaterialGenerator(MaterialGeneratorConfig(width=8, noise_channels=4, prior=prior)).eval()
+    shape = (50, 20, 18)
+    field = None
+    if prior != "none":
+        torch.nn.init.normal_(model.head.weight, std=0.5)  # a trained generator's head is not zero
+        field = np.random.default_rng(0).standard_normal(model.prior_shape(shape)).astype(np.float32)
+    whole = generate_volume(model, shape, 0.3, seed=4, chunk=512, prior=field)
     for chunk in (4, 8, 20):  # any slab size gives the same volume: there is no seam
-        assert np.array_equal(generate_volume(model, (50, 20, 18), 0.3, seed=4, chunk=chunk), whole)
+        assert np.array_equal(generate_volume(model, shape, 0.3, seed=4, chunk=chunk, prior=field), whole)
     assert whole.sum() == round(0.3 * whole.size)
-    assert not np.array_equal(generate_volume(model, (50, 20, 18), 0.3, seed=5), whole)
+    assert not np.array_equal(generate_volume(model, shape, 0.3, seed=5, prior=field), whole)
+
+
+def test_an_untrained_generator_with_a_prior_is_the_level_cut_prior():
+    model = MaterialGenerator(MaterialGeneratorConfig(width=8, noise_channels=4)).eval()
+    shape = (24, 20, 18)
+    field = np.random.default_rng(1).standard_normal(model.prior_shape(shape)).astype(np.float32)
+    c = model.config.convs_at(model.config.upsamplings)
+    expected = top_k_mask(field[c : c + 24, c : c + 20, c : c + 18], 0.35)
+    assert np.array_equal(generate_volume(model, shape, 0.35, seed=0, prior=field), expected)
+    with pytest.raises(ValueError, match="needs a prior field of shape"):
+        generate_volume(model, shape, 0.35, seed=0)
 
 
 def test_top_k_breaks_ties_by_index():
     mask = top_k_mask(np.zeros((2, 3)), 0.5)
     assert mask.tolist() == [[True, True, True], [False, False, False]]
+
+
+def test_the_lineal_path_counts_all_pore_runs_and_tells_long_chords_from_short():
+    import torch
+
+    from porelib.tasks.material import axis_lineal_path, axis_s2, image_lineal_path
+
+    rng = np.random.default_rng(0)
+    volumes = rng.random((2, 9, 10, 11)) < 0.6
+    lineal = axis_lineal_path(torch.from_numpy(volumes).float(), 5).numpy()
+    for axis in range(3):
+        for r in (1, 3, 5):
+            side = volumes.shape[axis + 1]
+            runs = np.stack([np.take(volumes, range(k, side - r + k), axis=axis + 1) for k in range(r + 1)]).all(0)
+            np.testing.assert_allclose(lineal[:, axis, r - 1], runs.mean(axis=(1, 2, 3)), rtol=1e-6)
+    # Rods along z and the same rods cut into 3-voxel pieces: the same porosity and nearly the same
+    # S2 at lag 1, but runs of 4 pore voxels along z only in the long rods.
+    rods = np.zeros((1, 12, 12, 12), dtype=np.float32)
+    rods[:, ::3, ::3, :] = 1
+    pieces = rods.copy()
+    pieces[..., 3::4] = 0
+    long_runs, short_runs = (axis_lineal_path(torch.from_numpy(v), 4)[0, 2, 3].item() for v in (rods, pieces))
+    assert long_runs > 0.05 and short_runs == 0.0
+    assert axis_s2(torch.from_numpy(pieces), 1)[0, 2, 0] > 0.5 * axis_s2(torch.from_numpy(rods), 1)[0, 2, 0]
+    image = torch.from_numpy(volumes[:, :, :, 0]).float()
+    np.testing.assert_allclose(image_lineal_path(image, 3).numpy(),
+                               axis_lineal_path(image[..., None].expand(-1, -1, -1, 5), 3)[:, :2].mean(1).numpy())
 
 
 # ----------------------------------------------------------------------------- a run

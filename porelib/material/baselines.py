@@ -34,6 +34,7 @@ from porelib._validate import check_box, check_density, check_positive_int
 from porelib.material.statistics import VolumeStatistics
 
 __all__ = [
+    "gaussian_field",
     "gaussian_random_field",
     "keep_top",
     "level_cut_correlation",
@@ -275,12 +276,46 @@ def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius
     count = _pore_count(porosity, shape)
     if count in (0, math.prod(shape)):
         return np.full(shape, bool(count))
+    return keep_top(gaussian_field(training, shape, count / math.prod(shape), seed, radius=radius), count)
+
+
+def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) -> np.ndarray:
+    """The continuous Gaussian field behind :func:`gaussian_random_field` (steps 1–5, before the level cut).
+
+    Its ``round(porosity × voxels)`` highest values are the pore phase of
+    :func:`gaussian_random_field`; the material generator uses it as its prior
+    (:class:`porelib.models.material.MaterialGenerator`). The field is one draw over the
+    whole box (no tiles, no seams), scaled to unit variance by its spectral density (the
+    same scale for every seed and shape).
+
+    Parameters
+    ----------
+    training : array_like, (X, Y, Z) or (P, Q) bool or 0/1
+    shape : int or (int, int, int)
+    porosity : float
+        The porosity the field is cut at, strictly between 0 and 1 (the level-cut relation
+        depends on it).
+    seed : int or numpy.random.Generator, optional
+    radius : int or (int, int, int), optional
+        As for :func:`gaussian_random_field`.
+
+    Returns
+    -------
+    ndarray of float32, ``shape``
+        Zero mean, unit variance.
+    """
+    training = _check_training(training)
+    shape = _check_shape(shape)
+    if len(shape) != 3:
+        raise ValueError(f"shape must be a volume (X, Y, Z) or one int; got {shape!r}")
+    phi = check_density(porosity, "porosity")
+    if not 0.0 < phi < 1.0:
+        raise ValueError(f"porosity must be strictly between 0 and 1 for a level cut; got {porosity!r}")
     if radius is None:
         radii = _axis_radii(training)
     else:
         radii = tuple(check_positive_int(r, "radius") for r in np.broadcast_to(np.asarray(radius), (3,)).tolist())
     rho_indicator, _ = _training_correlation(training, radii)
-    phi = count / math.prod(shape)
     rho = level_cut_correlation(phi * phi + rho_indicator * (phi - phi * phi), phi)
     lags = [np.arange(-r, r + 1) for r in radii]
     scaled = np.sqrt(sum((lag.reshape([-1 if i == a else 1 for i in range(3)]) / r) ** 2
@@ -291,12 +326,19 @@ def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius
     kernel[np.ix_(*(lag % g for lag, g in zip(lags, grid)))] = rho
     density = _denoised_spectral_density(kernel)
     del kernel
+    # Variance of white noise filtered by sqrt(density): the mean of the density over the full
+    # (two-sided) spectrum; the half spectrum of rfftn counts its interior planes twice.
+    weights = np.full(density.shape[-1], 2.0)
+    weights[0] = 1.0
+    if grid[-1] % 2 == 0:
+        weights[-1] = 1.0
+    variance = float((density * weights).sum()) / math.prod(grid)
     rng = np.random.default_rng(seed)
     noise = fft.rfftn(rng.standard_normal(grid, dtype=np.float32), workers=-1)
     noise *= np.sqrt(density)
     del density
     field = fft.irfftn(noise, s=grid, workers=-1)[: shape[0], : shape[1], : shape[2]]
-    return keep_top(field, count)
+    return (field / np.sqrt(max(variance, 1e-30))).astype(np.float32)
 
 
 def _check_training(training) -> np.ndarray:

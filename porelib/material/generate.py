@@ -2,7 +2,8 @@
 
 :func:`generate_material` is what ``python -m porelib generate --checkpoint RUN --size S
 --porosity P`` and the app call. ``method="model"`` runs the run's generator
-(:func:`porelib.models.material.generate_volume`); the baselines are fitted to the run's
+(:func:`porelib.models.material.generate_volume`) on noise and, for a generator with a prior,
+the Gaussian random field of the run's training region at the requested porosity; the baselines are fitted to the run's
 training region (never to its held-out slab). Every method returns exactly
 ``round(porosity · voxels)`` pore voxels.
 
@@ -23,6 +24,8 @@ from porelib._validate import check_choice, check_number, check_positive_int
 METHODS = ("model", "gaussian-field", "spheres")
 #: Largest edge of a generated volume, in voxels.
 MAX_SIZE = 512
+#: Stream of :func:`prior_seed` (the noise uses the seed itself).
+PRIOR_STREAM = 1
 #: Training patches whose porosities give :func:`supported_porosity`.
 RANGE_PATCHES = 64
 
@@ -47,6 +50,13 @@ def porosity_warning(run, porosity: float) -> str | None:
         return None
     return (f"porosity {porosity:g} is outside what the training patches of this sample show ({low:.3f} to "
             f"{high:.3f}); the structure there is an extrapolation of the trained one")
+
+
+def prior_seed(seed):
+    """The seed of the prior field of a generated volume: drawn from ``seed``, independent of its noise (``None`` stays ``None``)."""
+    if seed is None:
+        return None
+    return np.random.default_rng([check_positive_int(seed, "seed", minimum=0), PRIOR_STREAM])
 
 
 def generate_material(run, size, porosity: float, *, seed=None, method: str = "model") -> np.ndarray:
@@ -75,11 +85,15 @@ def generate_material(run, size, porosity: float, *, seed=None, method: str = "m
     if len(shape) != 3:
         raise ValueError(f"size must be an edge length or a 3-D shape (X, Y, Z); got {size!r}")
     porosity = check_number(porosity, "porosity", minimum=1e-4, maximum=1 - 1e-4)
+    from porelib.material import baselines
+
     if method == "model":
         from porelib.models.material import generate_volume
 
-        return generate_volume(run.model, shape, porosity, seed=seed)
-    from porelib.material import baselines
+        prior = None
+        if run.model.config.uses_prior:
+            prior = baselines.gaussian_field(run.split.train, run.model.prior_shape(shape), porosity, seed=prior_seed(seed))
+        return generate_volume(run.model, shape, porosity, seed=seed, prior=prior)
 
     if method == "gaussian-field":
         return baselines.gaussian_random_field(run.split.train, shape, porosity, seed=seed)

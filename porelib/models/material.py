@@ -13,6 +13,17 @@ then 6 → ×2 → to 6 → 1³ convolution to 1 logit; LeakyReLU and pixel norm
 level's last convolution narrows to the next level's width before the upsampling). The output
 of a noise grid of side ``m`` has side ``4 · m − margin`` (:attr:`MaterialGeneratorConfig.margin`).
 
+**Prior field** (``prior="gaussian-field"``, the default). The finest level also takes a
+continuous field at full resolution, the material's Gaussian random field
+(:func:`porelib.material.baselines.gaussian_field`, drawn by the caller: this module knows
+nothing of materials), as one more input channel, and the field is added to the logits. The
+head starts at zero, so an untrained generator *is* the classical level-cut reconstruction
+(its top-k is the thresholded field), and training learns the local corrections the
+material needs beyond its two-point correlation (rounder grains, straighter fibres, pores
+that connect). The finest level then has ``convs_per_level`` convolutions, like the
+others. The prior is one draw over the whole volume (no tiles), so generation stays seamless:
+:meth:`MaterialGenerator.prior_shape` says which box it must cover.
+
 Exact porosity: :func:`top_k_mask` keeps the ``round(φ · voxels)`` voxels of highest logit
 (ties to the lower flat index), so a generated volume has exactly the requested porosity.
 """
@@ -29,6 +40,10 @@ from torch import nn
 from porelib.options import check_options, option, options_class
 
 
+#: Prior fields of :class:`MaterialGeneratorConfig`.
+PRIORS = ("gaussian-field", "none")
+
+
 @options_class
 class MaterialGeneratorConfig:
     """Hyperparameters of :class:`MaterialGenerator` (plain values, so they fit in a JSON card)."""
@@ -36,7 +51,10 @@ class MaterialGeneratorConfig:
     noise_channels: int = option(16, "Channels of the standard normal noise on the coarse grid.")
     width: int = option(24, "Channels of the coarse level; halved after each upsampling (at least 6).")
     upsamplings: int = option(2, "Times the grid is doubled (trilinear) between levels of convolutions; 1 to 3.")
-    convs_per_level: int = option(2, "3³ convolutions at each resolution level but the finest, which has one.")
+    convs_per_level: int = option(2, "3³ convolutions at each resolution level (the finest has one without a prior field).")
+    prior: str = option("gaussian-field", "Field added to the logits and fed to the finest level: `gaussian-field` "
+                        "(the material's level-cut Gaussian random field: an untrained generator is that "
+                        "classical reconstruction) or `none` (noise only).", choices=PRIORS)
 
     def __post_init__(self):
         check_options(self)
@@ -66,9 +84,18 @@ class MaterialGeneratorConfig:
             margin = 2 * margin + 2 + 2 * self.convs_at(level)
         return margin
 
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the generator takes a prior field (:attr:`prior` is not ``"none"``)."""
+        return self.prior != "none"
+
     def convs_at(self, level: int) -> int:
-        """3³ convolutions at ``level`` (0 = coarse): ``convs_per_level``, one at the finest."""
-        return 1 if level == self.upsamplings else self.convs_per_level
+        """3³ convolutions at ``level`` (0 = coarse): ``convs_per_level``; one at the finest without a prior."""
+        return 1 if level == self.upsamplings and not self.uses_prior else self.convs_per_level
+
+    def prior_side(self, side: int) -> int:
+        """Side of the prior field a noise grid covering ``side`` output voxels needs (:meth:`MaterialGenerator.prior_shape`)."""
+        return self.noise_side(side) * self.scale - self.margin + 2 * self.convs_at(self.upsamplings)
 
     def noise_side(self, side: int) -> int:
         """The noise side whose output covers ``side`` voxels (the output is then cropped)."""
@@ -110,6 +137,8 @@ class MaterialGenerator(nn.Module):
         self.blocks = nn.ModuleList()
         previous = config.noise_channels
         for level, width in enumerate(widths):
+            if level == config.upsamplings and config.uses_prior:
+                previous += 1  # the prior field, one more channel of the finest level
             layers = []
             for index in range(config.convs_at(level)):
                 # The last convolution of a level narrows to the next level's width before the
@@ -120,6 +149,9 @@ class MaterialGenerator(nn.Module):
                 previous = out
             self.blocks.append(nn.Sequential(*layers))
         self.head = nn.Conv3d(previous, 1, 1)
+        if config.uses_prior:  # start as the prior itself: the classical reconstruction
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     @property
     def scale(self) -> int:
@@ -135,18 +167,42 @@ class MaterialGenerator(nn.Module):
         """The noise side whose output covers ``side`` voxels (the output is then cropped)."""
         return self.config.noise_side(side)
 
-    def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        """Logits ``(N, 1, D, H, W)`` of noise ``(N, noise_channels, m1, m2, m3)``."""
+    def prior_shape(self, shape) -> tuple[int, ...]:
+        """Shape of the prior field for an output of ``shape``, drawn over the noise grid's whole output.
+
+        Prior voxel ``i`` sits under output voxel ``i − c`` (``c`` 3³ convolutions at the finest
+        level), so the field reaches ``c`` voxels beyond the output's first corner on each
+        axis; :func:`generate_volume` and :meth:`forward` crop it to what they need.
+        """
+        return tuple(self.config.prior_side(int(side)) for side in shape)
+
+    def forward(self, noise: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(N, 1, D, H, W)`` of noise ``(N, noise_channels, m1, m2, m3)``.
+
+        ``prior`` ``(N, 1, P1, P2, P3)``, required when the config has one, must cover the
+        finest level (``Pi`` at least ``Di + 2c``, see :meth:`prior_shape`); only its first
+        corner is used.
+        """
+        if self.config.uses_prior and prior is None:
+            raise ValueError(f"this generator adds a {self.config.prior} prior; pass prior=")
         x = noise
         for level, block in enumerate(self.blocks):
             if level:  # trilinear doubling; the outermost voxels, extrapolated at the border, are dropped
                 x = upsample_interior(x)
+            if level == self.config.upsamplings and self.config.uses_prior:
+                if any(have < want for have, want in zip(prior.shape[2:], x.shape[2:])):
+                    raise ValueError(f"the prior {tuple(prior.shape[2:])} does not cover the finest level {tuple(x.shape[2:])}")
+                x = torch.cat([x, prior[:, :, : x.shape[2], : x.shape[3], : x.shape[4]].to(x.dtype)], dim=1)
             x = block(x)
-        return self.head(x)
+        logits = self.head(x)
+        if self.config.uses_prior:
+            c = self.config.convs_at(self.config.upsamplings)
+            logits = logits + prior[:, :, c : c + logits.shape[2], c : c + logits.shape[3], c : c + logits.shape[4]]
+        return logits
 
-    def logits(self, shape: tuple[int, int, int], noise: torch.Tensor) -> torch.Tensor:
+    def logits(self, shape: tuple[int, int, int], noise: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(N, 1, *shape)`` cropped from the output of ``noise`` (which must cover ``shape``)."""
-        out = self(noise)
+        out = self(noise, prior)
         if any(have < want for have, want in zip(out.shape[2:], shape)):
             raise ValueError(f"noise of shape {tuple(noise.shape[2:])} covers {tuple(out.shape[2:])}, not {shape}")
         return out[:, :, : shape[0], : shape[1], : shape[2]]
@@ -179,7 +235,7 @@ CHUNK_VOXELS = 64
 
 @torch.inference_mode()
 def generate_volume(model: MaterialGenerator, shape, porosity: float, *, seed=None,
-                    chunk: int = CHUNK_VOXELS) -> np.ndarray:
+                    chunk: int = CHUNK_VOXELS, prior: np.ndarray | None = None) -> np.ndarray:
     """A volume of ``shape`` with exactly the requested porosity, generated chunk by chunk.
 
     The noise of the whole volume is drawn at once (``np.random.default_rng(seed)``); the
@@ -195,6 +251,11 @@ def generate_volume(model: MaterialGenerator, shape, porosity: float, *, seed=No
     porosity : float
         In (0, 1); the result has exactly ``round(porosity · X·Y·Z)`` pore voxels.
     seed : int, optional
+    chunk : int
+        Output voxels along the first axis per pass.
+    prior : np.ndarray, optional
+        Float ``model.prior_shape(shape)``: the prior field, when the model takes one
+        (:meth:`MaterialGenerator.prior_shape`); each slab gets its window of it.
 
     Returns
     -------
@@ -203,6 +264,11 @@ def generate_volume(model: MaterialGenerator, shape, porosity: float, *, seed=No
     """
     shape = tuple(int(side) for side in shape)
     scale, margin = model.scale, model.margin
+    if model.config.uses_prior:
+        if prior is None or tuple(np.shape(prior)) != model.prior_shape(shape):
+            raise ValueError(f"this generator needs a prior field of shape {model.prior_shape(shape)} for {shape}; "
+                             f"got {None if prior is None else tuple(np.shape(prior))}")
+        prior = np.asarray(prior, dtype=np.float32)
     sides = [model.noise_side(side) for side in shape]
     chunk = max(scale, chunk // scale * scale)
     rng = np.random.default_rng(seed)
@@ -214,6 +280,7 @@ def generate_volume(model: MaterialGenerator, shape, porosity: float, *, seed=No
         first = start // scale
         count = math.ceil((stop - start + margin) / scale)
         window = torch.from_numpy(noise[None, :, first : first + count]).to(device)
-        out = model(window)[0, 0].float().cpu().numpy()
+        field = None if prior is None else torch.from_numpy(prior[None, None, start:]).to(device)
+        out = model(window, field)[0, 0].float().cpu().numpy()
         logits[start:stop] = out[: stop - start, : shape[1], : shape[2]]
     return top_k_mask(logits, porosity)

@@ -14,6 +14,9 @@ The loss: a generated patch is made binary with exactly the training porosity
 those of the volume that generation returns), and compared with training patches on
 
 * the two-point correlation along each axis, ``S2_a(r)``, r = 1 … ``lags`` (anisotropy kept);
+* the lineal-path function along each axis, ``L_a(r)``: the probability that r + 1 consecutive
+  voxels along ``a`` are all pore, r = 1 … ``lags`` — the integral of the chord-length
+  distribution, which S2 does not fix (an elongated material's long chords);
 * the Gram matrices of fixed random multi-scale convolution features of 2-D slices along
   each axis — texture statistics without pretrained weights (Ustyuzhaninov et al. 2017);
 
@@ -21,6 +24,12 @@ both as batch means against targets measured once on ``target_patches`` random t
 patches. For a 2-D image every slice along every axis is compared with the image
 (SliceGAN's principle: the material is assumed isotropic), and ``S2`` along every axis
 with the image's in-plane S2.
+
+With a prior field (the default, :class:`porelib.models.material.MaterialGeneratorConfig`) each
+patch also gets a crop of a Gaussian random field of the training region
+(:func:`porelib.material.baselines.gaussian_field`; :data:`PRIOR_BANK` fields drawn once, and
+as many others for validation), so training starts from the classical reconstruction and
+learns what it misses.
 
 Held-out metric for picking the checkpoint: the same loss of fixed-noise samples against
 targets measured on the **validation** slab (``val_loss``; lower is better).
@@ -44,8 +53,10 @@ from porelib.models.material import MaterialGenerator, MaterialGeneratorConfig
 from porelib.options import check_options, option, options_class
 from porelib.training import Progress, Task
 
-#: Seeds of the random feature network, the target patches and the validation noise.
-FEATURE_SEED, TARGET_SEED, VALIDATION_SEED = 11, 12, 13
+#: Seeds of the random feature network, the target patches, the validation noise and the prior fields.
+FEATURE_SEED, TARGET_SEED, VALIDATION_SEED, PRIOR_SEED = 11, 12, 13, 14
+#: Gaussian random fields drawn for the prior patches of training (and as many for validation).
+PRIOR_BANK = 6
 #: Generated patches per validation; slices narrower than MIN_TEXTURE_SIDE skip the texture term
 #: (the feature network pools three times).
 VALIDATION_SAMPLES = 8
@@ -92,6 +103,7 @@ class MaterialLossConfig:
     """The statistics the generator is trained to match."""
 
     s2_weight: float = option(20.0, "Weight of the per-axis two-point correlation term.")
+    lineal_weight: float = option(20.0, "Weight of the per-axis lineal-path term (chord lengths).")
     texture_weight: float = option(1.0, "Weight of the random-feature Gram term of slices along each axis.")
     lags: int = option(16, "Largest lag r of the S2 term, in voxels.")
     slices: int = option(6, "Slices per axis and patch fed to the feature network.")
@@ -100,11 +112,11 @@ class MaterialLossConfig:
 
     def __post_init__(self):
         check_options(self)
-        for name in ("s2_weight", "texture_weight"):
+        for name in ("s2_weight", "lineal_weight", "texture_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"MaterialLossConfig.{name} must be at least 0; got {getattr(self, name)}")
-        if self.s2_weight + self.texture_weight == 0:
-            raise ValueError("s2_weight and texture_weight cannot both be 0")
+        if self.s2_weight + self.lineal_weight + self.texture_weight == 0:
+            raise ValueError("s2_weight, lineal_weight and texture_weight cannot all be 0")
         for name, low, high in (("lags", 1, 64), ("slices", 1, 64), ("target_patches", 2, 1024)):
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"MaterialLossConfig.{name} must be in [{low}, {high}]; got {getattr(self, name)}")
@@ -127,6 +139,32 @@ def axis_s2(volumes: torch.Tensor, lags: int) -> torch.Tensor:
         values += [values[-1]] * (lags - len(values))
         rows.append(torch.stack(values, dim=1))
     return torch.stack(rows, dim=1)
+
+
+def _lineal_path_along(x: torch.Tensor, dim: int, lags: int) -> torch.Tensor:
+    """``(N, lags)``: fraction of runs of r + 1 consecutive voxels along ``dim`` of ``x`` ``(N, …)`` that are all pore."""
+    run, values = x, []
+    for r in range(1, min(lags, x.shape[dim] - 1) + 1):
+        side = run.shape[dim]
+        run = run.narrow(dim, 0, side - 1) * x.narrow(dim, r, side - 1)
+        values.append(run.flatten(1).mean(1))
+    values += [values[-1]] * (lags - len(values))
+    return torch.stack(values, dim=1)
+
+
+def axis_lineal_path(volumes: torch.Tensor, lags: int) -> torch.Tensor:
+    """``(N, 3, lags)``: lineal-path function along each axis at r = 1 … lags of volumes ``(N, X, Y, Z)``.
+
+    ``L_a(r)`` is the fraction of runs of r + 1 consecutive voxels along axis ``a`` that are all
+    pore (products of the voxel values, so it is differentiable in soft volumes); lags beyond a
+    side repeat the last value, as :func:`axis_s2` does.
+    """
+    return torch.stack([_lineal_path_along(volumes, axis, lags) for axis in (1, 2, 3)], dim=1)
+
+
+def image_lineal_path(images: torch.Tensor, lags: int) -> torch.Tensor:
+    """``(N, lags)``: lineal-path function of images ``(N, X, Y)`` at r = 1 … lags, averaged over their two axes."""
+    return torch.stack([_lineal_path_along(images, axis, lags) for axis in (1, 2)]).mean(0)
 
 
 def image_s2(images: torch.Tensor, lags: int) -> torch.Tensor:
@@ -218,6 +256,7 @@ class MaterialTask(Task):
                                     validation_fraction=self.data_config.validation_fraction)  # fmt: skip
         self.patch = min(self.data_config.patch, min(self.split.train.shape))
         self.features = TextureFeatures()
+        self._banks: dict = {}
 
     def resolved_options(self) -> dict:
         from dataclasses import asdict
@@ -267,16 +306,18 @@ class MaterialTask(Task):
         with torch.no_grad():
             if self.material.is_image:
                 s2 = image_s2(patches, lags).mean(0).expand(3, -1)
+                lineal = image_lineal_path(patches, lags).mean(0).expand(3, -1)
                 grams = [self.features.grams(patches) if min(box) >= MIN_TEXTURE_SIDE else None] * 3
                 box = (min(box),) * 3  # generated patches: cubes whose slices are compared with the image
             else:
                 s2 = axis_s2(patches, lags).mean(0)
+                lineal = axis_lineal_path(patches, lags).mean(0)
                 grams = []
                 for axis in (1, 2, 3):
                     plane = [side for index, side in enumerate(box, start=1) if index != axis]
                     fits = min(plane) >= MIN_TEXTURE_SIDE
                     grams.append(self.features.grams(slices(patches, axis, self.loss_config.slices)) if fits else None)
-        return {"box": box, "s2": s2, "grams": grams, "lags": lags, "porosity": float(region.mean())}
+        return {"box": box, "s2": s2, "lineal": lineal, "grams": grams, "lags": lags, "porosity": float(region.mean())}
 
     @cached_property
     def training_targets(self) -> dict:
@@ -288,36 +329,71 @@ class MaterialTask(Task):
 
     # ------------------------------------------------------------------------- loss
 
-    def _noise(self, count: int, box, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
-        sides = [self.model_config.noise_side(side) for side in box]
-        return torch.randn((count, self.model_config.noise_channels, *sides), generator=generator).to(device)
+    def _prior_bank(self, box, seed: int) -> torch.Tensor | None:
+        """``(PRIOR_BANK, ·, ·, ·)``: Gaussian random fields of the training region, twice the prior a patch of ``box`` needs.
 
-    def statistics_loss(self, model, noise: torch.Tensor, targets: dict) -> tuple[torch.Tensor, dict]:
-        """The loss of generated patches of ``noise`` against ``targets`` and its parts (floats)."""
+        Drawn once per box (numpy, seeded), at the training porosity; patches crop them at random.
+        ``None`` for a generator without a prior.
+        """
+        if not self.model_config.uses_prior:
+            return None
+        key = (tuple(box), seed)
+        if key not in self._banks:
+            from porelib.material.baselines import gaussian_field
+
+            need = tuple(2 * self.model_config.prior_side(side) for side in box)
+            porosity = float(self.split.train.mean())
+            fields = [gaussian_field(self.split.train, need, porosity, seed=seed + k) for k in range(PRIOR_BANK)]
+            self._banks[key] = torch.from_numpy(np.stack(fields))
+        return self._banks[key]
+
+    def _inputs(self, count: int, box, device: torch.device, *, bank_seed: int,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Noise ``(count, noise_channels, ·, ·, ·)`` and, with a prior, prior patches ``(count, 1, ·, ·, ·)`` for ``box``."""
+        sides = [self.model_config.noise_side(side) for side in box]
+        noise = torch.randn((count, self.model_config.noise_channels, *sides), generator=generator).to(device)
+        bank = self._prior_bank(box, bank_seed)
+        if bank is None:
+            return noise, None
+        need = [self.model_config.prior_side(side) for side in box]
+        crops = []
+        for _ in range(count):
+            member = int(torch.randint(len(bank), (1,), generator=generator))
+            corner = [int(torch.randint(have - want + 1, (1,), generator=generator)) for have, want in zip(bank.shape[1:], need)]
+            crops.append(bank[member, corner[0] : corner[0] + need[0], corner[1] : corner[1] + need[1],
+                              corner[2] : corner[2] + need[2]])  # fmt: skip
+        return noise, torch.stack(crops)[:, None].to(device)
+
+    def statistics_loss(self, model, inputs, targets: dict) -> tuple[torch.Tensor, dict]:
+        """The loss of patches generated from ``inputs`` (noise, prior) against ``targets`` and its parts (floats)."""
         box = targets["box"]
-        logits = model(noise)[:, 0, : box[0], : box[1], : box[2]]  # through a DDP wrapper when there is one
+        logits = model(*inputs)[:, 0, : box[0], : box[1], : box[2]]  # through a DDP wrapper when there is one
         count = torch.full((len(logits),), round(targets["porosity"] * logits[0].numel()))
         volumes = relaxed_top_k(logits, count, temperature=self.loss_config.temperature)
-        s2 = ((axis_s2(volumes, targets["lags"]).mean(0) - targets["s2"]) ** 2).mean() / max(targets["porosity"], 1e-3) ** 2
+        scale = max(targets["porosity"], 1e-3) ** 2
+        s2 = ((axis_s2(volumes, targets["lags"]).mean(0) - targets["s2"]) ** 2).mean() / scale
+        lineal = ((axis_lineal_path(volumes, targets["lags"]).mean(0) - targets["lineal"]) ** 2).mean() / scale
         features = self.features.to(volumes.device)
         compared = [(axis, target) for axis, target in zip((1, 2, 3), targets["grams"]) if target is not None]
         texture = sum(
             _gram_distance(features.grams(slices(volumes, axis, self.loss_config.slices)), target)
             for axis, target in compared
         ) / max(1, len(compared))
-        loss = self.loss_config.s2_weight * s2 + self.loss_config.texture_weight * texture
-        return loss, {"s2": float(s2.detach()), "texture": float(texture.detach()) if torch.is_tensor(texture) else float(texture)}
+        loss = (self.loss_config.s2_weight * s2 + self.loss_config.lineal_weight * lineal
+                + self.loss_config.texture_weight * texture)  # fmt: skip
+        return loss, {"s2": float(s2.detach()), "lineal": float(lineal.detach()), "texture": float(texture.detach()) if torch.is_tensor(texture) else float(texture)}
 
     def training_step(self, model, batch, progress: Progress):
         (indices,) = batch
-        noise = self._noise(len(indices), self.training_targets["box"], indices.device)
-        loss, parts = self.statistics_loss(model, noise, self.training_targets)
+        inputs = self._inputs(len(indices), self.training_targets["box"], indices.device, bank_seed=PRIOR_SEED)
+        loss, parts = self.statistics_loss(model, inputs, self.training_targets)
         return loss, {"loss": loss.item(), **parts}
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         generator = torch.Generator().manual_seed(VALIDATION_SEED)
-        noise = self._noise(VALIDATION_SAMPLES, self.validation_targets["box"], device, generator)
-        loss, parts = self.statistics_loss(model, noise, self.validation_targets)
+        inputs = self._inputs(VALIDATION_SAMPLES, self.validation_targets["box"], device,
+                              bank_seed=PRIOR_SEED + PRIOR_BANK, generator=generator)  # fmt: skip
+        loss, parts = self.statistics_loss(model, inputs, self.validation_targets)
         return {"loss": float(loss), **parts}
 
     def card(self) -> dict:
