@@ -31,3 +31,13 @@ def test_every_published_verdict_names_its_report():
     for name in ("simulator", "cvae", "cgan", "unet", "img2vox", "parts"):
         verdict = model_verdict(name)
         assert verdict is not None and (BENCH_DIR.parent.parent / verdict.source).is_file(), name
+
+
+def test_the_material_verdict_compares_with_reconstructions_not_with_copied_patches(tmp_path):
+    rows = [{"material": material, "method": method, "ratios_within_2": method != "model" or material == "a"}
+            for material in ("a", "b") for method in ("model", "gaussian-field", "patch")]
+    rows.append({"material": "a", "method": "summary", "recommended": "model"})
+    (tmp_path / "material.json").write_text(json.dumps({"rows": rows}))
+    verdict = model_verdict("material", bench_dir=tmp_path)
+    assert "On 2 test materials" in verdict.text and "for 1;" in verdict.text
+    assert "(gaussian-field) for 2." in verdict.text and "patch" not in verdict.text and not verdict.good

@@ -134,7 +134,8 @@ def _material(model: str, bench_dir: Path) -> ModelVerdict | None:
         return sum(bool(row["ratios_within_2"]) for row in rows if row["method"] == method)
 
     ours = held("model")
-    baselines = {method: held(method) for method in {row["method"] for row in rows} - {"model"}}
+    # Copied training patches are the yardstick, not a reconstruction a user could make bigger than the sample.
+    baselines = {method: held(method) for method in sorted({row["method"] for row in rows} - {"model", "patch"})}
     best = max(baselines, key=baselines.get) if baselines else None
     text = (f"On {len(materials)} test materials its volumes are within 2× the held-out slab's spread on every "
             f"statistic for {ours}")

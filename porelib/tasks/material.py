@@ -77,7 +77,7 @@ class MaterialDataConfig:
     held_out_fraction: float = option(0.25, "Share of the split axis held out for scoring (never trained on).")
     validation_fraction: float = option(0.15, "Share of the split axis that picks the checkpoint.")
     patch: int = option(48, "Edge of the training patches, in voxels (reduced to fit the training region).")
-    steps_per_epoch: int = option(20, "Optimiser steps per epoch.")
+    steps_per_epoch: int = option(20, "Generated patch batches per epoch: patches, of which the engine's --batch-size make one optimiser step.")
 
     def __post_init__(self):
         check_options(self)
