@@ -20,8 +20,7 @@ nothing of materials), as one more input channel, and the field is added to the 
 head starts at zero, so an untrained generator *is* the classical level-cut reconstruction
 (its top-k is the thresholded field), and training learns the local corrections the
 material needs beyond its two-point correlation (rounder grains, straighter fibres, pores
-that connect). The finest level then has ``convs_per_level`` convolutions, like the
-others. The prior is one draw over the whole volume (no tiles), so generation stays seamless:
+that connect). The prior is one draw over the whole volume (no tiles), so generation stays seamless:
 :meth:`MaterialGenerator.prior_shape` says which box it must cover.
 
 Exact porosity: :func:`top_k_mask` keeps the ``round(φ · voxels)`` voxels of highest logit
@@ -51,7 +50,7 @@ class MaterialGeneratorConfig:
     noise_channels: int = option(16, "Channels of the standard normal noise on the coarse grid.")
     width: int = option(24, "Channels of the coarse level; halved after each upsampling (at least 6).")
     upsamplings: int = option(2, "Times the grid is doubled (trilinear) between levels of convolutions; 1 to 3.")
-    convs_per_level: int = option(2, "3³ convolutions at each resolution level (the finest has one without a prior field).")
+    convs_per_level: int = option(2, "3³ convolutions at each resolution level but the finest, which has one.")
     prior: str = option("gaussian-field", "Field added to the logits and fed to the finest level: `gaussian-field` "
                         "(the material's level-cut Gaussian random field: an untrained generator is that "
                         "classical reconstruction) or `none` (noise only).", choices=PRIORS)
@@ -90,8 +89,8 @@ class MaterialGeneratorConfig:
         return self.prior != "none"
 
     def convs_at(self, level: int) -> int:
-        """3³ convolutions at ``level`` (0 = coarse): ``convs_per_level``; one at the finest without a prior."""
-        return 1 if level == self.upsamplings and not self.uses_prior else self.convs_per_level
+        """3³ convolutions at ``level`` (0 = coarse): ``convs_per_level``, one at the finest."""
+        return 1 if level == self.upsamplings else self.convs_per_level
 
     def prior_side(self, side: int) -> int:
         """Side of the prior field a noise grid covering ``side`` output voxels needs (:meth:`MaterialGenerator.prior_shape`)."""
