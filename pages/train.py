@@ -11,6 +11,7 @@ from porelib.app import state as keys
 from porelib.data import DATA_DIR, DATASET_FILE, EXAMPLES_DIR, display_path
 from porelib.inference import checkpoint_dir
 from porelib.material.examples import EXAMPLE_FILE
+from porelib.material.sample import IMAGE_FORMATS, SECTION_PLANES, SECTIONS_HELP
 
 ui.route_through_app()
 
@@ -109,6 +110,16 @@ with st.container(border=True):
                     stored = runs.store_upload(upload, formats=formats)
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(stored)
                 st.caption(f"Stored as `{display_path(stored)}`; the run reads it from there.")
+                with st.expander("Anisotropic? Add the sections normal to y and z"):
+                    st.caption(SECTIONS_HELP)
+                    for axis, key in keys.TRAIN_SECTIONS.items():
+                        rows, columns = SECTION_PLANES[axis]
+                        section = st.file_uploader(f"Section normal to {axis} (rows {rows}, columns {columns})", key=key,
+                                                   type=[suffix.lstrip(".") for suffix in IMAGE_FORMATS])  # fmt: skip
+                        if section is not None:
+                            with ui.stop_on_error():
+                                stored = runs.store_upload(section, formats=IMAGE_FORMATS)
+                            st.session_state[keys.train_option_key(model, "data", f"input_{axis}")] = str(stored)
             elif st.button("Use the example sample", key=keys.TRAIN_EXAMPLE, icon=":material/science:",
                            help=f"{display_path(EXAMPLE_SAMPLE)}: a 128³ fibre mat made by PoreSpy, shipped with the "
                                 "app (pore value 255)"):

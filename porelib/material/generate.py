@@ -3,7 +3,8 @@
 :func:`generate_material` is what ``python -m porelib generate --checkpoint RUN --size S
 --porosity P`` and the app call. ``method="model"`` runs the run's generator
 (:func:`porelib.models.material.generate_volume`); the baselines are fitted to the run's
-training region (never to its held-out slab). Every method returns exactly
+training region (never to its held-out slab; for 2-D sections, that of the section normal
+to x: they assume an isotropic material). Every method returns exactly
 ``round(porosity · voxels)`` pore voxels.
 
 The porosities a run supports are those of its training patches
@@ -28,15 +29,15 @@ RANGE_PATCHES = 64
 
 
 def supported_porosity(run) -> tuple[float, float]:
-    """The lowest and highest porosity of :data:`RANGE_PATCHES` random training patches of the run."""
-    region = run.split.train
-    patch = int(run.card.get("data", {}).get("patch", min(region.shape)))
-    box = tuple(min(patch, extent) for extent in region.shape)
+    """The lowest and highest porosity of :data:`RANGE_PATCHES` random training patches of the run (of each section)."""
     rng = np.random.default_rng(0)
     values = []
-    for _ in range(RANGE_PATCHES):
-        corner = [int(rng.integers(0, extent - side + 1)) for extent, side in zip(region.shape, box)]
-        values.append(region[tuple(slice(c, c + side) for c, side in zip(corner, box))].mean())
+    for region in run.split.parts("train"):
+        patch = int(run.card.get("data", {}).get("patch", min(region.shape)))
+        box = tuple(min(patch, extent) for extent in region.shape)
+        for _ in range(RANGE_PATCHES):
+            corner = [int(rng.integers(0, extent - side + 1)) for extent, side in zip(region.shape, box)]
+            values.append(region[tuple(slice(c, c + side) for c, side in zip(corner, box))].mean())
     return float(min(values)), float(max(values))
 
 
