@@ -102,7 +102,8 @@ with st.container(border=True):
                     st.caption("Enter the folder that holds the files; it is checked when you start.")
         elif runs.sample_formats(model):
             formats = runs.sample_formats(model)
-            upload = st.file_uploader("Your sample: a segmented volume or a 2-D image", key=keys.TRAIN_SAMPLE,
+            upload = st.file_uploader("Your sample: a segmented volume or a 2-D image (with sections: the one normal "
+                                      "to x)", key=keys.TRAIN_SAMPLE,
                                       type=[suffix.lstrip(".") for suffix in formats],
                                       help="its pore phase and split are set under Options: data")
             if upload is not None:
@@ -110,21 +111,21 @@ with st.container(border=True):
                     stored = runs.store_upload(upload, formats=formats)
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(stored)
                 st.caption(f"Stored as `{display_path(stored)}`; the run reads it from there.")
-                with st.expander("Anisotropic? Add the sections normal to y and z"):
-                    st.caption(SECTIONS_HELP)
-                    for axis, key in keys.TRAIN_SECTIONS.items():
-                        rows, columns = SECTION_PLANES[axis]
-                        section = st.file_uploader(f"Section normal to {axis} (rows {rows}, columns {columns})", key=key,
-                                                   type=[suffix.lstrip(".") for suffix in IMAGE_FORMATS])  # fmt: skip
-                        if section is not None:
-                            with ui.stop_on_error():
-                                stored = runs.store_upload(section, formats=IMAGE_FORMATS)
-                            st.session_state[keys.train_option_key(model, "data", f"input_{axis}")] = str(stored)
             elif st.button("Use the example sample", key=keys.TRAIN_EXAMPLE, icon=":material/science:",
                            help=f"{display_path(EXAMPLE_SAMPLE)}: a 128³ fibre mat made by PoreSpy, shipped with the "
                                 "app (pore value 255)"):
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(EXAMPLE_SAMPLE)
                 st.session_state[keys.train_option_key(model, "data", "pore_value")] = 255.0
+            with st.expander("Anisotropic? Add the 2-D sections normal to y and z"):
+                st.caption(SECTIONS_HELP)
+                for axis, key in keys.TRAIN_SECTIONS.items():
+                    rows, columns = SECTION_PLANES[axis]
+                    section = st.file_uploader(f"Section normal to {axis} (rows {rows}, columns {columns})", key=key,
+                                               type=[suffix.lstrip(".") for suffix in IMAGE_FORMATS])  # fmt: skip
+                    if section is not None:
+                        with ui.stop_on_error():
+                            stored = runs.store_upload(section, formats=IMAGE_FORMATS)
+                        st.session_state[keys.train_option_key(model, "data", f"input_{axis}")] = str(stored)
         else:
             st.caption(f"{ui.model_label(model)} simulates its training data: it reads no dataset.")
 

@@ -139,3 +139,23 @@ def test_the_cli_refuses_a_volume_among_sections_on_one_line(section_files, tmp_
                  *TINY_RUN]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "sections must be 2-D images" in err and "Traceback" not in err and not out.exists()
+
+
+def test_the_train_page_offers_the_section_uploaders_and_reports_a_bad_section(section_files, tmp_path, monkeypatch):
+    from apptest_helpers import app_page
+
+    from porelib import runs
+    from porelib.app import state as keys
+
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(tmp_path / "runs"))
+    at = app_page("train")
+    at.selectbox(key=keys.TRAIN_MODEL).set_value("material").run()
+    labels = [uploader.label for uploader in at.get("file_uploader")]
+    assert any("Section normal to y (rows x, columns z)" in label for label in labels)
+    assert any("Section normal to z (rows x, columns y)" in label for label in labels)
+    at.text_input(key=keys.train_option_key("material", "data", "input")).set_value(str(section_files["x"])).run()
+    grey = tmp_path / "grey.npy"
+    np.save(grey, np.random.default_rng(0).random((128, 128)))
+    at.text_input(key=keys.train_option_key("material", "data", "input_y")).set_value(str(grey)).run()
+    at.button(key=keys.TRAIN_START).click().run()
+    assert any("(the section normal to y) holds" in error.value for error in at.error) and not at.exception
