@@ -95,10 +95,17 @@ def test_statistics_of_each_section_are_named_by_the_volume_axes():
     assert SectionReference.statistic_name(2, "euler_per_pixel") == "z:euler_per_pixel"
 
 
-def test_a_tiny_run_on_two_sections_is_scored_section_by_section_from_its_folder(section_files, tmp_path, capsys):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def runs_dir(section_files, tmp_path_factory) -> Path:
+    """A runs folder holding one tiny run on the sections normal to x and z."""
+    folder = tmp_path_factory.mktemp("runs")
     flags = ["--input", str(section_files["x"]), "--input-z", str(section_files["z"]), "--pore-value", "1"]
-    assert main(["train", "material", *flags, "--out", str(out), *TINY_RUN]) == 0
+    assert main(["train", "material", *flags, "--out", str(folder / "xz"), *TINY_RUN]) == 0
+    return folder
+
+
+def test_a_tiny_run_on_two_sections_is_scored_section_by_section_from_its_folder(section_files, runs_dir, capsys):
+    out = runs_dir / "xz"
     card = json.loads((out / "card.json").read_text())
     assert card["data"]["sections"] == {"x": [128, 128], "y": None, "z": [128, 128]}
     run = load_material_run(out)
@@ -159,3 +166,18 @@ def test_the_train_page_offers_the_section_uploaders_and_reports_a_bad_section(s
     at.text_input(key=keys.train_option_key("material", "data", "input_y")).set_value(str(grey)).run()
     at.button(key=keys.TRAIN_START).click().run()
     assert any("(the section normal to y) holds" in error.value for error in at.error) and not at.exception
+
+
+def test_the_your_material_page_scores_a_sections_run(runs_dir, monkeypatch):
+    from apptest_helpers import app_page
+
+    from porelib import runs
+    from porelib.app import state as keys
+
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(runs_dir))
+    at = app_page("material")
+    assert at.selectbox(key=keys.MATERIAL_RUN).value == str(runs_dir / "xz")
+    caption = " ".join(c.value for c in at.caption)
+    assert "2 sections (normal to x 128×128, z 128×128)" in caption and "a strip of each section" in caption
+    at.button(key=keys.MATERIAL_SCORE).click().run(timeout=300)
+    assert not at.exception and any("Recommended for this material" in s.value for s in at.success)
