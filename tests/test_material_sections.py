@@ -181,3 +181,13 @@ def test_the_your_material_page_scores_a_sections_run(runs_dir, monkeypatch):
     assert "2 sections (normal to x 128×128, z 128×128)" in caption and "a strip of each section" in caption
     at.button(key=keys.MATERIAL_SCORE).click().run(timeout=300)
     assert not at.exception and any("Recommended for this material" in s.value for s in at.success)
+
+
+def test_the_sections_benchmark_quick(tmp_path):
+    from porelib.bench import material_sections
+
+    rows = material_sections.run(out_dir=tmp_path, quick=True)
+    assert [row["volumes"] for row in rows] == ["truth (unseen realisation)", "3 sections", "z-section only",
+                                                "x-section only", "gaussian-field (x-section)"]  # fmt: skip
+    assert all("x:chords_z" in row and "z:s2_y" in row and "y:perimeter" in row for row in rows)
+    assert (tmp_path / "material_sections.md").is_file()
