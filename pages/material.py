@@ -30,11 +30,10 @@ if st.session_state.get(keys.MATERIAL_RUN) not in names:
 st.selectbox("Material run", list(names), key=keys.MATERIAL_RUN, format_func=names.get)
 with ui.stop_on_error():
     run = ui.material_run(st.session_state[keys.MATERIAL_RUN])
-st.caption(f"{run.material.describe()}. Held out: voxels {run.split.bounds['held_out']} along axis {run.split.axis} "
-           f"(`{display_path(run.folder)}`).")
+st.caption(f"{run.material.describe()}. Held out: {run.split.describe_held_out()} (`{display_path(run.folder)}`).")
 
 low, high = supported_porosity(run)
-porosity_default = round(float(run.split.train.mean()), 3)
+porosity_default = round(run.split.porosity("train"), 3)
 keys.reset_if_outside(st.session_state, keys.MATERIAL_POROSITY, 0.01, 0.99, porosity_default)
 controls = st.columns([4, 2, 2, 1])
 controls[0].slider("Porosity", 0.01, 0.99, step=0.005, key=keys.MATERIAL_POROSITY, format="%.3f",

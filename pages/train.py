@@ -11,6 +11,7 @@ from porelib.app import state as keys
 from porelib.data import DATA_DIR, DATASET_FILE, EXAMPLES_DIR, display_path
 from porelib.inference import checkpoint_dir
 from porelib.material.examples import EXAMPLE_FILE
+from porelib.material.sample import IMAGE_FORMATS, SECTION_PLANES, SECTIONS_HELP
 
 ui.route_through_app()
 
@@ -101,7 +102,8 @@ with st.container(border=True):
                     st.caption("Enter the folder that holds the files; it is checked when you start.")
         elif runs.sample_formats(model):
             formats = runs.sample_formats(model)
-            upload = st.file_uploader("Your sample: a segmented volume or a 2-D image", key=keys.TRAIN_SAMPLE,
+            upload = st.file_uploader("Your sample: a segmented volume or a 2-D image (with sections: the one normal "
+                                      "to x)", key=keys.TRAIN_SAMPLE,
                                       type=[suffix.lstrip(".") for suffix in formats],
                                       help="its pore phase and split are set under Options: data")
             if upload is not None:
@@ -114,6 +116,16 @@ with st.container(border=True):
                                 "app (pore value 255)"):
                 st.session_state[keys.train_option_key(model, "data", "input")] = str(EXAMPLE_SAMPLE)
                 st.session_state[keys.train_option_key(model, "data", "pore_value")] = 255.0
+            with st.expander("Anisotropic? Add the 2-D sections normal to y and z"):
+                st.caption(SECTIONS_HELP)
+                for axis, key in keys.TRAIN_SECTIONS.items():
+                    rows, columns = SECTION_PLANES[axis]
+                    section = st.file_uploader(f"Section normal to {axis} (rows {rows}, columns {columns})", key=key,
+                                               type=[suffix.lstrip(".") for suffix in IMAGE_FORMATS])  # fmt: skip
+                    if section is not None:
+                        with ui.stop_on_error():
+                            stored = runs.store_upload(section, formats=IMAGE_FORMATS)
+                        st.session_state[keys.train_option_key(model, "data", f"input_{axis}")] = str(stored)
         else:
             st.caption(f"{ui.model_label(model)} simulates its training data: it reads no dataset.")
 

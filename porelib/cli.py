@@ -24,7 +24,7 @@ EXIT_STOPPED = 143
 
 #: ``bench NAME`` -> module under porelib.bench providing ``run(*, out_dir, quick)`` (``-`` in NAME is ``_`` there).
 BENCHMARKS = ("speed", "generators", "segmentation", "segmentation-tuning", "section", "compression", "gan-losses",
-              "app", "app-load", "material", "parts")
+              "app", "app-load", "material", "material-sections", "parts")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -401,7 +401,7 @@ def _cmd_bench(args) -> int:
     from porelib.bench._report import markdown_table
 
     options = {}
-    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material)"),
+    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material, material-sections)"),
                             ("densities", "sweep densities (generators)")):
         if getattr(args, option) is None:
             continue

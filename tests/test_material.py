@@ -142,7 +142,7 @@ def test_top_k_breaks_ties_by_index():
 def test_the_lineal_path_counts_all_pore_runs_and_tells_long_chords_from_short():
     import torch
 
-    from porelib.tasks.material import axis_lineal_path, axis_s2, image_lineal_path
+    from porelib.tasks.material import axis_lineal_path, axis_s2
 
     rng = np.random.default_rng(0)
     volumes = rng.random((2, 9, 10, 11)) < 0.6
@@ -161,9 +161,9 @@ def test_the_lineal_path_counts_all_pore_runs_and_tells_long_chords_from_short()
     long_runs, short_runs = (axis_lineal_path(torch.from_numpy(v), 4)[0, 2, 3].item() for v in (rods, pieces))
     assert long_runs > 0.05 and short_runs == 0.0
     assert axis_s2(torch.from_numpy(pieces), 1)[0, 2, 0] > 0.5 * axis_s2(torch.from_numpy(rods), 1)[0, 2, 0]
-    image = torch.from_numpy(volumes[:, :, :, 0]).float()
-    np.testing.assert_allclose(image_lineal_path(image, 3).numpy(),
-                               axis_lineal_path(image[..., None].expand(-1, -1, -1, 5), 3)[:, :2].mean(1).numpy())
+    images = torch.from_numpy(volumes[:, :, :, 0]).float()  # an image: its two axes
+    np.testing.assert_allclose(axis_lineal_path(images, 3).numpy(),
+                               axis_lineal_path(images[..., None].expand(-1, -1, -1, 5), 3)[:, :2].numpy())
 
 
 # ----------------------------------------------------------------------------- a run

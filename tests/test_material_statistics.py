@@ -400,3 +400,18 @@ def test_anisotropic_and_fibre_materials_are_anisotropic(porespy):
     assert abs(fibres.mean() - 0.7) < 0.05
     chords = statistics.volume_statistics(fibres).mean_chord_length()
     assert chords[2] < 0.9 * min(chords[0], chords[1])  # fibres lie in the xy-plane: shorter pores along z
+
+
+def test_gaussian_random_field_from_orthogonal_sections_keeps_the_anisotropy():
+    volume = smooth_blobs((96, 96, 96), porosity=0.4, sigma=(1.5, 1.5, 5.0), seed=4)
+    sections = (volume[48], volume[:, 48], volume[:, :, 48])  # normal to x, y, z
+    field = statistics.volume_statistics(baselines.gaussian_random_field(sections, 64, 0.4, seed=0))
+    target = statistics.volume_statistics(volume)
+    np.testing.assert_allclose(field.mean_chord_length(), target.mean_chord_length(), rtol=0.2)
+    assert field.mean_chord_length()[2] > 2 * field.mean_chord_length()[0]
+    # One image, given once or three times, is the isotropic reconstruction from that image.
+    one = baselines.gaussian_random_field(sections[0], 32, 0.4, seed=1)
+    for given in ((sections[0],) * 3, (sections[0], None, None)):
+        np.testing.assert_array_equal(baselines.gaussian_random_field(given, 32, 0.4, seed=1), one)
+    with pytest.raises(ValueError, match="three images"):
+        baselines.gaussian_random_field((sections[0], sections[1]), 32, 0.4, seed=1)

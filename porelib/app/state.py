@@ -98,6 +98,8 @@ TRAIN_DEVICE = "train_device"
 TRAIN_NPROC = "train_nproc"
 TRAIN_MINUTES = "train_minutes"
 TRAIN_SAMPLE = "train_sample"
+#: Uploaders of the material's sections normal to y and z (the sample is then the one normal to x).
+TRAIN_SECTIONS = {"y": "train_section_y", "z": "train_section_z"}
 TRAIN_EXAMPLE = "train_example"
 TRAIN_START = "train_start"
 #: Not a widget: set by the Start button's callback; the page then checks the settings and launches.

@@ -177,6 +177,40 @@ def _axis_radii(training: np.ndarray) -> tuple[int, int, int]:
     return (max(radii),) * 3 if training.ndim == 2 else tuple(radii)
 
 
+def _section_gaussian_correlation(sections: tuple, phi: float, radius) -> tuple[np.ndarray, tuple]:
+    """Gaussian correlation ``ρ_Y`` on the lag grid of distinct sections (``gaussian_field``), and its radii.
+
+    Per axis, the S2 profile along it is averaged over the sections containing it, made a
+    normalised indicator correlation at the sections' porosity, turned into the Gaussian
+    correlation of a level cut at ``phi`` and multiplied with the other axes' profiles.
+    """
+    from porelib.material.sample import in_plane_axes
+
+    given = [s for s in sections if s is not None]
+    porosity = float(sum(s.sum() for s in given) / sum(s.size for s in given))
+    if not 0.0 < porosity < 1.0:
+        raise ValueError(f"the sections must hold both pore and solid pixels; their porosity is {porosity!r}")
+    profiles, radii = [], []
+    for axis in range(3):
+        holding = [(s, in_plane_axes(normal).index(axis)) for normal, s in enumerate(sections)
+                   if s is not None and normal != axis]  # fmt: skip
+        side = min(s.shape[k] for s, k in holding)
+        s2 = np.mean([_axis_profile(s, k)[:side] for s, k in holding], axis=0)
+        rho_indicator = _indicator_correlation(s2, porosity)
+        if radius is None:
+            top = max(1, side // 2)
+            below = np.flatnonzero(rho_indicator[1 : top + 1] < RADIUS_CUTOFF)
+            first = int(below[0]) + 1 if below.size else top
+            radii.append(int(min(top, max(2, math.ceil(RADIUS_FACTOR * first)))))
+        else:
+            radii.append(radius[axis])
+        lags = np.abs(np.arange(-radii[-1], radii[-1] + 1))
+        measured = np.where(lags < side, rho_indicator[np.minimum(lags, side - 1)], 0.0)
+        profiles.append(level_cut_correlation(phi * phi + measured * (phi - phi * phi), phi))
+    rho = profiles[0][:, None, None] * profiles[1][None, :, None] * profiles[2][None, None, :]
+    return rho, tuple(radii)
+
+
 def _training_correlation(training: np.ndarray, radii: tuple[int, int, int]) -> tuple[np.ndarray, float]:
     """Normalised indicator correlation ``(S2(d) − φ²)/(φ − φ²)`` at lags ``|d_i| ≤ radii[i]`` (3-D, centred).
 
@@ -290,7 +324,14 @@ def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) 
 
     Parameters
     ----------
-    training : array_like, (X, Y, Z) or (P, Q) bool or 0/1
+    training : array_like, (X, Y, Z) or (P, Q) bool or 0/1, or a sequence of three sections
+        A volume, an image (a section of an isotropic material), or the sections normal to
+        x, y and z (``None`` where one is not given; rows and columns the two other axes in
+        increasing order, :func:`porelib.material.sample.in_plane_axes`). Distinct sections
+        give an anisotropic field whose Gaussian correlation is the product of one profile per
+        axis, ``ρ_Y(d) = ρ_x(d_x) ρ_y(d_y) ρ_z(d_z)`` (exact for Gaussian-shaped correlations,
+        positive definite always), each from the sections containing that axis; the same
+        image three times is one isotropic image.
     shape : int or (int, int, int)
     porosity : float
         The porosity the field is cut at, strictly between 0 and 1 (the level-cut relation
@@ -311,12 +352,14 @@ def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) 
     phi = check_density(porosity, "porosity")
     if not 0.0 < phi < 1.0:
         raise ValueError(f"porosity must be strictly between 0 and 1 for a level cut; got {porosity!r}")
-    if radius is None:
-        radii = _axis_radii(training)
+    if radius is not None:
+        radius = tuple(check_positive_int(r, "radius") for r in np.broadcast_to(np.asarray(radius), (3,)).tolist())
+    if isinstance(training, tuple):
+        rho, radii = _section_gaussian_correlation(training, phi, radius)
     else:
-        radii = tuple(check_positive_int(r, "radius") for r in np.broadcast_to(np.asarray(radius), (3,)).tolist())
-    rho_indicator, _ = _training_correlation(training, radii)
-    rho = level_cut_correlation(phi * phi + rho_indicator * (phi - phi * phi), phi)
+        radii = _axis_radii(training) if radius is None else radius
+        rho_indicator, _ = _training_correlation(training, radii)
+        rho = level_cut_correlation(phi * phi + rho_indicator * (phi - phi * phi), phi)
     lags = [np.arange(-r, r + 1) for r in radii]
     scaled = np.sqrt(sum((lag.reshape([-1 if i == a else 1 for i in range(3)]) / r) ** 2
                          for a, (lag, r) in enumerate(zip(lags, radii))))  # fmt: skip
@@ -341,7 +384,16 @@ def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) 
     return (field / np.sqrt(max(variance, 1e-30))).astype(np.float32)
 
 
-def _check_training(training) -> np.ndarray:
+def _check_training(training):
+    """A checked volume or image, or for sections a tuple of three checked images (``None`` where missing);
+    the same image three times becomes that image."""
+    if isinstance(training, (list, tuple)):
+        if len(training) != 3 or all(section is None for section in training):
+            raise ValueError("sections must be three images (normal to x, y, z), None where one is not given")
+        given = [section for section in training if section is not None]
+        if all(section is given[0] for section in given):
+            return _check_training(given[0])
+        return tuple(None if section is None else check_box(section, "section", ndim=2) for section in training)
     ndim = np.ndim(training)
     if ndim not in (2, 3):
         raise ValueError(f"training must be a volume (X, Y, Z) or an image (P, Q); got {ndim}-D shape {np.shape(training)}")

@@ -3,8 +3,11 @@
 :func:`generate_material` is what ``python -m porelib generate --checkpoint RUN --size S
 --porosity P`` and the app call. ``method="model"`` runs the run's generator
 (:func:`porelib.models.material.generate_volume`) on noise and, for a generator with a prior,
-the Gaussian random field of the run's training region at the requested porosity; the baselines are fitted to the run's
-training region (never to its held-out slab). Every method returns exactly
+the Gaussian random field of the run's training region at the requested porosity; the baselines
+are fitted to the run's training region (never to its held-out slab). From 2-D sections the
+Gaussian field (and the generator's prior) is fitted to every section's training strip, one
+correlation profile per axis; the sphere pack sees the section normal to x (it assumes an
+isotropic material). Every method returns exactly
 ``round(porosity · voxels)`` pore voxels.
 
 The porosities a run supports are those of its training patches
@@ -31,15 +34,15 @@ RANGE_PATCHES = 64
 
 
 def supported_porosity(run) -> tuple[float, float]:
-    """The lowest and highest porosity of :data:`RANGE_PATCHES` random training patches of the run."""
-    region = run.split.train
-    patch = int(run.card.get("data", {}).get("patch", min(region.shape)))
-    box = tuple(min(patch, extent) for extent in region.shape)
+    """The lowest and highest porosity of :data:`RANGE_PATCHES` random training patches of the run (of each section)."""
     rng = np.random.default_rng(0)
     values = []
-    for _ in range(RANGE_PATCHES):
-        corner = [int(rng.integers(0, extent - side + 1)) for extent, side in zip(region.shape, box)]
-        values.append(region[tuple(slice(c, c + side) for c, side in zip(corner, box))].mean())
+    for region in run.split.parts("train"):
+        patch = int(run.card.get("data", {}).get("patch", min(region.shape)))
+        box = tuple(min(patch, extent) for extent in region.shape)
+        for _ in range(RANGE_PATCHES):
+            corner = [int(rng.integers(0, extent - side + 1)) for extent, side in zip(region.shape, box)]
+            values.append(region[tuple(slice(c, c + side) for c, side in zip(corner, box))].mean())
     return float(min(values)), float(max(values))
 
 
@@ -92,9 +95,9 @@ def generate_material(run, size, porosity: float, *, seed=None, method: str = "m
 
         prior = None
         if run.model.config.uses_prior:
-            prior = baselines.gaussian_field(run.split.train, run.model.prior_shape(shape), porosity, seed=prior_seed(seed))
+            prior = baselines.gaussian_field(run.split.field_training(), run.model.prior_shape(shape), porosity, seed=prior_seed(seed))
         return generate_volume(run.model, shape, porosity, seed=seed, prior=prior)
 
     if method == "gaussian-field":
-        return baselines.gaussian_random_field(run.split.train, shape, porosity, seed=seed)
+        return baselines.gaussian_random_field(run.split.field_training(), shape, porosity, seed=seed)
     return baselines.sphere_pack(run.split.train, shape, porosity, seed=seed)

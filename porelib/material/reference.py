@@ -31,6 +31,14 @@ its own noise. The tiles of one candidate are averaged before resampling (the bo
 resamples candidates, not tiles, which are correlated). Against a 2-D reference a volume is
 compared through its slices normal to x, y and z (SliceGAN's principle), tiled the same way.
 
+**Sections.** A material given as 2-D sections normal to x, y and z (a single image stands for
+all three; :mod:`porelib.material.sample`) is scored by :class:`SectionReference`: one
+:class:`HeldOutReference` per section's held-out strip, and a volume's slices normal to axis
+``a`` are compared with the strip of the section normal to ``a`` only. Its statistics are
+named by the section and the volume axes: ``x:s2_y`` is the two-point correlation along y of
+the slices normal to x (the section's rows), ``x:chords_z`` the chords along z (its columns),
+``x:porosity``, ``x:pore_size``, ``x:perimeter``, … (see :data:`porelib.material.sample.SECTION_PLANES`).
+
 **Where the members are.** If the slab is thinner than the scored size along an axis, members
 take the slab's thickness there (:attr:`HeldOutReference.member_shape`; a note says so). Members
 do not overlap when at least two fit side by side: the slab holds a grid of ``⌊L/s⌋`` windows
@@ -45,7 +53,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -53,6 +61,8 @@ from porelib._validate import check_box, check_number, check_positive_int
 from porelib.bootstrap import DEFAULT_RESAMPLES, bootstrap_ratio
 from porelib.bootstrap import noise_floor_ratio as _ratio
 from porelib.material.statistics import (
+    AXES_2D,
+    AXES_3D,
     VolumeStatistics,
     distance_matrices,
     image_statistics,
@@ -66,6 +76,7 @@ __all__ = [
     "DEFAULT_MEMBERS",
     "DEFAULT_RESAMPLES",
     "HeldOutReference",
+    "SectionReference",
     "StatisticScore",
     "bootstrap_ratio",
 ]
@@ -267,7 +278,7 @@ class HeldOutReference:
             raise ValueError(f"name must be one of {', '.join(self.names)}; got {name!r}")
         return self.noise_floors[name]
 
-    def tiles(self, candidate, *, slice_step: int = 1) -> list[VolumeStatistics]:
+    def tiles(self, candidate, *, slice_step: int = 1, axes=(0, 1, 2)) -> list[VolumeStatistics]:
         """Statistics of the tiles one candidate is compared by (see the module docstring).
 
         Parameters
@@ -277,6 +288,8 @@ class HeldOutReference:
             reference, a volume whose slices hold a tile in every orientation, or an image.
         slice_step : int
             Against a 2-D reference, use every ``slice_step``-th slice of a volume.
+        axes : sequence of int
+            Against a 2-D reference, the axes (0, 1, 2 = x, y, z) normal to which a volume is sliced.
 
         Raises
         ------
@@ -291,7 +304,7 @@ class HeldOutReference:
         candidate = check_box(candidate, "candidate", ndim=ndim)
         if self.ndim == 2 and ndim == 3:
             try:
-                return slice_statistics(candidate, tile=self.member_shape, step=slice_step, r_max=self.r_max)
+                return slice_statistics(candidate, tile=self.member_shape, axes=axes, step=slice_step, r_max=self.r_max)
             except ValueError as error:
                 raise ValueError(f"candidate {candidate.shape}: {error}") from None
         if any(c < s for c, s in zip(candidate.shape, self.member_shape)):
@@ -311,6 +324,7 @@ class HeldOutReference:
         resamples: int = DEFAULT_RESAMPLES,
         seed=0,
         slice_step: int = 1,
+        axes=(0, 1, 2),
     ) -> dict[str, StatisticScore]:
         """Score candidate volumes against the members, statistic by statistic.
 
@@ -328,6 +342,8 @@ class HeldOutReference:
             Seeds the resampling.
         slice_step : int
             Against a 2-D reference, use every ``slice_step``-th slice of a volume.
+        axes : sequence of int
+            Against a 2-D reference, the axes (0, 1, 2 = x, y, z) normal to which volumes are sliced.
 
         Returns
         -------
@@ -340,7 +356,7 @@ class HeldOutReference:
             If a candidate does not fit (see :meth:`tiles`) or an argument is out of range.
         """
         limit = check_number(limit, "limit", minimum=0.0)
-        units = [self.tiles(c, slice_step=slice_step) for c in self._split(candidates)]
+        units = [self.tiles(c, slice_step=slice_step, axes=axes) for c in self._split(candidates)]
         flat = [tile for tiles in units for tile in tiles]
         owner = np.repeat(np.arange(len(units)), [len(tiles) for tiles in units])
         average = np.zeros((len(units), len(flat)))
@@ -394,3 +410,111 @@ class HeldOutReference:
         owner = np.array(owner)
         different = owner[:, None] != owner[None, :]
         return {name: float(m[different].mean()) for name, m in distance_matrices(picked, picked).items()}
+
+
+class SectionReference:
+    """The held-out strips of a material's sections normal to x, y and z (the module notes, "Sections").
+
+    Parameters
+    ----------
+    held_outs : sequence of three array_like or None
+        The held-out strip ``(P, Q)`` of the section normal to x, y and z (rows and columns
+        as :data:`porelib.material.sample.SECTION_PLANES`), ``None`` for a section not given.
+        The very same array repeated (a single image) is cut and measured once.
+    size, members, seed, r_max
+        As :class:`HeldOutReference`, for each strip.
+
+    Attributes
+    ----------
+    ndim : int
+        2 (candidates are volumes judged on their slices).
+    axes : tuple of int
+        The axes normal to which a section is given.
+    references : dict
+        ``{axis: HeldOutReference}`` (the same object for a repeated image).
+    member_shape : tuple of int
+        The smallest member shape over the strips; a candidate volume must be at least a cube
+        of :attr:`side`.
+    side : int
+        The edge of the cubes generated for scoring: the longest member side over the strips.
+    notes : tuple of str
+        The strips' notes, each naming its section.
+    names : tuple of str
+        ``"<section>:<statistic>"``, e.g. ``x:s2_y``, section by section.
+
+    Raises
+    ------
+    ValueError
+        Fewer than one section, or as :class:`HeldOutReference`.
+    """
+
+    def __init__(self, held_outs, size, *, members: int = DEFAULT_MEMBERS, seed=0, r_max: int | None = None):
+        from porelib.material.sample import repeated
+
+        held_outs = list(held_outs)
+        if len(held_outs) != 3 or all(h is None for h in held_outs):
+            raise ValueError("held_outs must hold the strips of the sections normal to x, y and z (None for a missing one)")
+        self.ndim = 2
+        self.axes = tuple(a for a, h in enumerate(held_outs) if h is not None)
+        self.references: dict[int, HeldOutReference] = {}
+        for axis in self.axes:
+            same = repeated(held_outs, axis)
+            self.references[axis] = (self.references[same] if same is not None else
+                                     HeldOutReference(held_outs[axis], size, members=members, seed=seed, r_max=r_max))  # fmt: skip
+        shapes = [reference.member_shape for reference in self.references.values()]
+        self.member_shape = tuple(min(shape[k] for shape in shapes) for k in range(2))
+        self.side = max(max(shape) for shape in shapes)
+        self.notes = tuple(dict.fromkeys(f"the section normal to {AXES_3D[a]}: {note}"
+                                         for a in self.axes for note in self.references[a].notes))  # fmt: skip
+        self.names = tuple(name for axis in self.axes for name in self._renamed(axis).values())
+
+    def __repr__(self) -> str:
+        return f"SectionReference(axes={self.axes}, references={list(self.references.values())})"
+
+    @staticmethod
+    def statistic_name(axis: int, name: str) -> str:
+        """The name of 2-D statistic ``name`` (axes u, v) of slices normal to ``axis``: e.g. ``(0, "s2_u") -> "x:s2_y"``."""
+        from porelib.material.sample import in_plane_axes
+
+        rows, columns = (AXES_3D[a] for a in in_plane_axes(axis))
+        stem, _, suffix = name.rpartition("_")
+        if stem and suffix in AXES_2D:
+            name = f"{stem}_{rows if suffix == 'u' else columns}"
+        return f"{AXES_3D[axis]}:{name}"
+
+    def _renamed(self, axis: int) -> dict[str, str]:
+        return {name: self.statistic_name(axis, name) for name in self.references[axis].names}
+
+    def score(self, candidates, *, limit: float = DEFAULT_LIMIT, resamples: int = DEFAULT_RESAMPLES, seed=0,
+              slice_step: int = 1) -> dict[str, StatisticScore]:
+        """Score candidates section by section: ``{"<section>:<statistic>": StatisticScore}`` in :attr:`names` order.
+
+        Parameters
+        ----------
+        candidates : volumes, images, or dict
+            Volumes ``(X, Y, Z)`` (one, a batch or a list): their slices normal to each given
+            axis against that section's strip. Images ``(P, Q)``: each image against every
+            section. A dict ``{axis: candidates}``: those candidates against that section only
+            (e.g. patches of each section's training region).
+        limit, resamples, seed, slice_step
+            As :meth:`HeldOutReference.score`.
+
+        Raises
+        ------
+        ValueError
+            If a candidate does not fit, or a dict names an axis without a section.
+        """
+        if isinstance(candidates, dict):
+            unknown = [a for a in candidates if a not in self.axes]
+            if unknown or not candidates:
+                raise ValueError(f"candidates must be keyed by the given sections' axes {self.axes}; got {list(candidates)}")
+            chosen = candidates
+        else:
+            chosen = dict.fromkeys(self.axes, candidates)
+        scores = {}
+        for axis, group in chosen.items():
+            found = self.references[axis].score(group, limit=limit, resamples=resamples, seed=seed,
+                                                slice_step=slice_step, axes=(axis,))  # fmt: skip
+            renamed = self._renamed(axis)
+            scores.update({renamed[name]: replace(score, name=renamed[name]) for name, score in found.items()})
+        return scores

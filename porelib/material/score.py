@@ -24,6 +24,14 @@ Methods (:data:`METHODS`):
     not a generator (it cannot be bigger than the sample); a generator whose patches are
     nearer to training patches than held-out patches are has memorised (see
     :attr:`MethodResult.nearest_training_iou`).
+
+A 2-D sample (one image, or sections normal to x, y and z) is scored section by section
+(:class:`porelib.material.reference.SectionReference`): the slices of each volume normal to
+axis ``a`` against the held-out strip of the section normal to ``a``, statistics named
+``x:s2_y``, ``y:chords_x``, …; ``patch`` copies patches of each section's own training
+region. The Gaussian field is fitted to every section's training strip (one correlation
+profile per axis, :func:`porelib.material.baselines.gaussian_field`); the sphere pack sees
+the section normal to x (it assumes an isotropic material).
 """
 
 from __future__ import annotations
@@ -45,6 +53,11 @@ NOT_JUDGED = ("porosity",)
 #: Volumes generated per method, and members cut from the held-out slab.
 SAMPLES = 8
 MEMBERS = 16
+
+
+def judged(name: str) -> bool:
+    """Whether statistic ``name`` (``"porosity"``, ``"x:porosity"``, ``"s2_x"``, …) is judged (not in :data:`NOT_JUDGED`)."""
+    return name.rpartition(":")[2] not in NOT_JUDGED
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ class MethodResult:
     @property
     def worst_high(self) -> float:
         """The highest upper bound over the judged statistics (a method passes a limit when this is within it)."""
-        return max(score.high for name, score in self.scores.items() if name not in NOT_JUDGED)
+        return max(score.high for name, score in self.scores.items() if judged(name))
 
     def to_dict(self) -> dict:
         return {"method": self.method, "worst": self.worst, "worst_ratio": self.worst_ratio, "worst_high": self.worst_high,
@@ -138,22 +151,32 @@ def scored_size(held_out_shape, members: int = MEMBERS) -> int:
 
 
 def held_out_reference(run, *, size: int | None = None, members: int = MEMBERS, seed: int = 0):
-    """The :class:`~porelib.material.reference.HeldOutReference` of a run's held-out slab (size: :func:`scored_size`)."""
-    from porelib.material.reference import HeldOutReference
+    """The reference of a run's held-out part (size: :func:`scored_size`, the smallest over the sections'):
+    a :class:`~porelib.material.reference.HeldOutReference` of a volume's slab, or a
+    :class:`~porelib.material.reference.SectionReference` of a 2-D sample's strips."""
+    from porelib.material.reference import HeldOutReference, SectionReference
 
-    size = scored_size(run.split.held_out.shape, members) if size is None else size
-    return HeldOutReference(run.split.held_out, size, members=members, seed=seed)
+    if size is None:
+        size = min(scored_size(part.shape, members) for part in run.split.parts("held_out"))
+    if not run.material.is_image:
+        return HeldOutReference(run.split.held_out, size, members=members, seed=seed)
+    strips = [None if split is None else split.held_out for split in run.split.sections]
+    return SectionReference(strips, size, members=members, seed=seed)
 
 
-def _volumes(run, method: str, reference, porosity: float, samples: int, seed: int) -> list[np.ndarray]:
+def _volumes(run, method: str, reference, porosity: float, samples: int, seed: int):
     """``samples`` candidates from ``method`` (seeds ``seed``, ``seed + 1``, …): volumes of the member shape
-    (cubes of its side against an image), or for ``patch`` training patches of the member shape."""
+    (cubes of :attr:`~porelib.material.reference.SectionReference.side` against sections), or for
+    ``patch`` training patches of the member shape (of each section: ``{axis: patches}``)."""
     from porelib.material import baselines
     from porelib.material.generate import generate_material
 
-    if method == "patch":
+    if method == "patch" and reference.ndim == 3:
         return list(baselines.patch_bootstrap(run.split.train, tuple(reference.member_shape), samples, seed=seed))
-    shape = tuple(reference.member_shape) if reference.ndim == 3 else (min(reference.member_shape),) * 3
+    if method == "patch":
+        return {axis: list(baselines.patch_bootstrap(run.split.sections[axis].train, part.member_shape, samples, seed=seed))
+                for axis, part in reference.references.items()}  # fmt: skip
+    shape = tuple(reference.member_shape) if reference.ndim == 3 else (reference.side,) * 3
     return [generate_material(run, shape, porosity, seed=seed + k, method=method) for k in range(samples)]
 
 
@@ -188,22 +211,24 @@ def compare_methods(run, *, size: int | None = None, samples: int = SAMPLES, mem
     if unknown:
         raise ValueError(f"methods must be among {', '.join(METHODS)}; got {unknown}")
     reference = held_out_reference(run, size=size, members=members, seed=seed)
-    porosity = float(run.split.train.mean())
-    members_arrays = [run.split.held_out[reference.window(corner)] for corner in reference.positions]
+    porosity = run.split.porosity("train")
     results = []
     for index, method in enumerate(methods):
         start = time.perf_counter()
         volumes = _volumes(run, method, reference, porosity, samples, seed)
-        seconds = (time.perf_counter() - start) / len(volumes)
+        seconds = (time.perf_counter() - start) / samples
         scores = reference.score(volumes, resamples=resamples, seed=seed)
-        worst = max((name for name in scores if name not in NOT_JUDGED), key=lambda name: scores[name].ratio)
+        worst = max((name for name in scores if judged(name)), key=lambda name: scores[name].ratio)
         memorised = None
         if method in ("model", "patch") and reference.ndim == 3:
             memorised = float(np.mean(baselines.nearest_patch_iou(volumes, run.split.train)))
         results.append(MethodResult(method, scores, worst, seconds, memorised))
         if progress is not None:
             progress(index + 1, len(methods))
-    yardstick = float(np.mean(baselines.nearest_patch_iou(members_arrays, run.split.train))) if reference.ndim == 3 else None
+    yardstick = None
+    if reference.ndim == 3:
+        members_arrays = [run.split.held_out[reference.window(corner)] for corner in reference.positions]
+        yardstick = float(np.mean(baselines.nearest_patch_iou(members_arrays, run.split.train)))
     candidates = [r for r in results if r.method != "patch"] or results
     best = min(candidates, key=lambda r: r.worst_ratio)
     reason = _reason(best, candidates)
@@ -218,5 +243,6 @@ def _reason(best: MethodResult, candidates: list[MethodResult]) -> str:
 
 
 def score_volume(run, volume, *, size: int | None = None, members: int = MEMBERS, seed: int = 0) -> dict:
-    """Score one volume (any box at least the member shape) against the run's held-out slab: ``{name: StatisticScore}``."""
+    """Score one volume (any box at least the member shape) against the run's held-out part: ``{name: StatisticScore}``
+    (for a 2-D sample, section by section: see the module notes)."""
     return held_out_reference(run, size=size, members=members, seed=seed).score(volume, seed=seed)

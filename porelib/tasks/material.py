@@ -21,9 +21,14 @@ those of the volume that generation returns), and compared with training patches
   each axis — texture statistics without pretrained weights (Ustyuzhaninov et al. 2017);
 
 both as batch means against targets measured once on ``target_patches`` random training
-patches. For a 2-D image every slice along every axis is compared with the image
-(SliceGAN's principle: the material is assumed isotropic), and ``S2`` along every axis
-with the image's in-plane S2.
+patches. For 2-D input the generated cube is judged on its slices (SliceGAN's principle):
+slices normal to axis ``a`` are compared with the section normal to ``a``
+(``--input`` = normal to x, ``--input-y``, ``--input-z``; rows and columns of a section are
+the volume's two other axes in increasing order, :mod:`porelib.material.sample`), and
+``S2_a`` with the mean in-plane S2 along ``a`` of the given sections that contain axis ``a``.
+A single image stands for all three sections (the isotropic assumption). With two sections
+the missing orientation has no texture target; its slices are constrained only through the
+S2 along its two axes, which the given sections both contain.
 
 With a prior field (the default, :class:`porelib.models.material.MaterialGeneratorConfig`) each
 patch also gets a crop of a Gaussian random field of the training region
@@ -47,7 +52,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from porelib.material.run import MATERIAL_FILE, save_material
-from porelib.material.sample import FORMATS, import_material, split_material
+from porelib.material.sample import FORMATS, import_material, in_plane_axes, repeated, split_material
 from porelib.models.blocks import relaxed_top_k
 from porelib.models.material import MaterialGenerator, MaterialGeneratorConfig
 from porelib.options import check_options, option, options_class
@@ -58,16 +63,23 @@ FEATURE_SEED, TARGET_SEED, VALIDATION_SEED, PRIOR_SEED = 11, 12, 13, 14
 #: Gaussian random fields drawn for the prior patches of training (and as many for validation).
 PRIOR_BANK = 6
 #: Generated patches per validation; slices narrower than MIN_TEXTURE_SIDE skip the texture term
-#: (the feature network pools three times).
+#: (the feature network's four unpadded 3 × 3 convolutions and three poolings need 38 pixels:
+#: 38 → 36 → 18 → 16 → 8 → 6 → 3 → 1).
 VALIDATION_SAMPLES = 8
-MIN_TEXTURE_SIDE = 32
+MIN_TEXTURE_SIDE = 38
 
 
 @options_class
 class MaterialDataConfig:
     """The sample, how it is read and how it is split."""
 
-    input: str = option("", "The segmented sample: a volume (.npy, .npz, .tif, .vti, .raw) or a 2-D image (.png, .jpg, .tif, .npy).")
+    input: str = option("", "The segmented sample: a volume (.npy, .npz, .tif, .vti, .raw) or a 2-D image (.png, .jpg, .tif, "
+                        ".npy); with `input_y`/`input_z`, the section normal to x (rows = y, columns = z).")
+    input_y: str = option("", "For an anisotropic material: the 2-D section normal to y (rows = x, columns = z), beside "
+                          "`input` normal to x, at the same pixel size. Without it and `input_z`, one image stands for "
+                          "every orientation (isotropic). With two sections the third orientation is constrained only "
+                          "through its two axes' S2.")
+    input_z: str = option("", "For an anisotropic material: the 2-D section normal to z (rows = x, columns = y).")
     pore_value: float | None = option(None, "Value of the pore phase (default: the minority phase, or True for bool data).")
     threshold: float | None = option(None, "Split grey values at this threshold (pores: the side holding `pore_value`, else the minority).")
     voxel_size: float | None = option(None, "Voxel edge length in micrometres (sizes are then reported in µm).")
@@ -82,11 +94,18 @@ class MaterialDataConfig:
     def __post_init__(self):
         check_options(self)
         if not self.input:
-            raise ValueError("train material needs --input SAMPLE: a segmented volume or 2-D image")
+            raise ValueError("train material needs --input SAMPLE: a segmented volume or 2-D image (with --input-y/--input-z, "
+                             "the section normal to x)")
         if not 16 <= self.patch <= 128:
             raise ValueError(f"MaterialDataConfig.patch must be in [16, 128]; got {self.patch}")
         if not 1 <= self.steps_per_epoch <= 10_000:
             raise ValueError(f"MaterialDataConfig.steps_per_epoch must be in [1, 10000]; got {self.steps_per_epoch}")
+
+    def source(self):
+        """What :func:`porelib.material.sample.import_material` reads: ``input``, or the sections ``(x, y, z)`` (``None`` for one not given)."""
+        if not (self.input_y or self.input_z):
+            return self.input
+        return (self.input, self.input_y or None, self.input_z or None)
 
     def raw_shape(self) -> tuple[int, ...] | None:
         """``shape`` as integers, or ``None`` when it is not given."""
@@ -128,12 +147,16 @@ class MaterialLossConfig:
 
 
 def axis_s2(volumes: torch.Tensor, lags: int) -> torch.Tensor:
-    """``(N, 3, lags)``: S2 along each axis at r = 1 … lags of volumes ``(N, X, Y, Z)`` (non-periodic)."""
+    """``(N, D, lags)``: S2 along each axis at r = 1 … lags of volumes ``(N, X, Y, Z)`` (D = 3) or images ``(N, P, Q)`` (D = 2).
+
+    Non-periodic; a lag beyond a side repeats the last lag that fits.
+    """
     rows = []
-    for axis in (1, 2, 3):
+    dims = tuple(range(1, volumes.ndim))
+    for axis in dims:
         side = volumes.shape[axis]
         values = [
-            (volumes.narrow(axis, 0, side - r) * volumes.narrow(axis, r, side - r)).mean(dim=(1, 2, 3))
+            (volumes.narrow(axis, 0, side - r) * volumes.narrow(axis, r, side - r)).mean(dim=dims)
             for r in range(1, min(lags, side - 1) + 1)
         ]
         values += [values[-1]] * (lags - len(values))
@@ -153,28 +176,13 @@ def _lineal_path_along(x: torch.Tensor, dim: int, lags: int) -> torch.Tensor:
 
 
 def axis_lineal_path(volumes: torch.Tensor, lags: int) -> torch.Tensor:
-    """``(N, 3, lags)``: lineal-path function along each axis at r = 1 … lags of volumes ``(N, X, Y, Z)``.
+    """``(N, D, lags)``: lineal-path function along each axis at r = 1 … lags of volumes ``(N, X, Y, Z)`` (D = 3) or images ``(N, P, Q)`` (D = 2).
 
     ``L_a(r)`` is the fraction of runs of r + 1 consecutive voxels along axis ``a`` that are all
     pore (products of the voxel values, so it is differentiable in soft volumes); lags beyond a
     side repeat the last value, as :func:`axis_s2` does.
     """
-    return torch.stack([_lineal_path_along(volumes, axis, lags) for axis in (1, 2, 3)], dim=1)
-
-
-def image_lineal_path(images: torch.Tensor, lags: int) -> torch.Tensor:
-    """``(N, lags)``: lineal-path function of images ``(N, X, Y)`` at r = 1 … lags, averaged over their two axes."""
-    return torch.stack([_lineal_path_along(images, axis, lags) for axis in (1, 2)]).mean(0)
-
-
-def image_s2(images: torch.Tensor, lags: int) -> torch.Tensor:
-    """``(N, lags)``: S2 of images ``(N, X, Y)`` at r = 1 … lags, averaged over their two axes."""
-    values = []
-    for r in range(1, lags + 1):
-        along = [(images.narrow(axis, 0, images.shape[axis] - r) * images.narrow(axis, r, images.shape[axis] - r))
-                 .mean(dim=(1, 2)) for axis in (1, 2)]  # fmt: skip
-        values.append(torch.stack(along).mean(0))
-    return torch.stack(values, dim=1)
+    return torch.stack([_lineal_path_along(volumes, axis, lags) for axis in range(1, volumes.ndim)], dim=1)
 
 
 class TextureFeatures(torch.nn.Module):
@@ -248,13 +256,13 @@ class MaterialTask(Task):
         self.data_config = MaterialDataConfig(**self.options.get("data", {}))
         self.loss_config = MaterialLossConfig(**self.options.get("loss", {}))
         self.material = import_material(
-            self.data_config.input, pore_value=self.data_config.pore_value, threshold=self.data_config.threshold,
+            self.data_config.source(), pore_value=self.data_config.pore_value, threshold=self.data_config.threshold,
             voxel_size=self.data_config.voxel_size, shape=self.data_config.raw_shape(), dtype=self.data_config.dtype or None,
         )  # fmt: skip
         self.split = split_material(self.material, axis=self.data_config.split_axis,
                                     held_out_fraction=self.data_config.held_out_fraction,
                                     validation_fraction=self.data_config.validation_fraction)  # fmt: skip
-        self.patch = min(self.data_config.patch, min(self.split.train.shape))
+        self.patch = min(self.data_config.patch, *(min(part.shape) for part in self.split.parts("train")))
         self.features = TextureFeatures()
         self._banks: dict = {}
 
@@ -273,9 +281,11 @@ class MaterialTask(Task):
         return TensorDataset(torch.arange(steps)), TensorDataset(torch.arange(1))
 
     def data_card(self) -> dict:
-        digest = hashlib.sha256(np.packbits(self.material.pores).tobytes())
-        digest.update(str(self.material.pores.shape).encode())
-        return {
+        digest = hashlib.sha256()
+        for pores in self.material.distinct_sections:
+            digest.update(np.packbits(pores).tobytes())
+            digest.update(str(pores.shape).encode())
+        card = {
             "source": self.material.source,
             "fingerprint": digest.hexdigest()[:16],
             "material": self.material.describe(),
@@ -284,6 +294,10 @@ class MaterialTask(Task):
             "split": self.split.to_dict(),
             "patch": self.patch,
         }
+        if len(self.material.distinct_sections) > 1:
+            card["sections"] = {axis: None if image is None else list(image.shape)
+                                for axis, image in zip("xyz", self.material.sections)}  # fmt: skip
+        return card
 
     def write_run_files(self, out: Path) -> None:
         """Save the imported material and its split into the run folder (:data:`MATERIAL_FILE`)."""
@@ -293,39 +307,68 @@ class MaterialTask(Task):
         """The patch shape cut from ``region``: the training patch edge, or the region's side where it is thinner."""
         return tuple(min(self.patch, extent) for extent in region.shape)
 
-    def _targets(self, region: np.ndarray, seed: int) -> dict:
-        """Statistics of ``target_patches`` random patches of ``region`` (module notes)."""
-        rng = np.random.default_rng(seed)
+    def _patches(self, region: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """``target_patches`` random patches of ``region`` (float32, ``(N, *box)``) and their box."""
         box = self._box(region)
         crops = []
         for _ in range(self.loss_config.target_patches):
             corner = [int(rng.integers(0, extent - side + 1)) for extent, side in zip(region.shape, box)]
             crops.append(region[tuple(slice(c, c + side) for c, side in zip(corner, box))])
-        patches = torch.from_numpy(np.stack(crops).astype(np.float32))
+        return torch.from_numpy(np.stack(crops).astype(np.float32)), box
+
+    def _targets(self, part: str, seed: int) -> dict:
+        """Statistics of ``target_patches`` random patches of the split's ``part`` (module notes)."""
+        rng = np.random.default_rng(seed)
+        if self.material.is_image:
+            return self._section_targets(part, rng)
+        region = getattr(self.split, part)
+        patches, box = self._patches(region, rng)
         lags = max(1, min(self.loss_config.lags, min(box) - 2))
         with torch.no_grad():
-            if self.material.is_image:
-                s2 = image_s2(patches, lags).mean(0).expand(3, -1)
-                lineal = image_lineal_path(patches, lags).mean(0).expand(3, -1)
-                grams = [self.features.grams(patches) if min(box) >= MIN_TEXTURE_SIDE else None] * 3
-                box = (min(box),) * 3  # generated patches: cubes whose slices are compared with the image
-            else:
-                s2 = axis_s2(patches, lags).mean(0)
-                lineal = axis_lineal_path(patches, lags).mean(0)
-                grams = []
-                for axis in (1, 2, 3):
-                    plane = [side for index, side in enumerate(box, start=1) if index != axis]
-                    fits = min(plane) >= MIN_TEXTURE_SIDE
-                    grams.append(self.features.grams(slices(patches, axis, self.loss_config.slices)) if fits else None)
+            s2 = axis_s2(patches, lags).mean(0)
+            lineal = axis_lineal_path(patches, lags).mean(0)
+            grams = []
+            for axis in (1, 2, 3):
+                plane = [side for index, side in enumerate(box, start=1) if index != axis]
+                fits = min(plane) >= MIN_TEXTURE_SIDE
+                grams.append(self.features.grams(slices(patches, axis, self.loss_config.slices)) if fits else None)
         return {"box": box, "s2": s2, "lineal": lineal, "grams": grams, "lags": lags, "porosity": float(region.mean())}
+
+    def _section_targets(self, part: str, rng: np.random.Generator) -> dict:
+        """Targets of a cube judged on its slices: slices normal to axis ``a`` against the section normal to ``a``.
+
+        ``s2[a]`` is the mean in-plane S2 along ``a`` of the given sections containing axis ``a``;
+        ``grams[a]`` the section's texture (``None`` for a section not given). A repeated image
+        (a single image stands for all three) is measured once.
+        """
+        splits = self.split.sections
+        owner = [None if split is None else (repeated(splits, a) if repeated(splits, a) is not None else a)
+                 for a, split in enumerate(splits)]  # fmt: skip
+        measured = {a: self._patches(getattr(splits[a], part), rng) for a in sorted(set(owner) - {None})}
+        side = min(min(box) for _, box in measured.values())
+        lags = max(1, min(self.loss_config.lags, side - 2))
+        with torch.no_grad():
+            in_plane = {a: axis_s2(patches, lags).mean(0) for a, (patches, _) in measured.items()}  # (2, lags) each
+            in_plane_lineal = {a: axis_lineal_path(patches, lags).mean(0) for a, (patches, _) in measured.items()}
+            textures = {a: self.features.grams(patches) if min(box) >= MIN_TEXTURE_SIDE else None
+                        for a, (patches, box) in measured.items()}  # fmt: skip
+        def along(statistic: dict, axis: int) -> torch.Tensor:  # mean over the given sections that contain ``axis``
+            return torch.stack([statistic[owner[normal]][in_plane_axes(normal).index(axis)]
+                                for normal in range(3) if normal != axis and owner[normal] is not None]).mean(0)
+
+        s2 = [along(in_plane, axis) for axis in range(3)]
+        lineal = [along(in_plane_lineal, axis) for axis in range(3)]
+        grams = [None if owner[a] is None else textures[owner[a]] for a in range(3)]
+        return {"box": (side,) * 3, "s2": torch.stack(s2), "lineal": torch.stack(lineal), "grams": grams, "lags": lags,
+                "porosity": self.split.porosity(part)}  # fmt: skip
 
     @cached_property
     def training_targets(self) -> dict:
-        return self._targets(self.split.train, TARGET_SEED)
+        return self._targets("train", TARGET_SEED)
 
     @cached_property
     def validation_targets(self) -> dict:
-        return self._targets(self.split.validation, TARGET_SEED + 1)
+        return self._targets("validation", TARGET_SEED + 1)
 
     # ------------------------------------------------------------------------- loss
 
@@ -342,8 +385,8 @@ class MaterialTask(Task):
             from porelib.material.baselines import gaussian_field
 
             need = tuple(2 * self.model_config.prior_side(side) for side in box)
-            porosity = float(self.split.train.mean())
-            fields = [gaussian_field(self.split.train, need, porosity, seed=seed + k) for k in range(PRIOR_BANK)]
+            porosity = self.split.porosity("train")
+            fields = [gaussian_field(self.split.field_training(), need, porosity, seed=seed + k) for k in range(PRIOR_BANK)]
             self._banks[key] = torch.from_numpy(np.stack(fields))
         return self._banks[key]
 
