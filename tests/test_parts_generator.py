@@ -17,8 +17,10 @@ from porelib.parts.generator import (
     save_part,
 )
 
-#: Two parts of every family (seeds 0-19 cycle through the families twice).
+#: Two parts of every family (seeds 0-31 cycle through the families twice).
 SEEDS = range(2 * len(FAMILIES))
+#: The families added for issue 21 (thin tubes, wheels, revolved bodies, prisms, forks, hulls).
+NEW_FAMILIES = ("fitting", "wheel", "knob", "fastener", "fork", "wedge")
 
 
 def _edge_counts(faces: np.ndarray) -> np.ndarray:
@@ -38,8 +40,28 @@ def test_every_family_gives_a_closed_outward_surface(seed):
     np.testing.assert_allclose(part.vertices.min(axis=0) + part.vertices.max(axis=0), 0, atol=1e-9)
 
 
+@pytest.mark.parametrize("family", NEW_FAMILIES)
+def test_the_new_families_are_watertight_and_deterministic_over_their_kinds(family):
+    # 12 seeds a family reach most of its kinds (elbow, tee, reducer...; handwheel, pulley...).
+    kinds = set()
+    for seed in range(12):
+        part = make_part(seed, family=family)
+        assert np.all(_edge_counts(part.faces) == 2), (family, seed)
+        assert 0 < part.volume < np.prod(part.extent)
+        # Nothing thinner than the generator's thinnest wall along the bounding box.
+        assert part.extent.min() >= 0.05 * part.extent.max() - 1e-6
+        kinds.add(part.params["kind"])
+        assert json.loads(json.dumps(part.params)) == part.params
+    assert len(kinds) >= 3
+    again = make_part(7, family=family)
+    first = make_part(7, family=family)
+    np.testing.assert_array_equal(again.vertices, first.vertices)
+    np.testing.assert_array_equal(again.faces, first.faces)
+    assert again.params == first.params
+
+
 def test_the_same_seed_gives_the_same_part_and_another_seed_another():
-    a, b, c = make_part(123), make_part(123), make_part(133)
+    a, b, c = make_part(123), make_part(123), make_part(123 + len(FAMILIES))
     assert a.family == c.family
     np.testing.assert_array_equal(a.vertices, b.vertices)
     np.testing.assert_array_equal(a.faces, b.faces)
@@ -49,6 +71,7 @@ def test_the_same_seed_gives_the_same_part_and_another_seed_another():
 
 def test_families_cycle_with_the_seed_and_splits_do_not_overlap():
     assert [part_family(s) for s in range(len(FAMILIES))] == list(FAMILIES)
+    assert len(FAMILIES) == len(set(FAMILIES)) == 16 and set(NEW_FAMILIES) <= set(FAMILIES)
     assert part_family(SPLITS["test"].start + 3) == FAMILIES[(SPLITS["test"].start + 3) % len(FAMILIES)]
     ranges = sorted(SPLITS.values(), key=lambda r: r.start)
     assert all(a.stop <= b.start for a, b in zip(ranges, ranges[1:]))

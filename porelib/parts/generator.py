@@ -20,7 +20,22 @@ family          what it is (every size and feature drawn from the seed)
 ``turned``      a revolved profile: pulleys, bushings, knobs, cups (optional bore, grooves)
 ``ribbed``      a base plate with bosses joined by ribs, holes through the bosses
 ``housing``     a hollow box (open or with a cavity), mounting ears with holes
+``fitting``     pipe fittings: elbows (any angle and bend radius), tees, crosses, laterals,
+                reducers, straight spools; bored or solid rods; plain, flanged or socket ends
+``wheel``       handwheels (round rim, slanted spokes, optional crank handle), pulleys with
+                1-3 V grooves, spoked wheels, web discs with lightening holes; hub, bore, keyway
+``knob``        smooth revolved bodies: lathe-turned handles and bottles, balls on stems,
+                cones, domes (solid or hollow caps), mushroom knobs with grip flutes
+``fastener``    hexagon / square / octagon nuts (chamfered, flanged, castle), wing nuts,
+                bolts with shanks, socket-head screws, eye bolts
+``fork``        clevises on round shanks, yokes, clevis brackets on a plate, rod ends (eyes),
+                with a pin hole through the tines
+``wedge``       hulls of a base and a top rectangle: wedges, ridges, frustums, pyramids,
+                tapered blocks, with holes, slots, notches, bores
 ==============  ==========================================================================
+
+The last six families were added for issue 21 (the first ten taught no thin bent tubes,
+smooth revolved bodies, spoked wheels, forks, polygon prisms or sloped hulls).
 
 Sizes are in millimetres. A part's family is ``FAMILIES[seed % len(FAMILIES)]`` (so any run
 of consecutive seeds is balanced over the families); everything else comes from
@@ -46,7 +61,8 @@ import numpy as np
 from porelib._validate import check_choice, check_positive_int
 
 #: The part families, in the order ``seed % len(FAMILIES)`` picks them.
-FAMILIES = ("plate", "flange", "l_bracket", "u_bracket", "shaft", "profile", "block", "turned", "ribbed", "housing")
+FAMILIES = ("plate", "flange", "l_bracket", "u_bracket", "shaft", "profile", "block", "turned", "ribbed", "housing",
+            "fitting", "wheel", "knob", "fastener", "fork", "wedge")
 
 #: Seeds of each split (half-open ranges that never overlap).
 SPLITS = {
@@ -727,9 +743,477 @@ def _housing(rng):
     return solid, params
 
 
+# ----------------------------------------------------------------------------- families added for issue 21
+
+
+def _pointing(solid, start=(0.0, 0.0, 0.0), azimuth: float = 0.0, elevation: float = 0.0):
+    """``solid`` built along +z from the origin, turned so +z points at ``azimuth``/``elevation`` (degrees), moved to ``start``."""
+    return solid.rotate((0.0, 90.0 - elevation, 0.0)).rotate((0.0, 0.0, azimuth)).translate(tuple(start))
+
+
+def _rod(radius: float, length: float, *, start=(0.0, 0.0, 0.0), azimuth: float = 0.0, elevation: float = 0.0):
+    """A cylinder of ``radius`` and ``length`` from ``start`` along ``azimuth``/``elevation`` (degrees)."""
+    return _pointing(_cylinder(radius, 0.0, length), start, azimuth, elevation)
+
+
+def _revolved(outline) -> object:
+    """Revolve a closed ``(r, z)`` outline (r ≥ 0, counter-clockwise) about z."""
+    return _m().CrossSection([np.asarray(outline, dtype=np.float64)]).revolve(CIRCLE_SEGMENTS * 2)
+
+
+def _pipe_end(rng, radius: float, bore: float, length: float, end: str):
+    """A pipe leg along +z from 0 to ``length`` with an ``end`` (``plain``, ``flange``, ``socket``) at its top.
+
+    Returns the solid and the bore to cut (a little longer than the leg at the open end).
+    """
+    body = _cylinder(radius, -0.01, length)
+    info = {}
+    if end == "flange":
+        rf = radius * rng.uniform(1.4, 2.2)
+        tf = min(length * 0.6, radius * rng.uniform(0.25, 0.6))
+        flange = _cylinder(rf, length - tf, length)
+        holes = int(rng.integers(0, 9))
+        if holes >= 3:
+            hr = min(0.3 * (rf - radius), 0.12 * rf)
+            flange = flange - _holes(_circle_points(holes, (rf + radius) / 2, rng.uniform(0, np.pi)), hr,
+                                     length - tf - 1, length + 1)
+        body = body + flange
+        info = dict(flange_radius=rf, flange_thickness=tf, flange_holes=holes if holes >= 3 else 0)
+    elif end == "socket":
+        rs = radius + (radius - bore if bore > 0 else 0.3 * radius) * rng.uniform(0.6, 1.2)
+        ls = min(length, radius * rng.uniform(0.6, 1.5))
+        body = body + _cylinder(rs, length - ls, length)
+        info = dict(socket_radius=rs, socket_length=ls)
+    cut = _cylinder(bore, -0.01, length + 1) if bore > 0 else None
+    return body, cut, info
+
+
+def _fitting(rng):
+    kind = str(rng.choice(["elbow", "tee", "cross", "lateral", "reducer", "straight"],
+                          p=[0.32, 0.18, 0.1, 0.1, 0.15, 0.15]))
+    radius = rng.uniform(6, 25)
+    solid_rod = rng.random() < 0.15  # a bent or branched rod, no bore
+    wall = radius * rng.uniform(0.15, 0.4)
+    bore = 0.0 if solid_rod else radius - wall
+    end = str(rng.choice(["plain", "flange", "socket"], p=[0.45, 0.35, 0.2]))
+    params = dict(kind=kind, radius=radius, bore=bore, end=end)
+    legs = []  # (radius, bore, length, start, azimuth)
+    bodies, cuts = [], []
+    if kind == "elbow":
+        bend = radius * rng.uniform(1.1, 4.0)
+        angle = 90.0 if rng.random() < 0.4 else rng.uniform(30, 180)
+        ring = _m().CrossSection.circle(radius, CIRCLE_SEGMENTS).translate((bend, 0.0))
+        bodies.append(ring.revolve(CIRCLE_SEGMENTS * 2, angle))
+        if bore > 0:
+            cuts.append(_m().CrossSection.circle(bore, CIRCLE_SEGMENTS).translate((bend, 0.0)).revolve(
+                CIRCLE_SEGMENTS * 2, angle))
+        a = math.radians(angle)
+        legs.append((radius, bore, radius * rng.uniform(0.3, 3.0), (bend, 0.0, 0.0), -90.0))
+        legs.append((radius, bore, radius * rng.uniform(0.3, 3.0), (bend * math.cos(a), bend * math.sin(a), 0.0),
+                     angle + 90.0))
+        params.update(bend_radius=bend, angle=angle)
+    elif kind in ("tee", "cross", "lateral"):
+        branch = radius * rng.uniform(0.55, 1.0)
+        branch_bore = 0.0 if solid_rod else max(branch * 0.3, branch - wall)
+        azimuth = 90.0 if kind != "lateral" else rng.uniform(30, 75)
+        reach = branch / math.sin(math.radians(azimuth)) + radius * 0.2
+        legs.append((radius, bore, reach + radius * rng.uniform(0.3, 2.5), (0.0, 0.0, 0.0), 0.0))
+        legs.append((radius, bore, reach + radius * rng.uniform(0.3, 2.5), (0.0, 0.0, 0.0), 180.0))
+        legs.append((branch, branch_bore, radius * rng.uniform(1.3, 3.5), (0.0, 0.0, 0.0), azimuth))
+        if kind == "cross":
+            legs.append((branch, branch_bore, radius * rng.uniform(1.3, 3.5), (0.0, 0.0, 0.0), -90.0))
+        params.update(branch_radius=branch, branch_angle=azimuth)
+    else:  # a reducer (a cone between two pipes) or a straight spool
+        other = radius * (rng.uniform(0.45, 0.85) if kind == "reducer" else 1.0)
+        other_bore = 0.0 if solid_rod else max(other * 0.3, other - wall)
+        taper = radius * rng.uniform(0.5, 2.0) if kind == "reducer" else 0.0
+        if taper:
+            bodies.append(_cylinder(radius, 0.0, taper, top_radius=other))
+            if bore > 0:
+                cuts.append(_cylinder(bore, -0.01, taper + 0.01, top_radius=other_bore))
+        legs.append((radius, bore, radius * rng.uniform(0.5, 2.5), (0.0, 0.0, 0.0), None))
+        legs.append((other, other_bore, radius * rng.uniform(0.5, 2.5 if taper else 4.0), (0.0, 0.0, taper), "up"))
+        params.update(other_radius=other, taper_length=taper)
+    ends = []
+    for k, (r, b, length, start, azimuth) in enumerate(legs):
+        leg_end = end if rng.random() < 0.85 else "plain"
+        body, cut, info = _pipe_end(rng, r, b, length, leg_end)
+        if azimuth is None:  # downwards from the start
+            body, cut = (s.mirror((0.0, 0.0, 1.0)) if s is not None else None for s in (body, cut))
+            body, cut = (s.translate(start) if s is not None else None for s in (body, cut))
+        elif azimuth == "up":
+            body, cut = (s.translate(start) if s is not None else None for s in (body, cut))
+        else:
+            body, cut = (_pointing(s, start, azimuth) if s is not None else None for s in (body, cut))
+        bodies.append(body)
+        if cut is not None:
+            cuts.append(cut)
+        ends.append(dict(radius=r, length=length, end=leg_end, **info))
+    solid = _union(bodies)
+    if cuts:
+        solid = solid - _union(cuts)
+    params["legs"] = [{key: _plain(value) for key, value in leg.items()} for leg in ends]
+    if kind in ("reducer", "straight") and rng.random() < 0.6:
+        solid = solid.rotate((0, 90, 0))
+        params["lying"] = True
+    return solid, params
+
+
+def _wheel(rng):
+    outer = rng.uniform(30, 80)
+    kind = str(rng.choice(["handwheel", "pulley", "spoked", "web"], p=[0.3, 0.3, 0.2, 0.2]))
+    hub_r = outer * rng.uniform(0.12, 0.28)
+    hub_h = outer * rng.uniform(0.15, 0.5)
+    bore = hub_r * rng.uniform(0.3, 0.65)
+    params = dict(kind=kind, radius=outer, hub_radius=hub_r, hub_height=hub_h, bore=bore)
+    pieces = []
+    if kind == "handwheel":
+        tube = outer * rng.uniform(0.05, 0.12)
+        rim_z = hub_h * rng.uniform(-0.3, 0.9)
+        ring = _m().CrossSection.circle(tube, CIRCLE_SEGMENTS).translate((outer - tube, rim_z))
+        pieces.append(ring.revolve(CIRCLE_SEGMENTS * 2))
+        pieces.append(_cylinder(hub_r, 0.0, hub_h))
+        count = int(rng.integers(3, 7))
+        spoke = max(MIN_WALL * outer, tube * rng.uniform(0.5, 1.0))
+        hub_z = hub_h * rng.uniform(0.3, 0.7)
+        reach = outer - tube
+        phase = rng.uniform(0, 360)
+        for k in range(count):
+            angle = phase + 360.0 * k / count
+            elevation = math.degrees(math.atan2(rim_z - hub_z, reach))
+            pieces.append(_rod(spoke, math.hypot(reach, rim_z - hub_z), start=(0.0, 0.0, hub_z), azimuth=angle,
+                               elevation=elevation))
+        if rng.random() < 0.4:  # a crank handle on the rim
+            a = math.radians(phase + 180.0 / count)
+            pieces.append(_cylinder(tube * 1.1, rim_z, rim_z + outer * rng.uniform(0.3, 0.6),
+                                    x=(outer - tube) * math.cos(a), y=(outer - tube) * math.sin(a)))
+            params["handle"] = True
+        params.update(rim_tube=tube, rim_z=rim_z, spokes=count, spoke_radius=spoke)
+        top = max(hub_h, rim_z + tube)
+        bottom = min(0.0, rim_z - tube)
+    else:
+        rim_t = outer * rng.uniform(0.08, 0.2)
+        width = outer * rng.uniform(0.15, 0.5)
+        inner = outer - rim_t
+        outline = [(inner, 0.0), (outer, 0.0)]
+        if kind == "pulley":
+            grooves = int(rng.integers(1, 4))
+            depth = min(0.7 * rim_t, outer * rng.uniform(0.05, 0.12))
+            pitch = width / grooves
+            margin = pitch * rng.uniform(0.1, 0.25)
+            for g in range(grooves):
+                z0, z1 = g * pitch, (g + 1) * pitch
+                outline += [(outer, z0 + margin), (outer - depth, (z0 + z1) / 2), (outer, z1 - margin)]
+            params.update(grooves=grooves, groove_depth=depth)
+        outline += [(outer, width), (inner, width)]
+        pieces.append(_revolved(outline))
+        hub_z0 = width / 2 - hub_h / 2 + rng.uniform(-0.3, 0.3) * hub_h
+        pieces.append(_cylinder(hub_r, hub_z0, hub_z0 + hub_h))
+        mid = width / 2
+        if kind == "spoked":
+            count = int(rng.integers(3, 9))
+            spoke_w = max(MIN_WALL * 2 * outer, outer * rng.uniform(0.06, 0.14))
+            spoke_t = min(width, max(MIN_WALL * 2 * outer, width * rng.uniform(0.4, 1.0)))
+            length = inner - hub_r * 0.5 + rim_t * 0.5
+            phase = rng.uniform(0, 360)
+            for k in range(count):
+                arm = _box(length, spoke_w, spoke_t, at=(hub_r * 0.5 + length / 2, 0.0, mid - spoke_t / 2))
+                pieces.append(arm.rotate((0, 0, phase + 360.0 * k / count)))
+            params.update(spokes=count, spoke_width=spoke_w, spoke_thickness=spoke_t)
+        else:  # a web disc, maybe with lightening holes
+            web_t = min(width, max(MIN_WALL * 2 * outer, width * rng.uniform(0.25, 1.0)))
+            web = _cylinder(inner + 0.01, mid - web_t / 2, mid + web_t / 2)
+            holes = int(rng.integers(0, 9)) if kind == "web" else 0
+            if holes >= 3 and inner - hub_r > 0.2 * outer:
+                hr = min(0.4 * (inner - hub_r), 0.9 * math.pi * (inner + hub_r) / 2 / holes) / 2
+                web = web - _holes(_circle_points(holes, (inner + hub_r) / 2, rng.uniform(0, np.pi)), hr, -1e3, 1e3)
+                params["web_holes"] = holes
+            pieces.append(web)
+            params["web_thickness"] = web_t
+        params.update(rim_thickness=rim_t, rim_width=width)
+        top, bottom = max(width, hub_z0 + hub_h), min(0.0, hub_z0)
+    solid = _union(pieces) - _cylinder(bore, bottom - 1, top + 1)
+    if rng.random() < 0.4:  # a keyway in the bore
+        key = bore * rng.uniform(0.3, 0.5)
+        solid = solid - _box(key, bore * 1.4, top - bottom + 2, at=(0.0, bore * 0.5, bottom - 1))
+        params["keyway"] = key
+    return solid, params
+
+
+def _smooth_outline(rng, size: float) -> tuple[list, float]:
+    """A revolved body's ``(r, z)`` outline: knots joined by smooth (cosine) steps, a rounded top; and its height."""
+    knots = int(rng.integers(3, 7))
+    heights = np.concatenate([[0.0], np.cumsum(rng.uniform(0.2, 0.9, knots - 1) * size)])
+    radii = size * rng.uniform(0.25, 1.0, knots)
+    radii[int(rng.integers(knots))] = size
+    outline = [(0.0, 0.0)]
+    for k in range(knots - 1):
+        for t in np.linspace(0, 1, 9)[:-1]:
+            s = (1 - math.cos(math.pi * t)) / 2
+            outline.append((radii[k] + (radii[k + 1] - radii[k]) * s, heights[k] + (heights[k + 1] - heights[k]) * t))
+    cap = radii[-1] * rng.uniform(0.0, 1.0)
+    top = heights[-1]
+    for t in np.linspace(0, math.pi / 2, 10):
+        outline.append((radii[-1] * math.cos(t), top + cap * math.sin(t)))
+    outline[-1] = (0.0, top + cap)
+    return outline, top + cap
+
+
+def _knob(rng):
+    kind = str(rng.choice(["smooth", "ball", "cone", "dome", "mushroom"], p=[0.35, 0.2, 0.15, 0.15, 0.15]))
+    size = rng.uniform(10, 40)
+    params = dict(kind=kind, size=size)
+    if kind == "smooth":  # handles, bottles, vases, lathe-turned bodies
+        outline, height = _smooth_outline(rng, size)
+        solid = _revolved(outline)
+    elif kind == "ball":  # a ball on a stem (ball knob, ball joint, lever end)
+        stem_r = size * rng.uniform(0.25, 0.55)
+        stem_h = size * rng.uniform(0.3, 2.0)
+        solid = _cylinder(stem_r, 0.0, stem_h + size * 0.5)
+        solid = solid + _m().Manifold.sphere(size, CIRCLE_SEGMENTS * 2).translate((0, 0, stem_h + size * 0.8))
+        height = stem_h + 1.8 * size
+        if rng.random() < 0.5:
+            collar_r = stem_r * rng.uniform(1.3, 2.2)
+            solid = solid + _cylinder(collar_r, 0.0, size * rng.uniform(0.15, 0.4), top_radius=collar_r * rng.uniform(0.6, 1.0))
+            params["collar"] = collar_r
+        params.update(stem_radius=stem_r, stem_height=stem_h)
+    elif kind == "cone":
+        height = size * rng.uniform(0.8, 3.5)
+        tip = size * rng.uniform(0.0, 0.35)
+        base_h = height * rng.uniform(0.0, 0.4)
+        outline = [(0.0, 0.0), (size, 0.0), (size, base_h), (max(tip, 1e-3), height), (0.0, height)]
+        solid = _revolved(outline)
+        params.update(height=height, tip_radius=tip, base_height=base_h)
+    elif kind == "dome":
+        squash = rng.uniform(0.4, 1.2)
+        skirt = size * rng.uniform(0.0, 0.8)
+        solid = _m().Manifold.sphere(size, CIRCLE_SEGMENTS * 2).scale((1.0, 1.0, squash))
+        solid = (solid ^ _cylinder(size * 1.1, 0.0, size * squash + 1)).translate((0, 0, skirt))
+        if skirt > 0:
+            solid = solid + _cylinder(size, 0.0, skirt + 0.01)
+        height = skirt + size * squash
+        if rng.random() < 0.4:  # a hollow cap
+            wall = max(MIN_WALL * 2 * size, size * rng.uniform(0.1, 0.25))
+            inner = _m().Manifold.sphere(size - wall, CIRCLE_SEGMENTS * 2).scale((1.0, 1.0, (size * squash - wall) / (size - wall)))
+            solid = solid - (inner.translate((0, 0, skirt)) + _cylinder(size - wall, -1, skirt + 0.01))
+            params["wall"] = wall
+        params.update(squash=squash, skirt=skirt)
+    else:  # a mushroom knob: a stem under a wide, rounded cap
+        stem_r = size * rng.uniform(0.2, 0.5)
+        stem_h = size * rng.uniform(0.3, 1.5)
+        cap_h = size * rng.uniform(0.3, 0.8)
+        cap = _m().Manifold.sphere(size, CIRCLE_SEGMENTS * 2).scale((1.0, 1.0, cap_h / size))
+        cap = cap ^ _cylinder(size * 1.1, 0.0, cap_h + 1)
+        solid = _cylinder(stem_r, 0.0, stem_h + 0.01) + _cylinder(size, stem_h, stem_h + cap_h * 0.3) + \
+            cap.translate((0, 0, stem_h + cap_h * 0.3 - 0.01))
+        height = stem_h + cap_h * 1.3
+        if rng.random() < 0.4:  # grip flutes around the cap
+            flutes = int(rng.integers(6, 16))
+            solid = solid - _holes(_circle_points(flutes, size * 1.05, 0.0), size * rng.uniform(0.08, 0.15),
+                                   stem_h - 1, height + 1)
+            params["flutes"] = flutes
+        params.update(stem_radius=stem_r, stem_height=stem_h, cap_height=cap_h)
+    params["height"] = height
+    if rng.random() < 0.5:  # a blind or through bore from below
+        bore = size * rng.uniform(0.08, 0.25)
+        depth = height * (rng.uniform(0.2, 0.6) if rng.random() < 0.6 else 1.2)
+        solid = solid - _cylinder(bore, -1, depth)
+        params.update(bore=bore, bore_depth=min(depth, height))
+    if rng.random() < 0.2:  # a cross hole
+        r = size * rng.uniform(0.08, 0.2)
+        solid = solid - _along_x(r, -2 * size, 2 * size, z=height * rng.uniform(0.2, 0.6))
+        params["cross_hole"] = r
+    if rng.random() < 0.35:
+        solid = solid.rotate((0, 90, 0))
+        params["lying"] = True
+    return solid, params
+
+
+def _polygon_prism(sides: int, across_flats: float, height: float, *, chamfer: bool):
+    """A regular prism of ``sides`` from z 0 to ``height``; ``chamfer`` cuts its corners with a double cone (like a nut)."""
+    circum = across_flats / 2 / math.cos(math.pi / sides)
+    prism = _m().CrossSection.circle(circum, sides).extrude(height)
+    if not chamfer:
+        return prism
+    r0, rise = 0.95 * across_flats / 2, 1.7 * height / 2  # the cone's radius at a face, its widening to mid-height
+    lower = _cylinder(r0, 0.0, height / 2 + 0.01, top_radius=r0 + rise)
+    return prism ^ (lower + lower.mirror((0.0, 0.0, 1.0)).translate((0.0, 0.0, height)))
+
+
+def _fastener(rng):
+    kind = str(rng.choice(["nut", "bolt", "socket_screw", "eye_bolt", "wing_nut"], p=[0.3, 0.3, 0.15, 0.1, 0.15]))
+    d = rng.uniform(6, 30)  # nominal thread diameter
+    params = dict(kind=kind, diameter=d)
+    if kind in ("nut", "wing_nut"):
+        sides = int(rng.choice([6, 6, 6, 4, 8]))
+        across = d * rng.uniform(1.5, 2.0)
+        height = d * rng.uniform(0.5, 1.0)
+        solid = _polygon_prism(sides, across, height, chamfer=rng.random() < 0.6)
+        if rng.random() < 0.3:  # a washer face / flange
+            flange = across * rng.uniform(0.6, 0.75)
+            solid = solid + _cylinder(flange, 0.0, height * rng.uniform(0.15, 0.3))
+            params["flange_radius"] = flange
+        if kind == "wing_nut":
+            span = across * rng.uniform(1.2, 2.0)
+            wing_t = max(MIN_WALL * 2 * span, d * rng.uniform(0.2, 0.4))
+            wing_h = height * rng.uniform(1.2, 2.5)
+            wing = _m().Manifold.batch_hull([_box(across * 0.5, wing_t, height * 0.5, at=(0, 0, 0)),
+                                             _along_y(wing_h * 0.3, -wing_t / 2, wing_t / 2, x=span * 0.7, z=wing_h * 0.7)])
+            solid = solid + wing + wing.mirror((1.0, 0.0, 0.0))
+            params.update(wing_span=span, wing_height=wing_h)
+        if rng.random() < 0.2 and kind == "nut":  # a castle nut's slots
+            slots = _union([_box(across * 2, d * 0.25, height * 0.5, at=(0, 0, height * 0.6)).rotate((0, 0, a))
+                            for a in (0, 60, 120)])
+            solid = solid - slots
+            params["castle"] = True
+        solid = solid - _cylinder(d / 2, -1, height * 3)
+        params.update(sides=sides, across_flats=across, height=height)
+    elif kind in ("bolt", "socket_screw"):
+        length = d * rng.uniform(1.2, 6.0)
+        if kind == "bolt":
+            sides = int(rng.choice([6, 6, 4, 0]))
+            across = d * rng.uniform(1.4, 1.9)
+            head_h = d * rng.uniform(0.5, 0.8)
+            head = _polygon_prism(sides, across, head_h, chamfer=rng.random() < 0.5) if sides else \
+                _cylinder(across / 2, 0.0, head_h, top_radius=across / 2 * rng.uniform(0.6, 1.0))
+            if rng.random() < 0.3:
+                head = head + _cylinder(across * 0.6, 0.0, head_h * 0.2)
+                params["flange"] = True
+            params.update(head_sides=sides, across_flats=across)
+        else:
+            across = d * rng.uniform(1.4, 1.7)
+            head_h = d * rng.uniform(0.8, 1.0)
+            head = _cylinder(across / 2, 0.0, head_h) - _m().CrossSection.circle(d * 0.45, 6).extrude(head_h * 0.6).translate(
+                (0, 0, head_h * 0.45))
+        tip = d * 0.12 if rng.random() < 0.6 else 0.0  # a chamfered tip
+        shank = _revolved([(0.0, -length), (d / 2 - tip, -length), (d / 2, -length + tip), (d / 2, 0.01), (0.0, 0.01)])
+        params["tip_chamfer"] = tip
+        if rng.random() < 0.3:  # a cross hole for a split pin
+            shank = shank - _along_y(d * 0.15, -d, d, z=-length + d * 0.6)
+            params["cross_hole"] = True
+        solid = head + shank
+        params.update(length=length, head_height=head_h)
+    else:  # an eye bolt: a ring on a shank
+        ring_r = d * rng.uniform(1.0, 2.0)
+        ring_t = max(d * 0.35, ring_r * rng.uniform(0.25, 0.45))
+        length = d * rng.uniform(1.5, 5.0)
+        ring = _m().CrossSection.circle(ring_t, CIRCLE_SEGMENTS).translate((ring_r, 0.0)).revolve(CIRCLE_SEGMENTS * 2)
+        ring = ring.rotate((90, 0, 0)).translate((0, 0, ring_r + ring_t * 0.5))
+        collar = _cylinder(d * rng.uniform(0.8, 1.1), 0.0, ring_t)
+        solid = ring + collar + _cylinder(d / 2, -length, 0.01)
+        params.update(ring_radius=ring_r, ring_thickness=ring_t, length=length)
+    if rng.random() < 0.5:
+        solid = solid.rotate((0, 90, 0))
+        params["lying"] = True
+    return solid, params
+
+
+def _fork(rng):
+    kind = str(rng.choice(["clevis", "yoke", "bracket", "rod_end"], p=[0.3, 0.25, 0.25, 0.2]))
+    width = rng.uniform(12, 50)  # prong width along x
+    prong = width * rng.uniform(0.3, 0.8)  # prong thickness along y
+    gap = width * rng.uniform(0.3, 1.2)
+    height = width * rng.uniform(0.8, 2.5)  # prong length
+    base = width * rng.uniform(0.3, 1.0)
+    pin = width * rng.uniform(0.15, 0.33)
+    params = dict(kind=kind, width=width, prong_thickness=prong, gap=gap, prong_length=height, base=base, pin=pin)
+    tines = [0.0] if kind == "rod_end" else [-(gap + prong) / 2, (gap + prong) / 2]
+    across = prong if kind == "rod_end" else 2 * prong + gap
+    rounded = kind == "rod_end" or rng.random() < 0.65
+    eye_z = base + height - width / 2
+    pieces = []
+    for y in tines:
+        if rounded:
+            eye = _along_y(width / 2, y - prong / 2, y + prong / 2, z=eye_z)
+            pieces.append(_m().Manifold.batch_hull([eye, _box(width, prong, 0.01, at=(0, y, base - 0.01))])
+                          if kind == "rod_end" else eye + _box(width, prong, eye_z - base + 0.01, at=(0, y, base - 0.01)))
+        else:
+            pieces.append(_box(width, prong, height + 0.01, at=(0, y, base - 0.01)))
+    pieces.append(_box(width, across, base))
+    params["rounded"] = rounded
+    bottom = 0.0
+    if kind in ("clevis", "rod_end"):  # a round shank below
+        shank_r = max(0.2 * width, min(width, across) / 2 * rng.uniform(0.5, 1.0))
+        shank_l = width * rng.uniform(0.5, 2.5)
+        pieces.append(_cylinder(shank_r, -shank_l, 0.01))
+        bottom = -shank_l
+        params.update(shank_radius=shank_r, shank_length=shank_l)
+    elif kind == "bracket":  # a base plate with holes
+        plate_l = max(width, across) * rng.uniform(1.5, 3.0)
+        plate_w = across * rng.uniform(1.0, 1.6)
+        plate_t = max(MIN_WALL * plate_l, base * rng.uniform(0.4, 1.0))
+        pieces.append(_box(plate_l, plate_w, plate_t, at=(0, 0, -plate_t + 0.01)))
+        bottom = -plate_t
+        hole = min(plate_l * 0.06, (plate_l - width) / 8) + 0.5
+        params.update(plate_length=plate_l, plate_width=plate_w, plate_thickness=plate_t, plate_hole=hole)
+    solid = _union(pieces)
+    solid = solid - _along_y(pin, -across, across, z=eye_z)
+    if kind == "bracket":
+        offset = (width + params["plate_length"]) / 4
+        solid = solid - _holes([(-offset, 0.0), (offset, 0.0)], params["plate_hole"], bottom - 1, 0.02)
+    elif kind == "yoke" and rng.random() < 0.7:  # a bore up the base
+        bore = min(width, across) * rng.uniform(0.15, 0.35)
+        solid = solid - _cylinder(bore, -1, base * rng.uniform(0.5, 1.0))
+        params["bore"] = bore
+    elif kind == "clevis" and rng.random() < 0.5:  # a tapped hole in the shank
+        solid = solid - _cylinder(params["shank_radius"] * 0.5, bottom - 1, bottom + params["shank_length"] * 0.6)
+        params["shank_bore"] = True
+    if rng.random() < 0.5:
+        solid = solid.rotate((0, 90, 0))
+        params["lying"] = True
+    return solid, params
+
+
+def _wedge(rng):
+    kind = str(rng.choice(["wedge", "ridge", "frustum", "pyramid", "tapered"], p=[0.3, 0.15, 0.25, 0.1, 0.2]))
+    length = rng.uniform(30, 120)
+    width = length * rng.uniform(0.25, 1.0)
+    height = length * rng.uniform(0.2, 0.8)
+    foot = height * rng.uniform(0.0, 0.35)  # a vertical part at the bottom
+    top_l, top_w, dx, dy = {
+        "wedge": (0.01, width, -length / 2 + 0.005, 0.0),
+        "ridge": (0.01, width, rng.uniform(-0.3, 0.3) * length, 0.0),
+        "frustum": (length * rng.uniform(0.3, 0.8), width * rng.uniform(0.3, 0.8), 0.0, 0.0),
+        "pyramid": (0.01, 0.01, rng.uniform(-0.2, 0.2) * length, rng.uniform(-0.2, 0.2) * width),
+        "tapered": (length * rng.uniform(0.2, 0.7), width * rng.uniform(0.6, 1.0), 0.0, 0.0),
+    }[kind]
+    if kind == "tapered":
+        dx = (length - top_l) / 2 * rng.uniform(-1, 1)
+    if kind == "wedge" and rng.random() < 0.5:
+        top_l = length * rng.uniform(0.05, 0.4)  # a flat on top
+        dx = -length / 2 + top_l / 2
+    bottom = _box(length, width, max(foot, 0.01))
+    top = _box(top_l, top_w, 0.01, at=(dx, dy, height - 0.01))
+    solid = _m().Manifold.batch_hull([bottom, top])
+    params = dict(kind=kind, length=length, width=width, height=height, foot=foot, top_length=top_l, top_width=top_w,
+                  top_offset=[dx, dy])
+    features = [str(f) for f in rng.choice(["holes", "slot", "notch", "bore", "none"], size=int(rng.integers(1, 3)),
+                                           replace=False)]
+    params["features"] = features
+    for feature in features:
+        if feature == "holes":
+            hole = min(length, width) * rng.uniform(0.04, 0.1)
+            _, points = _hole_pattern(rng, length, width, hole)
+            if points:
+                solid = solid - _holes(points, hole, -1, height + 1)
+        elif feature == "slot":
+            sw = width * rng.uniform(0.15, 0.4)
+            solid = solid - _box(length * rng.uniform(0.3, 0.7), sw, height + 2, at=(rng.uniform(-0.2, 0.2) * length, 0, -1))
+        elif feature == "notch":  # a rectangular cut under the slope, or a step
+            nx, nz = length * rng.uniform(0.15, 0.4), height * rng.uniform(0.2, 0.5)
+            z0 = height - nz if rng.random() < 0.5 else -1.0  # from the top, or from below
+            solid = solid - _box(nx + 1, width + 2, nz + 1, at=(length / 2 - nx / 2 + 0.5, 0, z0))
+        elif feature == "bore":
+            r = min(width, height) * rng.uniform(0.1, 0.25)
+            z = foot / 2 if foot > 2.5 * r else height * 0.3
+            solid = solid - _along_y(r, -width, width, x=rng.uniform(-0.2, 0.2) * length, z=z)
+    return solid, params
+
+
 _BUILDERS = {
     "plate": _plate, "flange": _flange, "l_bracket": _l_bracket, "u_bracket": _u_bracket, "shaft": _shaft,
     "profile": _profile, "block": _block, "turned": _turned, "ribbed": _ribbed, "housing": _housing,
+    "fitting": _fitting, "wheel": _wheel, "knob": _knob, "fastener": _fastener, "fork": _fork, "wedge": _wedge,
 }  # fmt: skip
 
 

@@ -173,6 +173,7 @@ class PartsTask(Task):
         data = self.data_config
         return {
             "source": "generated: porelib.parts.generator (no files)",
+            "families": list(FAMILIES),
             "train": {"seeds": f"{SPLITS['train'].start} … {SPLITS['train'].start + data.train_parts - 1}",
                       "parts": data.train_parts, "poses": data.poses, "samples": len(self.train_samples)},
             "val": {"seeds": f"{SPLITS['val'].start} … {SPLITS['val'].start + data.val_parts - 1}",
