@@ -188,6 +188,6 @@ def test_the_sections_benchmark_quick(tmp_path):
 
     rows = material_sections.run(out_dir=tmp_path, quick=True)
     assert [row["volumes"] for row in rows] == ["truth (unseen realisation)", "3 sections", "z-section only",
-                                                "x-section only", "gaussian-field (x-section)"]  # fmt: skip
+                                                "x-section only", "gaussian-field (3 sections)"]  # fmt: skip
     assert all("x:chords_z" in row and "z:s2_y" in row and "y:perimeter" in row for row in rows)
     assert (tmp_path / "material_sections.md").is_file()

@@ -17,8 +17,8 @@ the **same** reference, the held-out strips of the three sections
 (:class:`porelib.material.reference.SectionReference`: slices normal to ``a`` against the strip
 of the section normal to ``a``; ``x:chords_z`` = chords along z of slices normal to x). Beside
 them: 64³ cubes of a fourth, unseen realisation (``truth``: what the material itself scores,
-about 1) and the level-cut Gaussian field of the three-section run (fitted to the section
-normal to x alone, isotropic). Direct anisotropy figures of the same volumes: the normalised
+about 1) and the level-cut Gaussian field of the three-section run (fitted to the three
+sections, one correlation profile per axis). Direct anisotropy figures of the same volumes: the normalised
 autocovariance ``(S2(r) − φ²)/(φ − φ²)`` at r = 4 along each axis, and the mean chord length
 along each axis.
 """
@@ -122,7 +122,7 @@ def run(*, out_dir="docs/bench", quick: bool = False, minutes: float = MINUTES, 
         candidates = {"truth (unseen realisation)": (None, cubes[:samples])}
         for name, (train_minutes, material_run) in trained.items():
             candidates[name] = (train_minutes, [generate_material(material_run, edge, porosity, seed=k) for k in range(samples)])
-        candidates["gaussian-field (x-section)"] = (
+        candidates["gaussian-field (3 sections)"] = (
             None, [generate_material(three, edge, porosity, seed=k, method="gaussian-field") for k in range(samples)])
         for name, (train_minutes, volumes) in candidates.items():
             scores = reference.score(volumes, seed=0, resamples=300 if quick else 2000)
