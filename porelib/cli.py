@@ -157,7 +157,8 @@ def _score_material(args) -> int:
         if args.json:
             print(json.dumps({name: score.to_dict() for name, score in scores.items()}))
             return 0
-        print(f"{args.file} against the held-out slab of {run.material.source} (ratio 1 = as close as another piece "
+        print(f"{args.file} against the held-out part of {run.material.source}, {run.split.describe_held_out()} "
+              "(ratio 1 = as close as another piece "
               "of the sample; 95 % interval; ✗ = upper bound above the limit)")
         for name, score in scores.items():
             print(f"{name:>22}  {score.ratio:6.2f}  [{score.low:.2f}, {score.high:.2f}]{'' if score.passed else '  ✗'}")
@@ -167,7 +168,8 @@ def _score_material(args) -> int:
         print(json.dumps(comparison.to_dict()))
         return 0
     names = list(comparison.results[0].scores)
-    print(f"every method against the held-out slab of {run.material.source}: {len(comparison.results)} methods, "
+    print(f"every method against the held-out part of {run.material.source}, {run.split.describe_held_out()}: "
+          f"{len(comparison.results)} methods, "
           f"volumes {'×'.join(map(str, comparison.member_shape))} at porosity {comparison.porosity:.4f}")
     print(f"{'statistic':>22}  " + "  ".join(f"{r.method:>20}" for r in comparison.results))
     for name in names:
