@@ -170,11 +170,15 @@ def _axis_radii(training: np.ndarray) -> tuple[int, int, int]:
     radii = []
     for axis, side in enumerate(training.shape):
         top = max(1, side // 2)
-        profile = _indicator_correlation(_axis_profile(training, axis)[1 : top + 1], phi)
-        below = np.flatnonzero(profile < RADIUS_CUTOFF)
-        first = int(below[0]) + 1 if below.size else top
-        radii.append(int(min(top, max(2, math.ceil(RADIUS_FACTOR * first)))))
+        radii.append(_radius(_indicator_correlation(_axis_profile(training, axis), phi), top))
     return (max(radii),) * 3 if training.ndim == 2 else tuple(radii)
+
+
+def _radius(rho_indicator: np.ndarray, top: int) -> int:
+    """:data:`RADIUS_FACTOR` × the first lag ≥ 1 where ``rho_indicator`` (lags 0, 1, …) is below :data:`RADIUS_CUTOFF`, in [2, top]."""
+    below = np.flatnonzero(rho_indicator[1 : top + 1] < RADIUS_CUTOFF)
+    first = int(below[0]) + 1 if below.size else top
+    return int(min(top, max(2, math.ceil(RADIUS_FACTOR * first))))
 
 
 def _section_gaussian_correlation(sections: tuple, phi: float, radius) -> tuple[np.ndarray, tuple]:
@@ -197,13 +201,7 @@ def _section_gaussian_correlation(sections: tuple, phi: float, radius) -> tuple[
         side = min(s.shape[k] for s, k in holding)
         s2 = np.mean([_axis_profile(s, k)[:side] for s, k in holding], axis=0)
         rho_indicator = _indicator_correlation(s2, porosity)
-        if radius is None:
-            top = max(1, side // 2)
-            below = np.flatnonzero(rho_indicator[1 : top + 1] < RADIUS_CUTOFF)
-            first = int(below[0]) + 1 if below.size else top
-            radii.append(int(min(top, max(2, math.ceil(RADIUS_FACTOR * first)))))
-        else:
-            radii.append(radius[axis])
+        radii.append(_radius(rho_indicator, max(1, side // 2)) if radius is None else radius[axis])
         lags = np.abs(np.arange(-radii[-1], radii[-1] + 1))
         measured = np.where(lags < side, rho_indicator[np.minimum(lags, side - 1)], 0.0)
         profiles.append(level_cut_correlation(phi * phi + measured * (phi - phi * phi), phi))
@@ -281,8 +279,9 @@ def gaussian_random_field(training, shape, porosity: float, seed=None, *, radius
 
     Parameters
     ----------
-    training : array_like, (X, Y, Z) or (P, Q) bool or 0/1
-        Training volume; a 2-D image is taken as a section of an isotropic material.
+    training : array_like, (X, Y, Z) or (P, Q) bool or 0/1, or three sections
+        Training volume; a 2-D image is taken as a section of an isotropic material;
+        sections normal to x, y, z as for :func:`gaussian_field`.
     shape : int or (int, int, int)
         Output shape (one int: a cube).
     porosity : float
@@ -330,8 +329,9 @@ def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) 
         increasing order, :func:`porelib.material.sample.in_plane_axes`). Distinct sections
         give an anisotropic field whose Gaussian correlation is the product of one profile per
         axis, ``ρ_Y(d) = ρ_x(d_x) ρ_y(d_y) ρ_z(d_z)`` (exact for Gaussian-shaped correlations,
-        positive definite always), each from the sections containing that axis; the same
-        image three times is one isotropic image.
+        positive definite always), each from the sections containing that axis (two distinct
+        sections contain every axis); one image, given alone or three times, is an isotropic
+        material's section.
     shape : int or (int, int, int)
     porosity : float
         The porosity the field is cut at, strictly between 0 and 1 (the level-cut relation
