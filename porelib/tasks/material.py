@@ -25,10 +25,10 @@ patches. For 2-D input the generated cube is judged on its slices (SliceGAN's pr
 slices normal to axis ``a`` are compared with the section normal to ``a``
 (``--input`` = normal to x, ``--input-y``, ``--input-z``; rows and columns of a section are
 the volume's two other axes in increasing order, :mod:`porelib.material.sample`), and
-``S2_a`` with the mean in-plane S2 along ``a`` of the given sections that contain axis ``a``.
+``S2_a`` and ``L_a`` with the mean in-plane ones along ``a`` of the given sections that contain axis ``a``.
 A single image stands for all three sections (the isotropic assumption). With two sections
 the missing orientation has no texture target; its slices are constrained only through the
-S2 along its two axes, which the given sections both contain.
+S2 and lineal path along its two axes, which the given sections both contain.
 
 With a prior field (the default, :class:`porelib.models.material.MaterialGeneratorConfig`) each
 patch also gets a crop of a Gaussian random field of the training region
@@ -124,7 +124,7 @@ class MaterialLossConfig:
     s2_weight: float = option(20.0, "Weight of the per-axis two-point correlation term.")
     lineal_weight: float = option(20.0, "Weight of the per-axis lineal-path term (chord lengths).")
     texture_weight: float = option(1.0, "Weight of the random-feature Gram term of slices along each axis.")
-    lags: int = option(16, "Largest lag r of the S2 term, in voxels.")
+    lags: int = option(16, "Largest lag r of the S2 and lineal-path terms, in voxels.")
     slices: int = option(6, "Slices per axis and patch fed to the feature network.")
     target_patches: int = option(32, "Training patches the targets are measured on.")
     temperature: float = option(1.0, "Temperature of the straight-through top-k (in standard deviations of the logits).")
