@@ -116,7 +116,7 @@ def test_a_tiny_run_on_two_sections_is_scored_section_by_section_from_its_folder
     result = json.loads(capsys.readouterr().out)
     names = list(result["results"][0]["scores"])
     assert {name.split(":")[0] for name in names} == {"x", "z"} and "x:s2_y" in names and "z:chords_x" in names
-    assert [r["method"] for r in result["results"]] == ["model", "gaussian-field", "spheres", "patch"]
+    assert [r["method"] for r in result["results"]] == ["model", "gaussian-field", "spheres", "grains", "patch"]
     assert all(":porosity" not in r["worst"] for r in result["results"])
 
 

@@ -316,7 +316,7 @@ def anisotropic_training():
 @pytest.mark.parametrize("porosity", [0.2, 0.35])
 def test_baselines_have_exact_porosity_and_are_deterministic(anisotropic_training, porosity):
     shape = (40, 36, 32)
-    for make in (baselines.gaussian_random_field, baselines.sphere_pack):
+    for make in (baselines.gaussian_random_field, baselines.sphere_pack, baselines.grain_pack):
         volume = make(anisotropic_training, shape, porosity, seed=3)
         assert volume.dtype == bool and volume.shape == shape
         assert volume.sum() == round(porosity * math.prod(shape))
@@ -347,9 +347,18 @@ def test_sphere_pack_fits_the_pore_sizes(anisotropic_training):
     assert statistics.volume_statistics(packed).mean_pore_size() == pytest.approx(target.mean_pore_size(), rel=0.4)
 
 
+def test_grain_pack_keeps_the_space_between_grains_connected():
+    # Pores between overlapping solid spheres span the box; a sphere pack of the pores does not.
+    training = examples.polydisperse_spheres((64, 64, 64), 0.3, seed=5)
+    grains = baselines.grain_pack(training, 40, 0.3, seed=0)
+    pores = baselines.sphere_pack(training, 40, 0.3, seed=0)
+    assert grains.sum() == pores.sum() == round(0.3 * 40**3)
+    assert statistics.percolating_fraction(grains).min() > 0.9 > statistics.percolating_fraction(pores).max()
+
+
 def test_baselines_from_an_image():
     image = smooth_blobs((96, 96), porosity=0.4, seed=2)
-    for make in (baselines.gaussian_random_field, baselines.sphere_pack):
+    for make in (baselines.gaussian_random_field, baselines.sphere_pack, baselines.grain_pack):
         assert make(image, 24, 0.4, seed=0).sum() == round(0.4 * 24**3)
 
 

@@ -4,7 +4,7 @@ For each material of :data:`MATERIALS` (PoreSpy's generators, made by seed; Pore
 benchmark dependency, in requirements-dev.txt): the sample is written to a file, the
 material generator is trained on it through the train command's own path
 (``python -m porelib train material --input SAMPLE --minutes M``, one CPU thread), and every
-method — the trained generator, the level-cut Gaussian random field, the sphere pack and
+method — the trained generator, the level-cut Gaussian random field, the sphere and grain packs and
 copied training patches — is scored against the held-out slab
 (:func:`porelib.material.score.compare_methods`: each statistic as a ratio to the slab's
 noise floor with a bootstrap 95 % interval). Rows per (material, method): every ratio with

@@ -6,7 +6,7 @@
 the Gaussian random field of the run's training region at the requested porosity; the baselines
 are fitted to the run's training region (never to its held-out slab). From 2-D sections the
 Gaussian field (and the generator's prior) is fitted to every section's training strip, one
-correlation profile per axis; the sphere pack sees the section normal to x (it assumes an
+correlation profile per axis; the sphere and grain packs see the section normal to x (they assume an
 isotropic material). Every method returns exactly
 ``round(porosity · voxels)`` pore voxels.
 
@@ -24,7 +24,7 @@ import numpy as np
 from porelib._validate import check_choice, check_number, check_positive_int
 
 #: Methods of :func:`generate_material`: the trained generator and the classical baselines.
-METHODS = ("model", "gaussian-field", "spheres")
+METHODS = ("model", "gaussian-field", "spheres", "grains")
 #: Largest edge of a generated volume, in voxels.
 MAX_SIZE = 512
 #: Stream of :func:`prior_seed` (the noise uses the seed itself).
@@ -75,7 +75,7 @@ def generate_material(run, size, porosity: float, *, seed=None, method: str = "m
         In (0, 1).
     seed : int, optional
         Same seed, same volume.
-    method : {"model", "gaussian-field", "spheres"}
+    method : {"model", "gaussian-field", "spheres", "grains"}
 
     Raises
     ------
@@ -100,4 +100,6 @@ def generate_material(run, size, porosity: float, *, seed=None, method: str = "m
 
     if method == "gaussian-field":
         return baselines.gaussian_random_field(run.split.field_training(), shape, porosity, seed=seed)
+    if method == "grains":
+        return baselines.grain_pack(run.split.train, shape, porosity, seed=seed)
     return baselines.sphere_pack(run.split.train, shape, porosity, seed=seed)

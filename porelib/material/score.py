@@ -19,6 +19,9 @@ Methods (:data:`METHODS`):
     correlation — the classical reconstruction;
 ``spheres``
     overlapping spheres with the training region's pore-size distribution;
+``grains``
+    overlapping solid spheres with the training solid's sizes, pores between them (a
+    granular material's classical model);
 ``patch``
     random patches of the training region itself: what copying scores. It is a yardstick,
     not a generator (it cannot be bigger than the sample); a generator whose patches are
@@ -30,8 +33,8 @@ A 2-D sample (one image, or sections normal to x, y and z) is scored section by 
 axis ``a`` against the held-out strip of the section normal to ``a``, statistics named
 ``x:s2_y``, ``y:chords_x``, …; ``patch`` copies patches of each section's own training
 region. The Gaussian field is fitted to every section's training strip (one correlation
-profile per axis, :func:`porelib.material.baselines.gaussian_field`); the sphere pack sees
-the section normal to x (it assumes an isotropic material).
+profile per axis, :func:`porelib.material.baselines.gaussian_field`); the sphere and grain packs see
+the section normal to x (they assume an isotropic material).
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from porelib._validate import check_positive_int
+from porelib.material.generate import METHODS as GENERATION_METHODS
 
-#: Methods scored by :func:`compare_methods`, in table order.
-METHODS = ("model", "gaussian-field", "spheres", "patch")
+#: Methods scored by :func:`compare_methods`, in table order: every generation method, then copied patches.
+METHODS = (*GENERATION_METHODS, "patch")
 #: Largest and smallest edge of the scored volumes (see :func:`scored_size`).
 SCORED_SIZE = 64
 MIN_SCORED_SIZE = 16
