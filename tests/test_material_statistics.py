@@ -424,3 +424,6 @@ def test_gaussian_random_field_from_orthogonal_sections_keeps_the_anisotropy():
         np.testing.assert_array_equal(baselines.gaussian_random_field(given, 32, 0.4, seed=1), one)
     with pytest.raises(ValueError, match="three images"):
         baselines.gaussian_random_field((sections[0], sections[1]), 32, 0.4, seed=1)
+    for make in (baselines.sphere_pack, baselines.grain_pack):  # they fit one region, not sections
+        with pytest.raises(ValueError, match="not several sections"):
+            make(sections, 32, 0.4, seed=1)

@@ -389,6 +389,14 @@ def gaussian_field(training, shape, porosity: float, seed=None, *, radius=None) 
     return (field / np.sqrt(max(variance, 1e-30))).astype(np.float32)
 
 
+def _check_region(training, function: str) -> np.ndarray:
+    """:func:`_check_training` for the methods that fit one volume or image, not sections."""
+    training = _check_training(training)
+    if isinstance(training, tuple):
+        raise ValueError(f"{function} fits one volume or image, not several sections: pass the section normal to x")
+    return training
+
+
 def _check_training(training):
     """A checked volume or image, or for sections a tuple of three checked images (``None`` where missing);
     the same image three times becomes that image."""
@@ -448,7 +456,7 @@ def sphere_pack(training, shape, porosity: float, seed=None) -> np.ndarray:
     if isinstance(training, VolumeStatistics):
         histogram = np.asarray(training.pore_size, dtype=np.float64)
     else:
-        training = _check_training(training)
+        training = _check_region(training, "sphere_pack")
         thickness = morphology.local_thickness(training if training.ndim == 3 else training[None], planar=training.ndim == 2)
         histogram = np.bincount(thickness[thickness > 0]).astype(np.float64)
     shape = _check_shape(shape)
@@ -510,9 +518,7 @@ def grain_pack(training, shape, porosity: float, seed=None) -> np.ndarray:
     ValueError
         If an argument is out of range or the training has no solid.
     """
-    training = _check_training(training)
-    if isinstance(training, tuple):
-        raise ValueError("grain_pack fits one volume or image, not several sections")
+    training = _check_region(training, "grain_pack")
     shape = _check_shape(shape)
     voxels = math.prod(shape)
     solid = voxels - _pore_count(porosity, shape)

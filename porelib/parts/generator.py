@@ -522,8 +522,7 @@ def _shaft(rng):
         solid = solid - _cylinder(bore, -1, total + 1)
         params["bore"] = bore
     if rng.random() < 0.5:
-        solid = solid.rotate((0, 90, 0))  # lying along x
-        params["lying"] = True
+        solid = _lie_down(solid, params)  # lying along x
     return solid, params
 
 
@@ -589,8 +588,7 @@ def _profile(rng):
         solid = solid - _along_y(hole, -size, size, z=length / 2)
         params["cross_hole"] = hole
     if length > size and rng.random() < 0.6:
-        solid = solid.rotate((0, 90, 0))  # a bar lying along x
-        params["lying"] = True
+        solid = _lie_down(solid, params)  # a bar lying along x
     return solid, params
 
 
@@ -674,9 +672,14 @@ def _turned(rng):
         solid = solid - _holes(holes, radius * 0.08, -1, top + 1)
         params["axial_holes"] = True
     if rng.random() < 0.4:
-        solid = solid.rotate((0, 90, 0))
-        params["lying"] = True
+        solid = _lie_down(solid, params)
     return solid, params
+
+
+def _lie_down(solid, params: dict):
+    """``solid`` turned 90° about y (its z axis along x), recorded in ``params["lying"]``."""
+    params["lying"] = True
+    return solid.rotate((0, 90, 0))
 
 
 def _ribbed(rng):
@@ -854,8 +857,7 @@ def _fitting(rng):
         solid = solid - _union(cuts)
     params["legs"] = [{key: _plain(value) for key, value in leg.items()} for leg in ends]
     if kind in ("reducer", "straight") and rng.random() < 0.6:
-        solid = solid.rotate((0, 90, 0))
-        params["lying"] = True
+        solid = _lie_down(solid, params)
     return solid, params
 
 
@@ -1024,8 +1026,7 @@ def _knob(rng):
         solid = solid - _along_x(r, -2 * size, 2 * size, z=height * rng.uniform(0.2, 0.6))
         params["cross_hole"] = r
     if rng.random() < 0.35:
-        solid = solid.rotate((0, 90, 0))
-        params["lying"] = True
+        solid = _lie_down(solid, params)
     return solid, params
 
 
@@ -1103,8 +1104,7 @@ def _fastener(rng):
         solid = ring + collar + _cylinder(d / 2, -length, 0.01)
         params.update(ring_radius=ring_r, ring_thickness=ring_t, length=length)
     if rng.random() < 0.5:
-        solid = solid.rotate((0, 90, 0))
-        params["lying"] = True
+        solid = _lie_down(solid, params)
     return solid, params
 
 
@@ -1159,8 +1159,7 @@ def _fork(rng):
         solid = solid - _cylinder(params["shank_radius"] * 0.5, bottom - 1, bottom + params["shank_length"] * 0.6)
         params["shank_bore"] = True
     if rng.random() < 0.5:
-        solid = solid.rotate((0, 90, 0))
-        params["lying"] = True
+        solid = _lie_down(solid, params)
     return solid, params
 
 
