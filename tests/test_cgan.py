@@ -19,8 +19,10 @@ from porelib.losses import (
     GAN_LOSSES,
     GANLossConfig,
     density_kl,
+    euler_error,
     gan_losses,
     gradient_penalty,
+    soft_euler_characteristic,
 )
 from porelib.metrics import mean_pairwise_iou
 from porelib.models.blocks import keep_top_k
@@ -147,6 +149,36 @@ def test_bce_takes_logits_and_stays_exact_where_bce_on_probabilities_saturates()
     critic, _ = gan_losses(torch.tensor([50.0]), fake, GANLossConfig(loss="bce"))
     critic.backward()
     assert critic.item() == pytest.approx(50.0, abs=1e-4) and fake.grad.item() == pytest.approx(1.0)
+
+
+def test_soft_euler_characteristic_is_exact_on_binary_grids_and_its_gradient_is_the_change():
+    rng = np.random.default_rng(3)
+    grids = rng.random((4, 9, 10, 11)) < 0.35
+    expected = [metrics.euler_per_voxel(grid) * grid.size for grid in grids]
+    assert soft_euler_characteristic(torch.from_numpy(grids)).tolist() == pytest.approx(expected, abs=1e-3)
+    one = torch.zeros(1, 5, 5, 5)
+    one[0, 2, 2, 2] = 1
+    two_apart, ring = one.clone(), torch.zeros(1, 5, 5, 5)
+    two_apart[0, 2, 2, 4] = 1
+    ring[0, 1:4, 1:4, 2] = 1
+    ring[0, 2, 2, 2] = 0
+    assert soft_euler_characteristic(torch.cat([one, two_apart, ring])).tolist() == pytest.approx([1, 2, 0])
+    # Linear in each voxel: the gradient is χ with the voxel minus χ without it.
+    probabilities = torch.rand(1, 5, 5, 5, requires_grad=True)
+    soft_euler_characteristic(probabilities).sum().backward()
+    with_voxel, without = probabilities.detach().clone(), probabilities.detach().clone()
+    with_voxel[0, 1, 2, 3], without[0, 1, 2, 3] = 1.0, 0.0
+    change = soft_euler_characteristic(with_voxel) - soft_euler_characteristic(without)
+    assert probabilities.grad[0, 1, 2, 3].item() == pytest.approx(change.item(), abs=1e-5)
+
+
+def test_euler_error_is_zero_for_equal_topology_and_scaled_by_the_pore_volume():
+    one, two = torch.zeros(1, 6, 6, 6), torch.zeros(1, 6, 6, 6)
+    one[0, 1:3, 1:3, 1:3] = 1
+    two[0, 1, 1, 1] = two[0, 4, 4, 4] = 1
+    assert euler_error(two, two).item() == 0
+    # χ 2 against 1, scale 1 + √8 / 10.
+    assert euler_error(two, one).item() == pytest.approx((1 / (1 + 8**0.5 / 10)) ** 2)
 
 
 def test_hinge_and_wgan_values():

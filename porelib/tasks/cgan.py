@@ -17,7 +17,7 @@ Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 * ``mismatch`` (picks the best checkpoint): mean over validation grids of
   :func:`porelib.metrics.sample_mismatch` between a generated grid at the grid's
   density and the grid (S2, pore count, mean pore radius; 0 = alike);
-* ``s2``: mean :func:`porelib.losses.s2_error` of those pairs;
+* ``s2``, ``euler``: mean :func:`porelib.losses.s2_error` and :func:`porelib.losses.euler_error` of those pairs;
 * ``critic_loss``, ``generator_loss`` (adversarial parts, no gradient penalty),
   ``real_score``, ``fake_score``: the critic on validation grids and generated grids;
 * ``pairwise_iou_ratio``: :func:`mean_pairwise_iou` of :data:`DIVERSITY_SAMPLES`
@@ -38,6 +38,7 @@ from porelib.augment import random_cube_symmetry
 from porelib.data import load_dataset
 from porelib.losses import (
     GANLossConfig,
+    euler_error,
     gan_losses,
     gradient_penalty,
     s2_error,
@@ -161,6 +162,10 @@ class CGANTask(Task):
                 structure = s2_error(fake, target_s2).mean()
                 generator = generator + self.loss_config.s2_weight * structure
                 parts["s2"] = structure.item()
+            if self.loss_config.euler_weight:
+                topology = euler_error(fake, grids).mean()
+                generator = generator + self.loss_config.euler_weight * topology
+                parts["euler"] = topology.item()
             losses["generator"] = generator
         parts["loss"] = sum(loss.item() for loss in losses.values())
         return losses, parts
@@ -183,11 +188,13 @@ class CGANTask(Task):
             fake = model.relaxed_top_k(logits, densities)
             critic, adversarial, real_score, fake_score = self._adversarial(model, grids, fake, densities)
             s2 = s2_error(fake, soft_two_point_correlation(grids))
+            euler = euler_error(fake, grids)
             generated, real = fake.bool().cpu().numpy(), grids.bool().cpu().numpy()
             mismatch = [sample_mismatch(g, r) for g, r in zip(generated, real)]
             values = {
                 "mismatch": float(np.sum(mismatch)),
                 "s2": s2.sum().item(),
+                "euler": euler.sum().item(),
                 "critic_loss": critic.item() * len(grids),
                 "generator_loss": adversarial.item() * len(grids),
                 "real_score": real_score.sum().item(),
