@@ -11,7 +11,8 @@ with :math:`J` latent dimensions, and :math:`V = S^3` voxels, averaged over the 
       + \lambda_D \bigl(1 - \mathrm{Dice}(p, x)\bigr)
       + \lambda_\phi\, E_\phi(p, x) + \lambda_{S2}\, E_{S2}(p, x)
       + w(t) \Bigl[\beta\, \tfrac1V \textstyle\sum_j \max\bigl(\mathrm{KL}_j, \tau\bigr)
-      + \lambda_{\text{prior}} \bigl(\lambda_\phi E_\phi(\hat p, x) + \lambda_{S2} E_{S2}(\hat p, x)\bigr)\Bigr]
+      + \lambda_{\text{prior}} \bigl(\lambda_\phi E_\phi(\hat p, x) + \lambda_{S2} E_{S2}(\hat p, x)
+      + \lambda_\chi E_\chi(\hat x, x)\bigr)\Bigr]
 
 * :math:`\mathrm{Dice}(p, x) = (2 \sum p x + 1) / (\sum p + \sum x + 1)`, the soft
   Dice coefficient, which does not fade when a grid is 0.01 % pores.
@@ -35,6 +36,9 @@ with :math:`J` latent dimensions, and :math:`V = S^3` voxels, averaged over the 
   a sample *from the prior* at the same densities, held to the porosity and S2 of the
   real grids. This is what makes prior samples, not only reconstructions, look
   like the dataset.
+* :math:`E_\chi(\hat x, x)`: :func:`euler_error`, the Euler characteristic (the pore
+  count, less tunnels) of :math:`\hat x`, the top-k of the prior sample as generation ships
+  it (straight-through, :func:`porelib.models.blocks.relaxed_top_k`), against the real grid's.
 """
 
 from __future__ import annotations
@@ -67,6 +71,11 @@ class CVAELossConfig:
         1.0,
         "λ_prior: weight of the structural terms on samples from the prior (0 disables them).",
     )
+    euler_weight: float = option(
+        0.0,
+        "λ_χ: weight of the Euler-characteristic error `euler_error` of the prior samples, seen as generation ships"
+        " them (the exact top-k, `porelib.models.blocks.relaxed_top_k`); inside the prior term (0 disables it).",
+    )
     adversarial_weight: float = option(
         0.0,
         "λ_adv: weight of the hinge loss `−critic(top-k(p̂), d)` of the prior samples (needs a model with a critic,"
@@ -76,7 +85,7 @@ class CVAELossConfig:
     relax_temperature: float = option(
         1.0,
         "Temperature of the straight-through top-k (`porelib.models.blocks.relaxed_top_k`) through which the critic"
-        " sees the prior samples.",
+        " and the Euler term see the prior samples.",
     )
 
     def __post_init__(self):
@@ -205,7 +214,7 @@ def soft_euler_characteristic(grids: torch.Tensor) -> torch.Tensor:
 
 
 def euler_error(grids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``((χ_g − χ_x) / (1 + √(Σx) / 10))²`` per grid, ``(N,)``: the Euler characteristic's error in units of its spread.
+    """Pseudo-Huber error ``2 (√(1 + z²) − 1)`` of ``z = (χ_g − χ_x) / (1 + √(Σx) / 10)``, per grid, ``(N,)``.
 
     ``grids`` (generated: 0/1 through a straight-through top-k, or probabilities) and
     ``targets`` (0/1 dataset grids at the same densities) are ``(N, S, S, S)``; χ is
@@ -213,13 +222,15 @@ def euler_error(grids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     which the S2 term alone leaves free (a few merged pores have nearly the S2 of many);
     where pores touch it also counts the tunnels between them. The scale
     ``1 + √(pore voxels) / 10`` follows the simulator's own grid-to-grid spread of χ (about
-    1 at 25 pore voxels, 6 at 7,000), so the error of a dataset grid against another at
-    its density is about 2 at every density and no density dominates the batch.
+    1 at 25 pore voxels, 6 at 7,000), so no density dominates the batch. The error is ``z²``
+    for small ``z`` and grows like ``2 |z|`` for large ones: an untrained generator's
+    thousands of stray voxels (``z`` in the hundreds) do not swamp the other terms.
     """
     with torch.no_grad():
         target = soft_euler_characteristic(targets)
         scale = 1 + targets.flatten(1).float().sum(1).sqrt() / 10
-    return ((soft_euler_characteristic(grids) - target) / scale) ** 2
+    z = (soft_euler_characteristic(grids) - target) / scale
+    return 2 * (torch.sqrt(1 + z**2) - 1)
 
 
 def kl_per_dimension(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -246,6 +257,7 @@ def cvae_loss(
     *,
     warmup: float = 1.0,
     prior_logits: torch.Tensor | None = None,
+    prior_grids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The cVAE loss of the module docstring, averaged over the batch.
 
@@ -263,6 +275,9 @@ def cvae_loss(
     prior_logits : Tensor, (N, S, S, S), optional
         Decoder logits of prior samples at the same densities; the prior term is
         skipped when ``None`` or ``config.prior_weight == 0``.
+    prior_grids : Tensor, (N, S, S, S), optional
+        The same prior samples as generation ships them (0/1 through the straight-through
+        top-k); needed for the Euler term when ``config.euler_weight > 0``.
 
     Returns
     -------
@@ -284,6 +299,10 @@ def cvae_loss(
     prior = torch.zeros_like(bce)
     if prior_logits is not None and config.prior_weight:
         prior = structure_error(torch.sigmoid(prior_logits), targets, target_s2, config)
+        if config.euler_weight:
+            if prior_grids is None:
+                raise ValueError("the Euler term (euler_weight > 0) needs prior_grids, the top-k of the prior samples")
+            prior = prior + config.euler_weight * euler_error(prior_grids, targets)
         loss = loss + warmup * config.prior_weight * prior
     loss = loss.mean()
     parts = {

@@ -172,13 +172,18 @@ def test_soft_euler_characteristic_is_exact_on_binary_grids_and_its_gradient_is_
     assert probabilities.grad[0, 1, 2, 3].item() == pytest.approx(change.item(), abs=1e-5)
 
 
-def test_euler_error_is_zero_for_equal_topology_and_scaled_by_the_pore_volume():
+def test_euler_error_is_zero_for_equal_topology_scaled_by_the_pore_volume_and_robust():
     one, two = torch.zeros(1, 6, 6, 6), torch.zeros(1, 6, 6, 6)
     one[0, 1:3, 1:3, 1:3] = 1
     two[0, 1, 1, 1] = two[0, 4, 4, 4] = 1
     assert euler_error(two, two).item() == 0
-    # χ 2 against 1, scale 1 + √8 / 10.
-    assert euler_error(two, one).item() == pytest.approx((1 / (1 + 8**0.5 / 10)) ** 2)
+    # χ 2 against 1, scale 1 + √8 / 10: z² for small z, about 2 |z| for large.
+    z = 1 / (1 + 8**0.5 / 10)
+    assert euler_error(two, one).item() == pytest.approx(2 * ((1 + z**2) ** 0.5 - 1))
+    specks = torch.zeros(1, 30, 30, 30)
+    specks[0, 1::2, 1::2, 1::2] = 1  # 3375 separate voxels: χ 3375 against 1
+    z = 3374 / (1 + 8**0.5 / 10)
+    assert euler_error(specks, one).item() == pytest.approx(2 * ((1 + z**2) ** 0.5 - 1), rel=1e-5)
 
 
 def test_hinge_and_wgan_values():

@@ -15,6 +15,7 @@ from porelib.inference import CHECKPOINTS_DIR, can_reconstruct, generate, recons
 from porelib.losses import (
     CVAELossConfig,
     cvae_loss,
+    euler_error,
     s2_error,
     soft_two_point_correlation,
 )
@@ -217,6 +218,26 @@ def test_loss_is_finite_and_decreases_on_a_tiny_batch():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_the_euler_term_needs_the_top_k_prior_samples_and_counts_their_pores():
+    grids = torch.from_numpy(pore_grids([0.6, 0.8], size=12, seed=2)).float()
+    densities = torch.tensor([0.6, 0.8])
+    model = CVAE(CVAEConfig(size=12, **TINY))
+    noise = torch.randn(2, *model.latent_shape, generator=torch.Generator().manual_seed(0))
+    logits, mean, logvar, prior = model(grids, densities, noise)
+    config = CVAELossConfig(euler_weight=0.5)
+    with pytest.raises(ValueError, match="needs prior_grids"):
+        cvae_loss(logits, grids, mean, logvar, config, prior_logits=prior)
+    plain, _ = cvae_loss(logits, grids, mean, logvar, CVAELossConfig(), prior_logits=prior)
+    # The real grids as "prior samples": no Euler error, the loss of the plain config.
+    same, _ = cvae_loss(logits, grids, mean, logvar, config, prior_logits=prior, prior_grids=grids)
+    assert same.item() == pytest.approx(plain.item())
+    one_pore = torch.zeros_like(grids)
+    one_pore[:, 3:9, 3:9, 3:9] = 1
+    worse, _ = cvae_loss(logits, grids, mean, logvar, config, prior_logits=prior, prior_grids=one_pore)
+    expected = 0.5 * euler_error(one_pore, grids).mean().item()
+    assert worse.item() - plain.item() == pytest.approx(expected, rel=1e-4)
 
 
 # ----------------------------------------------------------------------------- checkpoint and generation

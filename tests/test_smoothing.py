@@ -8,6 +8,7 @@ import torch
 
 from porelib.models.blocks import SMOOTHING_KNOTS, keep_top_k, piecewise_linear, smooth
 from porelib.models.cgan import CGAN, CGANConfig
+from porelib.models.cvae import CVAE, CVAEConfig
 from porelib.synth import pore_grids
 from porelib.tasks.smoothing import WIDTHS, choose_smoothing
 
@@ -58,6 +59,20 @@ def test_cgan_samples_keep_the_exact_pore_count_whatever_the_smoothing():
     assert torch.equal(smoothed.flatten(1).sum(1), model.pore_counts(densities))
     assert torch.equal(plain.flatten(1).sum(1), smoothed.flatten(1).sum(1)) and not torch.equal(plain, smoothed)
     assert torch.allclose(model.smoothing_at(torch.tensor([0.0, 0.5, 1.0])), torch.ones(3))
+
+
+def test_cvae_samples_are_smoothed_too_and_keep_the_exact_pore_count():
+    torch.manual_seed(0)
+    model = CVAE(CVAEConfig(size=12, latent_channels=2, width=8, film_hidden=8, prior_rank=4)).eval()
+    densities = torch.tensor([0.5, 0.9])
+    noise = torch.randn(2, *model.noise_shape, generator=torch.Generator().manual_seed(1))
+    plain = model.sample(densities, noise)
+    model.smoothing.fill_(1.0)
+    smoothed = model.sample(densities, noise)
+    assert torch.equal(smoothed.flatten(1).sum(1), model.pore_counts(densities))
+    assert torch.equal(smoothed, keep_top_k(smooth(model.prior_logits(densities, noise), torch.ones(2)),
+                                            model.pore_counts(densities)))  # fmt: skip
+    assert not torch.equal(plain, smoothed)
 
 
 def test_white_noise_logits_are_smoothed_at_every_knot_with_validation_grids():

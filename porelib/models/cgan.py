@@ -56,9 +56,9 @@ from porelib.models.blocks import (
     depth_to_space,
     half_size,
     keep_top_k,
-    piecewise_linear,
     relaxed_top_k,
     smooth,
+    smoothing_widths,
 )
 from porelib.options import check_options, option, options_class
 from porelib.synth import expected_pore_voxels
@@ -224,7 +224,7 @@ class CGAN(nn.Module):
 
     def smoothing_at(self, densities: torch.Tensor) -> torch.Tensor:
         """σ(d), ``(N,)`` voxels: :attr:`smoothing` at :data:`SMOOTHING_KNOTS`, linear in between, constant outside."""
-        return piecewise_linear(self.smoothing, SMOOTHING_KNOTS, densities.float()).clamp(min=0.0)
+        return smoothing_widths(self.smoothing, densities)
 
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

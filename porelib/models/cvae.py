@@ -25,7 +25,9 @@ Layout (S = 30 by default; any S ≥ 4 works):
 
 Generation (:meth:`CVAE.sample`) draws ``z`` from the generation prior
 (:meth:`CVAE.prior_latents`: N(0, I) until :meth:`CVAE.fit_prior` replaces it by a
-Gaussian fitted to the aggregate posterior of the training grids), decodes it and keeps
+Gaussian fitted to the aggregate posterior of the training grids), decodes it, smooths the
+logits with a Gaussian whose width depends on the density (:meth:`CVAE.smoothing_at`, picked
+by the trainer on validation grids as for the cGAN) and keeps
 the ``k = round(expected_pore_voxels(density))`` voxels of highest logit
 (:func:`keep_top_k`), so the porosity of every generated grid is exactly the dataset's
 at that density. The checkpoint is the config (:class:`CVAEConfig`, plain values in the
@@ -44,6 +46,7 @@ from torch import nn
 
 from porelib._validate import check_positive_int
 from porelib.models.blocks import (
+    SMOOTHING_KNOTS,
     Critic,
     FiLM,
     NormAct,
@@ -52,6 +55,8 @@ from porelib.models.blocks import (
     half_size,
     keep_top_k,
     piecewise_linear,
+    smooth,
+    smoothing_widths,
     space_to_depth,
 )
 from porelib.options import check_options, option, options_class
@@ -201,6 +206,9 @@ class CVAE(nn.Module):
         self.register_buffer("prior_factor", torch.zeros(dims, config.prior_rank, dtype=torch.float16))  # compact
         self.register_buffer("prior_scale", torch.ones(dims))
         self.register_buffer("prior_temperature", torch.ones(len(TEMPERATURE_KNOTS)))
+        #: Smoothing width (voxels) of the decoded logits before the top-k, at :data:`SMOOTHING_KNOTS`;
+        #: 0 (none) until the trainer picks it on validation grids (``CVAETask.finalize``).
+        self.register_buffer("smoothing", torch.zeros(len(SMOOTHING_KNOTS)))
         #: Training only: tells decoded prior samples from dataset grids (None without ``critic_width``).
         self.critic = Critic(config.critic_width, config.film_hidden) if config.critic_width else None
 
@@ -393,9 +401,17 @@ class CVAE(nn.Module):
         self.prior_scale.fill_(1.0)
         self.prior_temperature.fill_(1.0)
 
+    def smoothing_at(self, densities: torch.Tensor) -> torch.Tensor:
+        """σ(d), ``(N,)`` voxels: :attr:`smoothing` at :data:`SMOOTHING_KNOTS`, linear in between, constant outside."""
+        return smoothing_widths(self.smoothing, densities)
+
+    def prior_logits(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Decoded logits ``(N, S, S, S)`` of :meth:`prior_latents`, before smoothing and top-k."""
+        return self.decode(self.prior_latents(densities, noise), densities)
+
     @torch.no_grad()
     def sample(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Grids from the prior: decode :meth:`prior_latents` and keep the top-k voxels.
+        """Grids from the prior: decode :meth:`prior_latents`, smooth by :meth:`smoothing_at`, keep the top-k voxels.
 
         Parameters
         ----------
@@ -408,7 +424,8 @@ class CVAE(nn.Module):
         -------
         Tensor of bool, (N, S, S, S)
         """
-        return keep_top_k(self.decode(self.prior_latents(densities, noise), densities), self.pore_counts(densities))
+        logits = smooth(self.prior_logits(densities, noise), self.smoothing_at(densities))
+        return keep_top_k(logits, self.pore_counts(densities))
 
     @torch.no_grad()
     def reconstruct(self, grids: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from porelib.losses import (
 )
 from porelib.models.blocks import keep_top_k, relaxed_top_k
 from porelib.models.cvae import CVAE, TEMPERATURE_KNOTS, CVAEConfig
+from porelib.tasks.smoothing import choose_smoothing
 from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
@@ -135,21 +136,28 @@ class CVAETask(Task):
         noise = self._prior_noise(model, len(grids), densities.device)
         logits, mean, logvar, prior_logits = model(grids, densities, noise)
         warmup = self.loss_config.warmup(progress.fraction)
-        loss, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, warmup=warmup, prior_logits=prior_logits)
         network = getattr(model, "module", model)
+        prior_grids = self._prior_grids(network, prior_logits, densities)
+        loss, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, warmup=warmup, prior_logits=prior_logits,
+                                prior_grids=prior_grids)  # fmt: skip
         if network.critic is None:
             return loss, parts
-        critic_loss, adversarial = self._adversarial(network, grids, prior_logits, densities)
+        critic_loss, adversarial = self._adversarial(network, grids, prior_grids, densities)
         loss = loss + warmup * self.loss_config.adversarial_weight * adversarial
         parts.update(critic=critic_loss.item(), adversarial=adversarial.item(), loss=loss.item())
         return {"critic": critic_loss, "model": loss}, parts
 
-    def _adversarial(self, model: CVAE, grids, prior_logits, densities) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hinge losses of the critic and of the decoder on ``[grids, top-k(prior samples)]``, in one pass.
+    def _prior_grids(self, model: CVAE, prior_logits, densities) -> torch.Tensor | None:
+        """The prior samples as generation ships them (straight-through top-k), when a loss term needs them."""
+        if prior_logits is None or not (self.loss_config.euler_weight or model.critic is not None):
+            return None
+        return relaxed_top_k(prior_logits, model.pore_counts(densities), self.loss_config.relax_temperature)
+
+    def _adversarial(self, model: CVAE, grids, fake, densities) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hinge losses of the critic and of the decoder on ``[grids, fake]`` (the top-k prior samples), in one pass.
 
         The engine back-propagates each into its own parameter group only.
         """
-        fake = relaxed_top_k(prior_logits, model.pore_counts(densities), self.loss_config.relax_temperature)
         real_score, fake_score = model.criticize(torch.cat([grids, fake]), torch.cat([densities, densities])).chunk(2)
         return gan_losses(real_score, fake_score, GANLossConfig(loss="hinge"))
 
@@ -162,7 +170,8 @@ class CVAETask(Task):
             grids = grids.float()
             noise = self._prior_noise(model, len(grids), device, generator)
             logits, mean, logvar, prior_logits = model(grids, densities, noise)
-            _, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, prior_logits=prior_logits)
+            _, parts = cvae_loss(logits, grids, mean, logvar, self.loss_config, prior_logits=prior_logits,
+                                 prior_grids=self._prior_grids(model, prior_logits, densities))  # fmt: skip
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value * len(grids)
             counts = model.pore_counts(densities)
@@ -210,9 +219,12 @@ class CVAETask(Task):
            :data:`SELECTION_NEIGHBOURS` training grids nearest in density). The prior whose
            chosen temperatures give the lower summed score is kept (a decoder
            trained against a critic on standard normal samples may do best with them).
+        4. With that prior, pick the smoothing width of the logits at each density knot
+           (:func:`porelib.tasks.smoothing.choose_smoothing`, as for the cGAN).
 
         Returns the fit's summary, the prior kept, the ratios per prior, temperature and
-        band and the validation ``prior_s2`` under N(0, I) and under the kept prior.
+        band, the validation ``prior_s2`` under N(0, I) and under the kept prior, and the smoothing
+        chosen (``smoothing``: the choice and its validation scores).
         """
         before = self._prior_s2(model, device)
         standard = self._ratios_by_temperature(model, device)
@@ -244,8 +256,11 @@ class CVAETask(Task):
         if kind == "standard_normal":
             model.reset_prior()
         model.prior_temperature.copy_(torch.tensor(choices[kind]))
+        smoothing = choose_smoothing(model, model.prior_logits, self.val_split, self.train_split, device,
+                                     model.noise_shape)  # fmt: skip
         bands = [f"{low}-{high}" for low, high in TEMPERATURE_BANDS]
         return {
+            "smoothing": smoothing,
             "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank, "kind": kind,
                       "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), choices[kind]))},
             "val_selection_score": {name: round(total, 4) for name, total in totals.items()},
