@@ -39,8 +39,10 @@ TINY = dict(noise_channels=2, width=8, film_hidden=8, critic_width=4, fine_chann
 # ----------------------------------------------------------------------------- model shapes and configs
 
 SHAPES = [
-    # config, noise edge L (quarter resolution)
+    # config, noise edge L (quarter resolution, or half with noise_level=1)
     (dict(size=30, **TINY), 8),
+    (dict(size=30, noise_level=1, **TINY), 15),
+    (dict(size=17, noise_level=1, **TINY), 9),
     (dict(size=17, **TINY), 5),
     (dict(size=8, noise_channels=1, width=4, groups=2, generator_blocks=0, film_hidden=4, critic_width=2,
           fine_channels=1), 2),
@@ -68,6 +70,7 @@ def test_shapes(options, edge):
 INVALID_CONFIGS = [
     (dict(size=3), ValueError, "size"),
     (dict(noise_channels=0), ValueError, "noise_channels"),
+    (dict(noise_level=3), ValueError, "noise_level"),
     (dict(width=2), ValueError, "width"),
     (dict(generator_blocks=-1), ValueError, "generator_blocks"),
     (dict(critic_width=0), ValueError, "critic_width"),

@@ -8,7 +8,10 @@ convolution runs at full resolution except the last one:
 * **Generator** ``G(z, d)``: spatial standard normal noise ``z`` of shape
   ``(noise_channels, H2, H2, H2)`` (a grid of nearly independent pores wants local
   randomness), a 3³ convolution to ``2 * width`` channels modulated by the density
-  (FiLM), residual blocks at ``H2``, a transposed convolution to ``width`` channels at
+  (FiLM), residual blocks at ``H2``, (with ``noise_level = 1`` the noise is
+  ``(noise_channels, H1, H1, H1)``: a 3³ convolution to ``width`` channels at ``H1``,
+  FiLM, a strided convolution to ``2 * width`` at ``H2``, and the ``H1`` features are
+  added back after the transposed convolution), a transposed convolution to ``width`` channels at
   ``H1``, residual blocks there (every block FiLM-modulated by the density), a 1³
   convolution to ``8 * fine_channels`` features unfolded to full resolution and one 3³
   convolution to the ``S³`` logits of "this voxel is a pore". No per-position term: a
@@ -69,9 +72,12 @@ class CGANConfig:
     """Hyperparameters of :class:`CGAN` (plain values, so they fit in a JSON card)."""
 
     size: int = option(30, "Edge length S of the grids, in voxels (at least 4).")
-    noise_channels: int = option(
-        8,
-        "Channels of the generator's spatial noise at quarter resolution `ceil(ceil(S / 2) / 2)`.",
+    noise_channels: int = option(8, "Channels of the generator's spatial noise.")
+    noise_level: int = option(
+        2,
+        "Resolution of the noise: 2 = quarter (`ceil(ceil(S / 2) / 2)`, 8³ for S = 30), 1 = half (`ceil(S / 2)`, "
+        "15³), taken down to quarter resolution by a strided convolution and added back at half resolution (local "
+        "randomness for small pores).",
     )
     width: int = option(16, "Generator channels at half resolution; `2 * width` at quarter resolution.")
     generator_blocks: int = option(1, "FiLM residual blocks of the generator per resolution level.")
@@ -103,6 +109,7 @@ def _check_config(config) -> CGANConfig:
     limits = {
         "size": (4, 512),
         "noise_channels": (1, 256),
+        "noise_level": (1, 2),
         "width": (4, 1024),
         "generator_blocks": (0, 16),
         "film_hidden": (1, 4096),
@@ -128,8 +135,14 @@ class Generator(nn.Module):
         w, hidden, g = config.width, config.film_hidden, config.groups
         self.size = config.size
         half, quarter = half_size(config.size), half_size(half_size(config.size))
-        self.input = nn.Conv3d(config.noise_channels, 2 * w, 3, padding=1)
-        self.input_film = FiLM(2 * w, hidden)
+        if config.noise_level == 1:  # noise at half resolution, down to quarter, back up with a skip
+            self.input = nn.Conv3d(config.noise_channels, w, 3, padding=1)
+            self.input_film = FiLM(w, hidden)
+            self.down = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 2 * w, 3, stride=2, padding=1))
+        else:
+            self.input = nn.Conv3d(config.noise_channels, 2 * w, 3, padding=1)
+            self.input_film = FiLM(2 * w, hidden)
+            self.down = None
         self.coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.generator_blocks))
         self.up = nn.Sequential(
             NormAct(2 * w, g),
@@ -142,9 +155,12 @@ class Generator(nn.Module):
     def forward(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
         density = densities.to(self.input.weight.dtype)
         h = self.input_film(self.input(noise.to(density.dtype)), density)
+        skip = None
+        if self.down is not None:
+            skip, h = h, self.down(h)
         for block in self.coarse:
             h = block(h, density)
-        h = self.up(h)
+        h = self.up(h) if skip is None else skip + self.up(h)
         for block in self.fine:
             h = block(h, density)
         fine = depth_to_space(self.unfold(h), self.size)
@@ -178,9 +194,12 @@ class CGAN(nn.Module):
 
     @property
     def noise_shape(self) -> tuple[int, int, int, int]:
-        """Shape ``(C, L, L, L)`` of the standard normal noise behind one grid (L = quarter resolution)."""
-        quarter = half_size(half_size(self.config.size))
-        return (self.config.noise_channels, quarter, quarter, quarter)
+        """Shape ``(C, L, L, L)`` of the standard normal noise behind one grid (L: half or quarter resolution,
+        ``noise_level``)."""
+        edge = half_size(self.config.size)
+        if self.config.noise_level == 2:
+            edge = half_size(edge)
+        return (self.config.noise_channels, edge, edge, edge)
 
     def _check_noise(self, noise: torch.Tensor, densities: torch.Tensor) -> None:
         if tuple(noise.shape[1:]) != self.noise_shape or densities.shape != (noise.shape[0],):
