@@ -70,6 +70,7 @@ from porelib._validate import (
 
 __all__ = [
     "MATRIX_STATISTICS",
+    "PAIRED_STATISTICS",
     "distance_matrices",
     "mean_pairwise_iou",
     "sample_mismatch",
@@ -832,7 +833,11 @@ _DISTANCES = {
     "pore_count": lambda x, y: float(abs(x.pore_count - y.pore_count)),
     "euler_per_voxel": lambda x, y: abs(x.euler_per_voxel - y.euler_per_voxel),
     "specific_surface": lambda x, y: abs(x.specific_surface - y.specific_surface),
+    "largest_cluster_fraction": lambda x, y: abs(x.largest_cluster_fraction - y.largest_cluster_fraction),
 }
+#: Statistics :class:`PairedReference` can score: :data:`STATISTICS` and the largest-cluster fraction
+#: (so every statistic of the generators benchmark, :data:`MATRIX_STATISTICS`).
+PAIRED_STATISTICS = tuple(_DISTANCES)
 
 
 #: Statistics of :func:`distance_matrices` (the benchmark's), in order.
@@ -1043,7 +1048,7 @@ class PairedReference:
     neighbours : array_like, (M, K, S, S, S) bool or 0/1, K ≥ 1
         ``neighbours[i]``: grids drawn under the conditions of ``references[i]``.
     statistics : sequence of str
-        Names from :data:`STATISTICS` to score (default: all).
+        Names from :data:`PAIRED_STATISTICS` to score (default: :data:`STATISTICS`).
 
     Raises
     ------
@@ -1059,7 +1064,7 @@ class PairedReference:
                 f"neighbours must have shape (M, K, S, S, S) = ({len(references)}, K, "
                 f"{', '.join(map(str, references.shape[1:]))}) with K ≥ 1 grids per reference; got {neighbours.shape}"
             )
-        self.statistics = tuple(check_choice(name, STATISTICS, "statistics") for name in statistics)
+        self.statistics = tuple(check_choice(name, PAIRED_STATISTICS, "statistics") for name in statistics)
         self.size = int(references.shape[1])
         self.stats = [_summary(member) for member in references]
         flat = check_grids(neighbours.reshape(-1, *neighbours.shape[2:]), "neighbours")

@@ -399,6 +399,19 @@ def test_paired_reference_scores_like_grids_near_one_and_noise_far():
     assert paired.fidelity(references)["s2"].ratio == 0.0  # the references themselves
 
 
+def test_paired_reference_scores_every_statistic_of_the_benchmark():
+    rng = np.random.default_rng(12)
+    references = np.stack([random_balls(rng) for _ in range(3)])
+    neighbours = np.stack([np.stack([random_balls(rng) for _ in range(2)]) for _ in range(3)])
+    paired = metrics.PairedReference(references, neighbours, statistics=metrics.MATRIX_STATISTICS)
+    merged = np.zeros_like(references)
+    merged[:, 2:10, 2:10, 2:10] = True  # one big pore: largest-cluster fraction 1
+    fidelity = paired.fidelity(merged)
+    assert tuple(fidelity) == metrics.MATRIX_STATISTICS
+    expected = np.mean([abs(1 - metrics.largest_cluster_fraction(r)) for r in references])
+    assert fidelity["largest_cluster_fraction"].distance == pytest.approx(expected)
+
+
 # --------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------

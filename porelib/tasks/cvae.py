@@ -44,8 +44,8 @@ TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.625, 1.75, 2.0, 2.5, 3.0)
 TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
 #: Prior samples per validation grid when choosing the temperature.
 SELECTION_SAMPLES = 4
-#: Statistics whose density-matched fidelity ratios choose the temperature (the benchmark's targets).
-SELECTION_STATISTICS = ("s2", "pore_size", "pore_count")
+#: Statistics whose density-matched fidelity ratios choose the temperature: the benchmark's.
+SELECTION_STATISTICS = metrics.MATRIX_STATISTICS
 #: Training grids nearest in density to a validation grid that set its noise floor in the selection.
 SELECTION_NEIGHBOURS = 4
 
