@@ -22,7 +22,9 @@ from porelib.losses import (
     euler_error,
     gan_losses,
     gradient_penalty,
+    granulometry_error,
     soft_euler_characteristic,
+    soft_granulometry,
 )
 from porelib.metrics import mean_pairwise_iou
 from porelib.models.blocks import keep_top_k
@@ -187,6 +189,27 @@ def test_euler_error_is_zero_for_equal_topology_scaled_by_the_pore_volume_and_ro
     specks[0, 1::2, 1::2, 1::2] = 1  # 3375 separate voxels: χ 3375 against 1
     z = 3374 / (1 + 8**0.5 / 10)
     assert euler_error(specks, one).item() == pytest.approx(2 * ((1 + z**2) ** 0.5 - 1), rel=1e-5)
+
+
+def test_soft_granulometry_is_the_opening_by_a_cross_and_by_cubes():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    grids = rng.random((3, 11, 12, 13)) < 0.6
+    elements = [ndimage.generate_binary_structure(3, 1), np.ones((3, 3, 3)), np.ones((5, 5, 5)), np.ones((7, 7, 7))]
+    expected = [
+        [ndimage.binary_dilation(ndimage.binary_erosion(grid, element, border_value=1), element).sum() / grid.sum()
+         for element in elements]
+        for grid in grids
+    ]  # fmt: skip
+    assert soft_granulometry(torch.from_numpy(grids)).numpy() == pytest.approx(np.array(expected), abs=1e-6)
+    ball = torch.from_numpy(np.linalg.norm(np.indices((9, 9, 9)) - 4, axis=0) <= 2.5)[None]
+    speck = torch.zeros(1, 9, 9, 9)
+    speck[0, 4, 4, 4] = 1
+    assert soft_granulometry(ball).flatten().tolist()[:2] == [1.0, 1.0]
+    assert soft_granulometry(speck).flatten().tolist() == [0.0] * 4
+    assert granulometry_error(ball, ball).item() == 0
+    assert granulometry_error(speck, ball).item() == pytest.approx(np.mean(soft_granulometry(ball)[0].numpy() ** 2))
 
 
 def test_hinge_and_wgan_values():

@@ -159,7 +159,7 @@ def cgan_tasks(tiny_data):
     torch.manual_seed(0)
     tasks = {}
     for loss in GAN_LOSSES:
-        task = make_task("cgan", {"model": model, "loss": {"loss": loss, "euler_weight": 0.5}, "gan": {"critic_steps": 2}},
+        task = make_task("cgan", {"model": model, "loss": {"loss": loss, "euler_weight": 0.5, "granulometry_weight": 5.0}, "gan": {"critic_steps": 2}},
                          data=tiny_data)
         tasks[loss] = (task, task.build_model().train())
     return tasks

@@ -17,7 +17,8 @@ Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 * ``mismatch`` (picks the best checkpoint): mean over validation grids of
   :func:`porelib.metrics.sample_mismatch` between a generated grid at the grid's
   density and the grid (S2, pore count, mean pore radius; 0 = alike);
-* ``s2``, ``euler``: mean :func:`porelib.losses.s2_error` and :func:`porelib.losses.euler_error` of those pairs;
+* ``s2``, ``euler``, ``granulometry``: mean :func:`porelib.losses.s2_error`,
+  :func:`porelib.losses.euler_error` and :func:`porelib.losses.granulometry_error` of those pairs;
 * ``critic_loss``, ``generator_loss`` (adversarial parts, no gradient penalty),
   ``real_score``, ``fake_score``: the critic on validation grids and generated grids;
 * ``pairwise_iou_ratio``: :func:`mean_pairwise_iou` of :data:`DIVERSITY_SAMPLES`
@@ -40,6 +41,7 @@ from porelib.losses import (
     GANLossConfig,
     euler_error,
     gan_losses,
+    granulometry_error,
     gradient_penalty,
     s2_error,
     soft_two_point_correlation,
@@ -166,6 +168,10 @@ class CGANTask(Task):
                 topology = euler_error(fake, grids).mean()
                 generator = generator + self.loss_config.euler_weight * topology
                 parts["euler"] = topology.item()
+            if self.loss_config.granulometry_weight:
+                sizes = granulometry_error(fake, grids).mean()
+                generator = generator + self.loss_config.granulometry_weight * sizes
+                parts["granulometry"] = sizes.item()
             losses["generator"] = generator
         parts["loss"] = sum(loss.item() for loss in losses.values())
         return losses, parts
@@ -189,12 +195,14 @@ class CGANTask(Task):
             critic, adversarial, real_score, fake_score = self._adversarial(model, grids, fake, densities)
             s2 = s2_error(fake, soft_two_point_correlation(grids))
             euler = euler_error(fake, grids)
+            sizes = granulometry_error(fake, grids)
             generated, real = fake.bool().cpu().numpy(), grids.bool().cpu().numpy()
             mismatch = [sample_mismatch(g, r) for g, r in zip(generated, real)]
             values = {
                 "mismatch": float(np.sum(mismatch)),
                 "s2": s2.sum().item(),
                 "euler": euler.sum().item(),
+                "granulometry": sizes.sum().item(),
                 "critic_loss": critic.item() * len(grids),
                 "generator_loss": adversarial.item() * len(grids),
                 "real_score": real_score.sum().item(),
