@@ -28,6 +28,7 @@ from porelib.devices import warmup_cosine
 from porelib.models.cvae import TEMPERATURE_KNOTS
 from porelib.synth import expected_pore_voxels
 from porelib.tasks.cvae import SELECTION_STATISTICS, CVAETask
+from porelib.tasks.cvae import WIDTHS as CVAE_WIDTHS  # the cVAE's smoothing candidates
 from porelib.training import (
     NonFiniteError,
     TrainConfig,
@@ -369,9 +370,11 @@ def test_a_cvae_trained_against_a_critic_steps_both_groups_and_generates(tmp_pat
     assert not torch.equal(model.critic.head.parametrizations.weight.original, untrained.critic.head.parametrizations.weight.original)
     prior = card["finalize"]["prior"]
     assert prior["kind"] in {"standard_normal", "fitted"}
-    ratios = card["finalize"]["val_ratios_by_temperature"]
+    ratios = card["finalize"]["val_ratios_by_setting"]
     assert set(ratios) == set(card["finalize"]["val_selection_score"]) == {"standard_normal", "fitted"}
-    assert set(prior["temperature"]) == {str(knot) for knot in TEMPERATURE_KNOTS}
+    assert set(prior["temperature"]) == set(prior["smoothing"]) == {str(knot) for knot in TEMPERATURE_KNOTS}
+    assert all(width in CVAE_WIDTHS for width in prior["smoothing"].values())
+    assert model.smoothing.tolist() == pytest.approx(list(prior["smoothing"].values()))
     assert all(set(band) == set(SELECTION_STATISTICS) for table in ratios.values()
                for bands in table.values() for band in bands.values())
     grids = tmp_path / "grids.npz"

@@ -132,10 +132,10 @@ SMOOTHING_KNOTS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 MAX_SMOOTHING = 4.0
 
 
-def smoothing_widths(smoothing: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
-    """σ(d), ``(N,)`` voxels: a generator's ``smoothing`` ``(K,)`` at :data:`SMOOTHING_KNOTS`, linear in between,
-    constant outside, never negative."""
-    return piecewise_linear(smoothing, SMOOTHING_KNOTS, densities.float()).clamp(min=0.0)
+def smoothing_widths(smoothing: torch.Tensor, densities: torch.Tensor, knots=SMOOTHING_KNOTS) -> torch.Tensor:
+    """σ(d), ``(N,)`` voxels: a generator's ``smoothing`` ``(K,)`` at ``knots`` (default :data:`SMOOTHING_KNOTS`),
+    linear in between, constant outside, never negative."""
+    return piecewise_linear(smoothing, knots, densities.float()).clamp(min=0.0)
 
 
 def smooth(scores: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ Generation (:meth:`CVAE.sample`) draws ``z`` from the generation prior
 (:meth:`CVAE.prior_latents`: N(0, I) until :meth:`CVAE.fit_prior` replaces it by a
 Gaussian fitted to the aggregate posterior of the training grids), decodes it, smooths the
 logits with a Gaussian whose width depends on the density (:meth:`CVAE.smoothing_at`, picked
-by the trainer on validation grids as for the cGAN) and keeps
+by the trainer on validation grids together with the prior's temperature) and keeps
 the ``k = round(expected_pore_voxels(density))`` voxels of highest logit
 (:func:`keep_top_k`), so the porosity of every generated grid is exactly the dataset's
 at that density. The checkpoint is the config (:class:`CVAEConfig`, plain values in the
@@ -46,7 +46,6 @@ from torch import nn
 
 from porelib._validate import check_positive_int
 from porelib.models.blocks import (
-    SMOOTHING_KNOTS,
     Critic,
     FiLM,
     NormAct,
@@ -206,9 +205,9 @@ class CVAE(nn.Module):
         self.register_buffer("prior_factor", torch.zeros(dims, config.prior_rank, dtype=torch.float16))  # compact
         self.register_buffer("prior_scale", torch.ones(dims))
         self.register_buffer("prior_temperature", torch.ones(len(TEMPERATURE_KNOTS)))
-        #: Smoothing width (voxels) of the decoded logits before the top-k, at :data:`SMOOTHING_KNOTS`;
-        #: 0 (none) until the trainer picks it on validation grids (``CVAETask.finalize``).
-        self.register_buffer("smoothing", torch.zeros(len(SMOOTHING_KNOTS)))
+        #: Smoothing width (voxels) of the decoded logits before the top-k, at :data:`TEMPERATURE_KNOTS`;
+        #: 0 (none) until the trainer picks it with the temperature on validation grids (``CVAETask.finalize``).
+        self.register_buffer("smoothing", torch.zeros(len(TEMPERATURE_KNOTS)))
         #: Training only: tells decoded prior samples from dataset grids (None without ``critic_width``).
         self.critic = Critic(config.critic_width, config.film_hidden) if config.critic_width else None
 
@@ -402,8 +401,8 @@ class CVAE(nn.Module):
         self.prior_temperature.fill_(1.0)
 
     def smoothing_at(self, densities: torch.Tensor) -> torch.Tensor:
-        """σ(d), ``(N,)`` voxels: :attr:`smoothing` at :data:`SMOOTHING_KNOTS`, linear in between, constant outside."""
-        return smoothing_widths(self.smoothing, densities)
+        """σ(d), ``(N,)`` voxels: :attr:`smoothing` at :data:`TEMPERATURE_KNOTS`, linear in between, constant outside."""
+        return smoothing_widths(self.smoothing, densities, TEMPERATURE_KNOTS)
 
     def prior_logits(self, densities: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Decoded logits ``(N, S, S, S)`` of :meth:`prior_latents`, before smoothing and top-k."""

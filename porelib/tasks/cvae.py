@@ -30,9 +30,8 @@ from porelib.losses import (
     gan_losses,
     soft_two_point_correlation,
 )
-from porelib.models.blocks import keep_top_k, relaxed_top_k
+from porelib.models.blocks import keep_top_k, relaxed_top_k, smooth
 from porelib.models.cvae import CVAE, TEMPERATURE_KNOTS, CVAEConfig
-from porelib.tasks.smoothing import choose_smoothing
 from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
@@ -42,6 +41,8 @@ TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.625, 1.75, 2.0, 2.5, 3.0)
 #: Density band of the validation grids that choose the temperature at each knot of
 #: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (grids below 0.3 hold a few dozen voxels).
 TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
+#: Candidate smoothing widths (voxels) of the decoded logits, chosen with the temperature (see :meth:`CVAE.smoothing_at`).
+WIDTHS = (0.0, 0.5, 0.85)
 #: Prior samples per validation grid when choosing the temperature.
 SELECTION_SAMPLES = 4
 #: Statistics whose density-matched fidelity ratios choose the temperature: the benchmark's.
@@ -202,32 +203,33 @@ class CVAETask(Task):
         return result
 
     def finalize(self, model: CVAE, device: torch.device) -> dict:
-        """Fit the generation prior to the training grids, then pick it and its temperature on validation grids.
+        """Fit the generation prior to the training grids, then pick it, its temperature and the smoothing on validation grids.
 
         1. Score the standard normal prior ``z = τ e`` at every temperature of
-           :data:`TEMPERATURES` on the validation grids (:meth:`_validation_ratios`).
+           :data:`TEMPERATURES` and smoothing width of :data:`WIDTHS` on the validation grids
+           (:meth:`_validation_ratios`).
         2. :meth:`CVAE.fit_prior` on posterior draws ``z = mean + σ ε`` (seeded) of every
            training grid under as many of the 48 cube symmetries as
            :data:`PRIOR_SAMPLE_BUDGET` allows, and score it the same way.
-        3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the temperature whose
-           :data:`SELECTION_SAMPLES` samples per validation grid (at its density) score
-           lowest (:func:`_selection_score`: ``Σ log²(ratio)`` over the fidelity ratios of
-           :data:`SELECTION_STATISTICS`) becomes the prior's
-           temperature at the band's knot (:meth:`CVAE.temperature`). The ratios are those
+        3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the (temperature, width)
+           pair whose :data:`SELECTION_SAMPLES` samples per validation grid (at its density)
+           score lowest (:func:`_selection_score`: ``Σ log²(ratio)`` over the fidelity ratios of
+           :data:`SELECTION_STATISTICS`) becomes the prior's temperature and the smoothing at the
+           band's knot (:meth:`CVAE.temperature`, :meth:`CVAE.smoothing_at`): the two interact (a
+           hotter prior makes rougher pores that a wider Gaussian rounds), so they are chosen
+           together. The ratios are those
            of the benchmark, at matched densities (:class:`porelib.metrics.PairedReference`:
            each validation grid's noise floor is its distance to the
            :data:`SELECTION_NEIGHBOURS` training grids nearest in density). The prior whose
            chosen temperatures give the lower summed score is kept (a decoder
            trained against a critic on standard normal samples may do best with them).
-        4. With that prior, pick the smoothing width of the logits at each density knot
-           (:func:`porelib.tasks.smoothing.choose_smoothing`, as for the cGAN).
 
-        Returns the fit's summary, the prior kept, the ratios per prior, temperature and
-        band, the validation ``prior_s2`` under N(0, I) and under the kept prior, and the smoothing
-        chosen (``smoothing``: the choice and its validation scores).
+        Returns the fit's summary, the prior kept with its temperatures and smoothing widths, the
+        ratios per prior, setting ``"τ/σ"`` and band, and the validation ``prior_s2`` under N(0, I)
+        and under the kept prior.
         """
         before = self._prior_s2(model, device)
-        standard = self._ratios_by_temperature(model, device)
+        standard = self._ratios_by_setting(model, device)
         dims = int(np.prod(model.latent_shape))
         per_grid = max(1, min(48, PRIOR_SAMPLE_BUDGET // (dims * len(self.train_split))))
         generator = torch.Generator().manual_seed(0)
@@ -246,28 +248,29 @@ class CVAETask(Task):
                     latents.append((mean + torch.exp(0.5 * logvar) * noise).cpu())
                     conditions.append(d.cpu())
         fit = model.fit_prior(torch.cat(latents), torch.cat(conditions))
-        fitted = self._ratios_by_temperature(model, device)
+        fitted = self._ratios_by_setting(model, device)
         tables = {"standard_normal": standard, "fitted": fitted}
-        choices = {name: _best_temperatures(table) for name, table in tables.items()}
+        choices = {name: _best_settings(table) for name, table in tables.items()}
         totals = {
-            name: sum(_selection_score(table[t][band]) for band, t in enumerate(choices[name])) for name, table in tables.items()
+            name: sum(_selection_score(table[setting][band]) for band, setting in enumerate(choices[name]))
+            for name, table in tables.items()
         }
         kind = min(totals, key=totals.get)
         if kind == "standard_normal":
             model.reset_prior()
-        model.prior_temperature.copy_(torch.tensor(choices[kind]))
-        smoothing = choose_smoothing(model, model.prior_logits, self.val_split, self.train_split, device,
-                                     model.noise_shape)  # fmt: skip
+        temperatures, widths = zip(*choices[kind])
+        model.prior_temperature.copy_(torch.tensor(temperatures))
+        model.smoothing.copy_(torch.tensor(widths))
         bands = [f"{low}-{high}" for low, high in TEMPERATURE_BANDS]
+        knots = list(map(str, TEMPERATURE_KNOTS))
         return {
-            "smoothing": smoothing,
             "prior": {**fit, "symmetries": per_grid, "rank": model.config.prior_rank, "kind": kind,
-                      "temperature": dict(zip(map(str, TEMPERATURE_KNOTS), choices[kind]))},
+                      "temperature": dict(zip(knots, temperatures)), "smoothing": dict(zip(knots, widths))},
             "val_selection_score": {name: round(total, 4) for name, total in totals.items()},
-            "val_ratios_by_temperature": {
+            "val_ratios_by_setting": {
                 name: {
-                    str(t): {band: {k: round(v, 3) for k, v in ratios.items()} for band, ratios in zip(bands, values)}
-                    for t, values in table.items()
+                    f"{t}/{w}": {band: {k: round(v, 3) for k, v in ratios.items()} for band, ratios in zip(bands, values)}
+                    for (t, w), values in table.items()
                 }
                 for name, table in tables.items()
             },
@@ -275,12 +278,14 @@ class CVAETask(Task):
             f"val_prior_s2_{kind}": self._prior_s2(model, device),
         }
 
-    def _ratios_by_temperature(self, model: CVAE, device) -> dict[float, list[dict[str, float]]]:
-        """:meth:`_validation_ratios` of the model's current prior at each temperature of :data:`TEMPERATURES`."""
+    def _ratios_by_setting(self, model: CVAE, device) -> dict[tuple[float, float], list[dict[str, float]]]:
+        """:meth:`_validation_ratios` of the model's current prior at each temperature of :data:`TEMPERATURES`
+        and width of :data:`WIDTHS`: ``{(τ, σ): [ratios per band]}``."""
         table = {}
         for temperature in TEMPERATURES:
             model.prior_temperature.fill_(temperature)
-            table[temperature] = self._validation_ratios(model, device)
+            for width, ratios in self._validation_ratios(model, device).items():
+                table[temperature, width] = ratios
         return table
 
     def _selection_references(self) -> list[metrics.PairedReference | None]:
@@ -299,21 +304,26 @@ class CVAETask(Task):
                     val.grids[inside], train.grids[nearest[:, :neighbours]], statistics=SELECTION_STATISTICS))
         return self._references
 
-    def _validation_ratios(self, model: CVAE, device) -> list[dict[str, float]]:
-        """Per band of :data:`TEMPERATURE_BANDS`, the fidelity ratios of prior samples at the validation densities (fixed noise)."""
+    def _validation_ratios(self, model: CVAE, device) -> dict[float, list[dict[str, float]]]:
+        """Per smoothing width of :data:`WIDTHS` and band of :data:`TEMPERATURE_BANDS`, the fidelity ratios of prior
+        samples at the validation densities (fixed noise, the model's current temperature)."""
         generator = torch.Generator().manual_seed(2468)
-        result = []
+        result = {width: [] for width in WIDTHS}
         for (low, high), reference in zip(TEMPERATURE_BANDS, self._selection_references()):
             inside = (self.val_split.densities >= low) & (self.val_split.densities <= high)
             if reference is None:
-                result.append({name: 0.0 for name in SELECTION_STATISTICS})
+                for ratios in result.values():
+                    ratios.append({name: 0.0 for name in SELECTION_STATISTICS})
                 continue
-            densities = np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32)
+            densities = torch.from_numpy(np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32))
             noise = torch.randn((len(densities), *model.noise_shape), generator=generator)
             with torch.no_grad():
-                sampled = model.sample(torch.from_numpy(densities).to(device), noise.to(device)).cpu().numpy()
-            fidelity = reference.fidelity(sampled.reshape(-1, SELECTION_SAMPLES, *sampled.shape[1:]))
-            result.append({name: fidelity[name].ratio for name in SELECTION_STATISTICS})
+                logits = model.prior_logits(densities.to(device), noise.to(device))
+            counts = model.pore_counts(densities)
+            for width, ratios in result.items():
+                sampled = keep_top_k(smooth(logits, torch.full((len(logits),), width)), counts).cpu().numpy()
+                fidelity = reference.fidelity(sampled.reshape(-1, SELECTION_SAMPLES, *sampled.shape[1:]))
+                ratios.append({name: fidelity[name].ratio for name in SELECTION_STATISTICS})
         return result
 
     def _prior_s2(self, model: CVAE, device) -> float:
@@ -337,9 +347,10 @@ def _selection_score(ratios: dict[str, float]) -> float:
     return float(sum(np.log(max(ratio, 1e-6)) ** 2 for ratio in ratios.values()))
 
 
-def _best_temperatures(table: dict[float, list[dict[str, float]]]) -> list[float]:
-    """Per band of :data:`TEMPERATURE_BANDS`, the temperature of ``table`` (``{τ: [ratios per band]}``) that scores lowest."""
-    return [min(table, key=lambda t: _selection_score(table[t][band])) for band in range(len(TEMPERATURE_BANDS))]
+def _best_settings(table: dict[tuple[float, float], list[dict[str, float]]]) -> list[tuple[float, float]]:
+    """Per band of :data:`TEMPERATURE_BANDS`, the setting ``(τ, σ)`` of ``table`` (``{(τ, σ): [ratios per band]}``)
+    that scores lowest (ties: the first, i.e. the coolest and narrowest)."""
+    return [min(table, key=lambda setting: _selection_score(table[setting][band])) for band in range(len(TEMPERATURE_BANDS))]
 
 
 def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:
