@@ -25,6 +25,33 @@ def half_size(size: int) -> int:
     return (size + 1) // 2
 
 
+class Conv3d(nn.Conv3d):
+    """:class:`torch.nn.Conv3d` that runs on oneDNN for inference on the CPU, whatever the batch size.
+
+    PyTorch sends a float32 CPU convolution to oneDNN only for batches of more than one or
+    large inputs; one 15³ grid of 32 channels falls back to ``slow_conv3d``, about 5× slower
+    (5.3 against 1.1 ms for a 32→32 3³ convolution on one thread). Generating one grid at a
+    time is what the Generate page and ``generate --n 1`` do, so without gradients (and only
+    then: training keeps PyTorch's path) this calls ``torch.mkldnn_convolution`` directly.
+    The weights and the state-dict keys are those of :class:`torch.nn.Conv3d`; results agree
+    to float32 rounding.
+    """
+
+    def _conv_forward(self, input, weight, bias):
+        if (
+            torch.is_grad_enabled()
+            or input.device.type != "cpu"
+            or input.dtype != torch.float32
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or not torch.backends.mkldnn.is_available()
+            or not torch.backends.mkldnn.enabled
+        ):
+            return super()._conv_forward(input, weight, bias)
+        return torch.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, self.padding, self.stride,
+                                        self.dilation, self.groups)  # fmt: skip
+
+
 class FiLM(nn.Module):
     """Per-channel affine modulation ``h * (1 + scale(d)) + shift(d)`` by the density."""
 
@@ -52,9 +79,9 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, film_hidden: int, groups: int):
         super().__init__()
         self.pre = NormAct(channels, groups)
-        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
+        self.conv1 = Conv3d(channels, channels, 3, padding=1)
         self.film = FiLM(channels, film_hidden)
-        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
+        self.conv2 = Conv3d(channels, channels, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
 
@@ -221,7 +248,7 @@ class Critic(nn.Module):
         c = width
 
         def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
-            return spectral_norm(nn.Conv3d(cin, cout, 3, stride=stride, padding=1))
+            return spectral_norm(Conv3d(cin, cout, 3, stride=stride, padding=1))
 
         self.features = nn.Sequential(
             conv(8, c), nn.LeakyReLU(LEAKY_SLOPE),

@@ -51,6 +51,7 @@ from torch import nn
 
 from porelib._validate import check_number, check_positive_int
 from porelib.models.blocks import (
+    Conv3d,
     SMOOTHING_KNOTS,
     Critic,
     FiLM,
@@ -136,11 +137,11 @@ class Generator(nn.Module):
         self.size = config.size
         half, quarter = half_size(config.size), half_size(half_size(config.size))
         if config.noise_level == 1:  # noise at half resolution, down to quarter, back up with a skip
-            self.input = nn.Conv3d(config.noise_channels, w, 3, padding=1)
+            self.input = Conv3d(config.noise_channels, w, 3, padding=1)
             self.input_film = FiLM(w, hidden)
-            self.down = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 2 * w, 3, stride=2, padding=1))
+            self.down = nn.Sequential(NormAct(w, g), Conv3d(w, 2 * w, 3, stride=2, padding=1))
         else:
-            self.input = nn.Conv3d(config.noise_channels, 2 * w, 3, padding=1)
+            self.input = Conv3d(config.noise_channels, 2 * w, 3, padding=1)
             self.input_film = FiLM(2 * w, hidden)
             self.down = None
         self.coarse = nn.ModuleList(ResBlock(2 * w, hidden, g) for _ in range(config.generator_blocks))
@@ -149,8 +150,8 @@ class Generator(nn.Module):
             nn.ConvTranspose3d(2 * w, w, 3, stride=2, padding=1, output_padding=half - (2 * quarter - 1)),
         )
         self.fine = nn.ModuleList(ResBlock(w, hidden, g) for _ in range(config.generator_blocks))
-        self.unfold = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 8 * config.fine_channels, 1))
-        self.output = nn.Conv3d(config.fine_channels, 1, 3, padding=1)
+        self.unfold = nn.Sequential(NormAct(w, g), Conv3d(w, 8 * config.fine_channels, 1))
+        self.output = Conv3d(config.fine_channels, 1, 3, padding=1)
 
     def forward(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
         density = densities.to(self.input.weight.dtype)

@@ -46,6 +46,7 @@ from torch import nn
 
 from porelib._validate import check_positive_int
 from porelib.models.blocks import (
+    Conv3d,
     Critic,
     FiLM,
     NormAct,
@@ -171,7 +172,7 @@ class CVAE(nn.Module):
             return nn.ModuleList(ResBlock(channels, hidden, g) for _ in range(count))
 
         def down() -> nn.Module:
-            return nn.Sequential(NormAct(w, g), nn.Conv3d(w, 2 * w, 3, stride=2, padding=1))
+            return nn.Sequential(NormAct(w, g), Conv3d(w, 2 * w, 3, stride=2, padding=1))
 
         def up() -> nn.Module:
             return nn.Sequential(
@@ -179,23 +180,23 @@ class CVAE(nn.Module):
             )
 
         # Encoder: half resolution, quarter resolution, and back up to half for a level-1 latent.
-        self.enc_in = nn.Conv3d(8, w, 3, padding=1)
+        self.enc_in = Conv3d(8, w, 3, padding=1)
         self.enc_fine = blocks(w, config.encoder_blocks)
         self.enc_down = down()
         self.enc_coarse = blocks(2 * w, config.encoder_blocks)
         self.enc_up = up() if config.latent_level == 1 else None
-        self.enc_out = nn.Sequential(NormAct(latent_width, g), nn.Conv3d(latent_width, 2 * c, 1))
+        self.enc_out = nn.Sequential(NormAct(latent_width, g), Conv3d(latent_width, 2 * c, 1))
         nn.init.zeros_(self.enc_out[-1].weight)
         nn.init.zeros_(self.enc_out[-1].bias)
         # Decoder: from the latent's level, through quarter resolution (context), to half.
-        self.dec_in = nn.Conv3d(c, latent_width, 3, padding=1)
+        self.dec_in = Conv3d(c, latent_width, 3, padding=1)
         self.dec_film = FiLM(latent_width, hidden)
         self.dec_down = down() if config.latent_level == 1 else None
         self.dec_coarse = blocks(2 * w, config.decoder_blocks)
         self.dec_up = up()
         self.dec_fine = blocks(w, config.decoder_blocks)
-        self.dec_unfold = nn.Sequential(NormAct(w, g), nn.Conv3d(w, 8 * config.fine_channels, 1))
-        self.dec_out = nn.Conv3d(config.fine_channels, 1, 3, padding=1)
+        self.dec_unfold = nn.Sequential(NormAct(w, g), Conv3d(w, 8 * config.fine_channels, 1))
+        self.dec_out = Conv3d(config.fine_channels, 1, 3, padding=1)
         #: A learned logit per voxel position (e.g. "pores never touch the faces").
         self.position_logit = nn.Parameter(torch.zeros(config.size, config.size, config.size))
         # The latent prior used for generation, z = m(d) + W u + s ⊙ e with m a polynomial in
