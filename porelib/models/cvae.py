@@ -131,7 +131,7 @@ def _check_config(config) -> CVAEConfig:
 
 
 #: Densities at which the generation prior's temperature is set (see :meth:`CVAE.temperature`).
-TEMPERATURE_KNOTS = (0.45, 0.725, 0.9, 0.975)
+TEMPERATURE_KNOTS = (0.2, 0.45, 0.725, 0.9, 0.975)
 
 #: Up to this many latent dimensions, fit_prior diagonalises the full covariance.
 _EXACT_PCA_DIMS = 4096

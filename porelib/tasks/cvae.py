@@ -38,9 +38,9 @@ from porelib.training import Progress, Task, batch_to
 PRIOR_SAMPLE_BUDGET = 40_000_000
 #: Candidate temperatures of the fitted prior, chosen on the validation split.
 TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.625, 1.75, 2.0, 2.5, 3.0)
-#: Density band of the validation grids that choose the temperature at each knot of
-#: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (grids below 0.3 hold a few dozen voxels).
-TEMPERATURE_BANDS = ((0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
+#: Density band of the validation grids that choose the temperature and the smoothing at each knot of
+#: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (below 0.1 a grid holds one or two pore voxels).
+TEMPERATURE_BANDS = ((0.1, 0.3), (0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
 #: Candidate smoothing widths (voxels) of the decoded logits, chosen with the temperature (see :meth:`CVAE.smoothing_at`).
 WIDTHS = (0.0, 0.5, 0.85)
 #: Prior samples per validation grid when choosing the temperature.
