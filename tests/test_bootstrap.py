@@ -104,11 +104,15 @@ def test_the_app_reads_the_benchmark_verdict_at_the_nearest_density(tmp_path):
     assert held.holds and held.density == 0.5 and "holds" in held.text and "0.90–1.40" in held.text
     missed = generator_verdict("cvae", 0.63, path=path)
     assert not missed.holds and "not held" in missed.text and "s2 2.20×" in missed.text
+    assert missed.text.endswith("No trained generator holds at this density; the simulator does.")
+    rows.append({"density": 0.6, "generator": "cgan", "holds": True, "s2_ratio": 1.0, "s2_low": 0.9, "s2_high": 1.2})
+    path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
+    assert generator_verdict("cvae", 0.63, path=path).text.endswith("At this density the cGAN holds.")
     rows.append({"density": 0.1, "generator": "cvae", "holds": True, "zero_floors": "s2, pore_count",
                  "s2_ratio": 1.0, "s2_low": 1.0, "s2_high": 1.0})
     path.write_text(json.dumps({"rows": rows, "target": 1.5, "floor": 2.0}))
     assert "one pore voxel" in generator_verdict("cvae", 0.1, path=path).text
-    assert generator_verdict("cgan", 0.5, path=path) is None
+    assert generator_verdict("simulator", 0.5, path=path) is None  # no row for it
     shipped = generator_verdict("cgan", 0.5)  # the default path: the repository's docs/bench/generators.json
     assert shipped is not None and shipped.density == 0.5
     assert generator_verdict("cvae", 0.5, path=tmp_path / "missing.json") is None

@@ -520,5 +520,16 @@ def generator_verdict(model: str, density: float, *, path=GENERATORS_BENCH) -> V
                 f"spread, upper bounds ≤ {floor:g}; the farthest is {measured}.")
     else:
         text = (f"Benchmark at d = {row['density']:g}: not held — the farthest statistic is {measured}; "
-                f"the target is ≤ {target:g} with upper bound ≤ {floor:g}.")
+                f"the target is ≤ {target:g} with upper bound ≤ {floor:g}. {_holding_here(document, model, row['density'])}")
     return Verdict(bool(row["holds"]), float(row["density"]), text)
+
+
+def _holding_here(document: dict, model: str, density: float) -> str:
+    """One sentence naming the other trained generators that hold at ``density`` (else: the simulator does)."""
+    trained = registry.names(role="generator", has_checkpoint=True)
+    others = [registry.label(row["generator"]) for row in document.get("rows", [])
+              if row.get("density") == density and row.get("holds") and row.get("generator") in trained
+              and row.get("generator") != model]  # fmt: skip
+    if others:
+        return f"At this density the {' and the '.join(others)} {'holds' if len(others) == 1 else 'hold'}."
+    return "No trained generator holds at this density; the simulator does."
