@@ -8,14 +8,15 @@ convolution runs at full resolution except the last one:
 * **Generator** ``G(z, d)``: spatial standard normal noise ``z`` of shape
   ``(noise_channels, H2, H2, H2)`` (a grid of nearly independent pores wants local
   randomness), a 3³ convolution to ``2 * width`` channels modulated by the density
-  (FiLM), residual blocks at ``H2``, (with ``noise_level = 1`` the noise is
-  ``(noise_channels, H1, H1, H1)``: a 3³ convolution to ``width`` channels at ``H1``,
-  FiLM, a strided convolution to ``2 * width`` at ``H2``, and the ``H1`` features are
-  added back after the transposed convolution), a transposed convolution to ``width`` channels at
+  (FiLM), residual blocks at ``H2``, a transposed convolution to ``width`` channels at
   ``H1``, residual blocks there (every block FiLM-modulated by the density), a 1³
   convolution to ``8 * fine_channels`` features unfolded to full resolution and one 3³
   convolution to the ``S³`` logits of "this voxel is a pore". No per-position term: a
   logit shared by all samples would let every sample put its pores in the same places.
+  With ``noise_level = 1`` the noise is ``(noise_channels, H1, H1, H1)`` instead: a 3³
+  convolution to ``width`` channels at ``H1`` and FiLM, a strided convolution to
+  ``2 * width`` at ``H2``, and those ``H1`` features are added back after the transposed
+  convolution.
   Returns logits ``(N, S, S, S)``.
 * **Discriminator** ``D(x, d)`` (the critic, :class:`porelib.models.blocks.Critic`): the grid folded into 2×2×2 blocks, four
   3³ convolutions with LeakyReLU: ``critic_width`` channels at ``H1``, strided to
