@@ -42,7 +42,7 @@ TEMPERATURES = (0.8, 1.0, 1.25, 1.5, 1.625, 1.75, 2.0, 2.5, 3.0)
 #: :data:`porelib.models.cvae.TEMPERATURE_KNOTS` (below 0.1 a grid holds one or two pore voxels).
 TEMPERATURE_BANDS = ((0.1, 0.3), (0.3, 0.6), (0.6, 0.85), (0.85, 0.95), (0.95, 1.0))
 #: Candidate smoothing widths (voxels) of the decoded logits, chosen with the temperature (see :meth:`CVAE.smoothing_at`).
-WIDTHS = (0.0, 0.5, 0.85)
+WIDTHS = (0.0, 0.5, 0.85, 1.2, 1.6)
 #: Prior samples per validation grid when choosing the temperature.
 SELECTION_SAMPLES = 4
 #: Statistics whose density-matched fidelity ratios choose the temperature: the benchmark's.
