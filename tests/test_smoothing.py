@@ -48,31 +48,30 @@ def test_piecewise_linear_interpolates_between_knots_and_is_constant_outside():
     assert torch.allclose(out, torch.tensor([0.0, 0.0, 0.5, 1.0, 2.0, 3.0]))
 
 
-def test_cgan_samples_keep_the_exact_pore_count_whatever_the_smoothing():
+#: Tiny generators of both kinds, and their logits before smoothing: ``logits(model, densities, noise)``.
+GENERATORS = {
+    "cgan": (lambda: CGAN(CGANConfig(size=12, noise_channels=2, width=8, film_hidden=8, critic_width=4, fine_channels=2)),
+             lambda model, densities, noise: model.generate_logits(noise, densities)),
+    "cvae": (lambda: CVAE(CVAEConfig(size=12, latent_channels=2, width=8, film_hidden=8, prior_rank=4)),
+             lambda model, densities, noise: model.prior_logits(densities, noise)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_samples_are_the_top_k_of_the_smoothed_logits_and_keep_the_exact_pore_count(name):
+    build, logits = GENERATORS[name]
     torch.manual_seed(0)
-    model = CGAN(CGANConfig(size=12, noise_channels=2, width=8, film_hidden=8, critic_width=4, fine_channels=2)).eval()
+    model = build().eval()
     densities = torch.tensor([0.5, 0.9])
     noise = torch.randn(2, *model.noise_shape, generator=torch.Generator().manual_seed(1))
     plain = model.sample(densities, noise)
     model.smoothing.fill_(1.0)
     smoothed = model.sample(densities, noise)
-    assert torch.equal(smoothed.flatten(1).sum(1), model.pore_counts(densities))
-    assert torch.equal(plain.flatten(1).sum(1), smoothed.flatten(1).sum(1)) and not torch.equal(plain, smoothed)
-    assert torch.allclose(model.smoothing_at(torch.tensor([0.0, 0.5, 1.0])), torch.ones(3))
-
-
-def test_cvae_samples_are_smoothed_too_and_keep_the_exact_pore_count():
-    torch.manual_seed(0)
-    model = CVAE(CVAEConfig(size=12, latent_channels=2, width=8, film_hidden=8, prior_rank=4)).eval()
-    densities = torch.tensor([0.5, 0.9])
-    noise = torch.randn(2, *model.noise_shape, generator=torch.Generator().manual_seed(1))
-    plain = model.sample(densities, noise)
-    model.smoothing.fill_(1.0)
-    smoothed = model.sample(densities, noise)
-    assert torch.equal(smoothed.flatten(1).sum(1), model.pore_counts(densities))
-    assert torch.equal(smoothed, keep_top_k(smooth(model.prior_logits(densities, noise), torch.ones(2)),
-                                            model.pore_counts(densities)))  # fmt: skip
+    counts = model.pore_counts(densities)
+    assert torch.equal(smoothed.flatten(1).sum(1), counts) and torch.equal(plain.flatten(1).sum(1), counts)
+    assert torch.equal(smoothed, keep_top_k(smooth(logits(model, densities, noise), torch.ones(2)), counts))
     assert not torch.equal(plain, smoothed)
+    assert torch.allclose(model.smoothing_at(torch.tensor([0.0, 0.5, 1.0])), torch.ones(3))
 
 
 def test_white_noise_logits_are_smoothed_at_every_knot_with_validation_grids():
