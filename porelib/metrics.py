@@ -795,11 +795,12 @@ def summary(grid) -> GridStats:
     return _summary(check_grid(grid))
 
 
-def _summary(grid: np.ndarray) -> GridStats:
+def _summary(grid: np.ndarray, *, thickness: bool = True) -> GridStats:
+    """:class:`GridStats` of a checked grid; ``thickness=False`` skips the local thickness (left empty)."""
     volumes = _pore_volumes(grid)
     radii = _equivalent_radii(volumes)
     s2 = _two_point_correlation(grid, grid.shape[0] // 2)
-    thickness = _local_thickness(grid)[grid]
+    thickness = _local_thickness(grid)[grid] if thickness else np.zeros(0)
     for array in (s2, radii, thickness):
         array.setflags(write=False)
     return GridStats(
@@ -1066,9 +1067,10 @@ class PairedReference:
             )
         self.statistics = tuple(check_choice(name, PAIRED_STATISTICS, "statistics") for name in statistics)
         self.size = int(references.shape[1])
-        self.stats = [_summary(member) for member in references]
+        self._thickness = "thickness" in self.statistics  # the slowest statistic: computed only when scored
+        self.stats = [_summary(member, thickness=self._thickness) for member in references]
         flat = check_grids(neighbours.reshape(-1, *neighbours.shape[2:]), "neighbours")
-        neighbour_stats = [_summary(grid) for grid in flat]
+        neighbour_stats = [_summary(grid, thickness=self._thickness) for grid in flat]
         per = neighbours.shape[1]
         self._noise_floors = {
             name: float(np.mean([_DISTANCES[name](y, self.stats[index // per]) for index, y in enumerate(neighbour_stats)]))
@@ -1105,7 +1107,8 @@ class PairedReference:
                 f"{self.size}): G candidates for each reference; got {grids.shape}"
             )
         per = grids.shape[1]
-        candidates = [_summary(grid) for grid in check_grids(grids.reshape(-1, *grids.shape[2:]), "grids")]
+        candidates = [_summary(grid, thickness=self._thickness)
+                      for grid in check_grids(grids.reshape(-1, *grids.shape[2:]), "grids")]
         result = {}
         for name in self.statistics:
             distance = float(np.mean([_DISTANCES[name](c, self.stats[index // per]) for index, c in enumerate(candidates)]))

@@ -19,7 +19,7 @@ from porelib.data import display_path
 
 APP = str(Path(__file__).resolve().parent.parent / "studio.py")
 TIMEOUT = 120
-RUN_TIMEOUT_S = 90
+RUN_TIMEOUT_S = 240  # training a few seconds, then finalize scores 90 prior settings on the 51 validation grids
 #: The tiny cVAE of test_runs, set through the page's option widgets.
 TINY_OPTIONS = {("model", "width"): 8, ("model", "latent_channels"): 2, ("model", "film_hidden"): 8}
 
