@@ -303,6 +303,13 @@ def _circle_points(count: int, radius: float, phase: float = 0.0) -> list[tuple[
     return [(radius * math.cos(a), radius * math.sin(a)) for a in angles]
 
 
+def _drill_through(solid, rng, length: float, width: float, height: float):
+    """``solid`` with a random pattern (:func:`_hole_pattern`) of vertical through-holes in its ``length × width`` top."""
+    hole = min(length, width) * rng.uniform(0.04, 0.1)
+    _, points = _hole_pattern(rng, length, width, hole)
+    return solid - _holes(points, hole, -1, height + 1) if points else solid
+
+
 def _hole_pattern(rng, length: float, width: float, hole: float) -> tuple[str, list]:
     """A bolt-hole pattern inside a ``length`` × ``width`` rectangle centred at the origin."""
     kind = str(rng.choice(["corners", "grid", "circle", "edges", "none"], p=[0.35, 0.2, 0.2, 0.15, 0.1]))
@@ -620,10 +627,7 @@ def _block(rng):
             if rng.random() < 0.6:
                 solid = solid - _cylinder(br * 0.5, height * 0.3, height + bh + 1)
         elif feature == "holes":
-            hole = min(length, width) * rng.uniform(0.04, 0.1)
-            _, points = _hole_pattern(rng, length, width, hole)
-            if points:
-                solid = solid - _holes(points, hole, -1, height + 1)
+            solid = _drill_through(solid, rng, length, width, height)
         elif feature == "side_hole":
             r = min(width, height) * rng.uniform(0.1, 0.25)
             solid = solid - _along_x(r, -length, length, z=height / 2)
@@ -1191,10 +1195,7 @@ def _wedge(rng):
     params["features"] = features
     for feature in features:
         if feature == "holes":
-            hole = min(length, width) * rng.uniform(0.04, 0.1)
-            _, points = _hole_pattern(rng, length, width, hole)
-            if points:
-                solid = solid - _holes(points, hole, -1, height + 1)
+            solid = _drill_through(solid, rng, length, width, height)
         elif feature == "slot":
             sw = width * rng.uniform(0.15, 0.4)
             solid = solid - _box(length * rng.uniform(0.3, 0.7), sw, height + 2, at=(rng.uniform(-0.2, 0.2) * length, 0, -1))
