@@ -30,7 +30,7 @@ class Conv3d(nn.Conv3d):
 
     PyTorch sends a float32 CPU convolution to oneDNN only for batches of more than one or
     large inputs; one 15³ grid of 32 channels falls back to ``slow_conv3d``, about 5× slower
-    (5.3 against 1.1 ms for a 32→32 3³ convolution on one thread). Generating one grid at a
+    (5.3 against 1.1 ms for a 32→32 3³ convolution on one thread, timed ad hoc). Generating one grid at a
     time is what the Generate page and ``generate --n 1`` do, so without gradients (and only
     then: training keeps PyTorch's path) this calls ``torch.mkldnn_convolution`` directly.
     The weights and the state-dict keys are those of :class:`torch.nn.Conv3d`; results agree
