@@ -397,22 +397,50 @@ def _density_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def _checkpoint_pair(text: str) -> tuple[str, Path]:
+    """``"cgan=runs/x"`` -> ``("cgan", Path("runs/x"))``: a generator's name and a checkpoint folder."""
+    name, separator, folder = text.partition("=")
+    if not separator or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, e.g. cgan=runs/cgan-ema; got {text!r}")
+    return name, Path(folder)
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    """``"cgan,simulator"`` -> ``("cgan", "simulator")``."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+#: ``run`` parameter of a benchmark module -> (its command-line flag, which benchmarks take it).
+_BENCH_FLAGS = {
+    "seconds": ("seconds", "run for a time (app-load)"),
+    "minutes": ("minutes", "train (material, material-sections)"),
+    "densities": ("densities", "sweep densities (generators)"),
+    "generators": ("generators", "compare generators (generators)"),
+    "checkpoints": ("checkpoint", "load checkpoints (generators)"),
+    "selection": ("selection", "have selection ensembles (generators)"),
+}
+
+
 def _cmd_bench(args) -> int:
     name = args.name.replace("-", "_")
     module = import_module(f"porelib.bench.{name}")
     from porelib.bench._report import markdown_table
 
+    given = {"seconds": args.seconds, "minutes": args.minutes, "densities": args.densities,
+             "generators": args.generators, "checkpoints": dict(args.checkpoint) if args.checkpoint else None,
+             "selection": args.selection or None}  # fmt: skip
     options = {}
-    for option, meaning in (("seconds", "run for a time (app-load)"), ("minutes", "train (material, material-sections)"),
-                            ("densities", "sweep densities (generators)")):
-        if getattr(args, option) is None:
+    for option, value in given.items():
+        if value is None:
             continue
         if option not in inspect.signature(module.run).parameters:
-            raise ValueError(f"--{option} applies to benchmarks that {meaning}, not {args.name}")
-        options[option] = getattr(args, option)
+            raise ValueError(f"--{_BENCH_FLAGS[option][0]} applies to benchmarks that {_BENCH_FLAGS[option][1]}, "
+                             f"not {args.name}")
+        options[option] = value
     rows = module.run(out_dir=args.out, quick=args.quick, **options)
     print(markdown_table(rows))
-    print(f"wrote {Path(args.out) / (name + '.md')} and .json")
+    stem = module.report_name(True) if args.selection else name
+    print(f"wrote {Path(args.out) / (stem + '.md')} and .json")
     return 0
 
 
@@ -598,6 +626,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="material: training budget per material (default 5)")
     bench.add_argument("--densities", type=_density_list, default=None, metavar="D,D,...",
                        help="generators: only these densities, e.g. 0.3,0.6 (for iterating; the docs' tables use all)")
+    bench.add_argument("--generators", type=_name_list, default=None, metavar="NAME,...",
+                       help="generators: only these rows, e.g. cgan,simulator")
+    bench.add_argument("--checkpoint", type=_checkpoint_pair, action="append", default=None, metavar="NAME=FOLDER",
+                       help="generators: score this checkpoint folder as NAME (repeatable), e.g. a candidate run")
+    bench.add_argument("--selection", action="store_true",
+                       help="generators: score on the selection ensembles (other seeds; writes generators-selection.md), "
+                            "to choose among candidates without looking at the benchmark's grids")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

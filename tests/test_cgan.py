@@ -82,6 +82,8 @@ INVALID_CONFIGS = [
     (dict(generator_blocks=True), TypeError, "generator_blocks"),
     (dict(relax_temperature=0.0), ValueError, "relax_temperature must be positive"),
     (dict(relax_temperature=-1.0), ValueError, "relax_temperature"),
+    (dict(average_decay=1.0), ValueError, "average_decay must be below 1"),
+    (dict(average_decay=-0.1), ValueError, "average_decay"),
 ]
 
 
@@ -89,6 +91,29 @@ INVALID_CONFIGS = [
 def test_invalid_configs(options, error, match):
     with pytest.raises(error, match=match):
         CGAN(CGANConfig(**options))
+
+
+def test_the_generator_average_follows_the_weights_with_a_warm_up_and_generates_in_eval_mode():
+    torch.manual_seed(0)
+    model = CGAN(CGANConfig(size=8, average_decay=0.9, **{**TINY, "width": 4, "groups": 4}))
+    assert not any(p.requires_grad for p in model.average.parameters())
+    start = [p.clone() for p in model.average.parameters()]
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(1.0)
+    model.update_average(step=0)  # warm-up: β = min(0.9, 1/10) = 0.1, so 90 % of the way
+    for average, before in zip(model.average.parameters(), start):
+        torch.testing.assert_close(average, before + 0.9)
+    model.update_average(step=1000)  # β = 0.9 once warm
+    for average, before in zip(model.average.parameters(), start):
+        torch.testing.assert_close(average, before + 0.9 + 0.1 * 0.1)
+    noise, densities = torch.randn(2, *model.noise_shape), torch.tensor([0.4, 0.8])
+    torch.testing.assert_close(model.eval().generate_logits(noise, densities), model.average(noise, densities))
+    torch.testing.assert_close(model.train().generate_logits(noise, densities), model.generator(noise, densities))
+    plain = CGAN(CGANConfig(size=8, **{**TINY, "width": 4, "groups": 4}))
+    assert plain.average is None
+    plain.update_average(step=5)  # no average: nothing to do
+    assert not any(key.startswith("average.") for key in plain.state_dict())
 
 
 def test_model_refuses_bad_inputs():
@@ -290,6 +315,16 @@ def test_every_loss_gives_finite_losses(tmp_path, tiny_data, loss):
     assert ("train_gp" in row) == (loss == "wgan_gp")
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["model"] == "cgan" and card["options"]["loss"]["loss"] == loss and card["data"]["size"] == 12
+
+
+def test_a_run_with_a_generator_average_keeps_it_in_the_checkpoint(tmp_path, tiny_data):
+    task = make_task("cgan", {"loss": {"loss": "hinge"}, "model": {**TINY, "average_decay": 0.5}}, data=tiny_data)
+    fit(task, TrainConfig(out=tmp_path, epochs=1, batch_size=5, lr=1e-3, seed=0, threads=1, data=tiny_data),
+        progress=False)  # fmt: skip
+    model, _ = load_checkpoint(tmp_path)
+    assert model.average is not None and model.config.average_decay == 0.5
+    averaged = dict(model.average.named_parameters())
+    assert any(not torch.equal(averaged[name], p) for name, p in model.generator.named_parameters())
 
 
 def test_training_is_deterministic_per_seed(tmp_path, tiny_data):

@@ -101,6 +101,10 @@ def test_bad_files_exit_2_with_one_line(tmp_path, capsys, name, make, match):
         (["bench", "speed", "--seconds", "5"], "--seconds applies to benchmarks that run for a time (app-load)"),
         (["bench", "generators", "--densities", "0.3,1.5"], "densities must be in [0, 1]"),
         (["bench", "speed", "--densities", "0.3"], "--densities applies to benchmarks that sweep densities"),
+        (["bench", "speed", "--selection"], "--selection applies to benchmarks that have selection ensembles"),
+        (["bench", "speed", "--checkpoint", "cgan=x"], "--checkpoint applies to benchmarks that load checkpoints"),
+        (["bench", "generators", "--checkpoint", "cgan"], "expected NAME=FOLDER"),
+        (["bench", "generators", "--generators", "nope"], "generators must be among"),
     ],
 )
 def test_bad_arguments_exit_2(grid_file, tmp_path, capsys, monkeypatch, argv, match):
@@ -119,6 +123,21 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+def test_bench_generators_scores_a_candidate_checkpoint_on_the_selection_ensembles(tmp_path, capsys):
+    argv = ["bench", "generators", "--quick", "--densities", "0.5", "--generators", "cgan,simulator", "--selection",
+            "--checkpoint", "cgan=checkpoints/cgan", "--out", str(tmp_path)]  # fmt: skip
+    status, out, _ = run(capsys, *argv)
+    assert status == 0 and "generators-selection.md" in out
+    assert not (tmp_path / "generators.json").exists()
+    report = json.loads((tmp_path / "generators-selection.json").read_text())
+    assert report["selection"] and report["checkpoints"] == {"cgan": "checkpoints/cgan"}
+    assert {row["generator"] for row in report["rows"]} == {"cgan", "simulator"}
+    # other seeds than the benchmark's: the simulator's own row differs
+    status, _, _ = run(capsys, *[a for a in argv if a != "--selection"])
+    benchmark = json.loads((tmp_path / "generators.json").read_text())["rows"]
+    assert benchmark[1]["s2_ratio"] != report["rows"][1]["s2_ratio"]
 
 
 def test_bench_generators_takes_a_subset_of_densities(tmp_path, capsys):

@@ -61,15 +61,22 @@ THROUGHPUT_REPEATS = 20
 REFERENCE_SEED = 10_000
 SAMPLE_SEED = 20_000
 SIMULATOR_SEED = 30_000
+#: ``--selection`` shifts all three seeds by this much (reference 50 000, samples 60 000, simulator
+#: 70 000): ensembles on which to *choose* among checkpoints or settings, apart from the benchmark's.
+SELECTION_OFFSET = 40_000
 
 
 def _seed(base: int, density: float) -> int:
     return base + int(round(100 * density))
 
 
-def held_out_ensemble(density: float, k: int = REFERENCE, *, size: int = 30) -> np.ndarray:
-    """``k`` simulator grids at ``density`` from seeds the dataset never used; bool ``(k, S, S, S)``."""
-    return pore_grids(np.full(k, density), size=size, seed=_seed(REFERENCE_SEED, density))
+def held_out_ensemble(density: float, k: int = REFERENCE, *, size: int = 30, selection: bool = False) -> np.ndarray:
+    """``k`` simulator grids at ``density`` from seeds the dataset never used; bool ``(k, S, S, S)``.
+
+    ``selection=True`` draws the selection ensemble instead (seeds shifted by :data:`SELECTION_OFFSET`).
+    """
+    base = REFERENCE_SEED + (SELECTION_OFFSET if selection else 0)
+    return pore_grids(np.full(k, density), size=size, seed=_seed(base, density))
 
 
 def bernoulli_grids(density: float, n: int, *, size: int = 30, seed=None) -> np.ndarray:
@@ -245,9 +252,9 @@ def _reconstruction_scores(generator: _Generator, grids: np.ndarray, densities: 
 
 
 def _row(source: _Generator, density: float, reference_stats: list, reference_grids: np.ndarray, train_grids,
-         samples: int, resamples: int) -> dict:
+         samples: int, resamples: int, offset: int = 0) -> dict:
     """One (density, generator) row: ratios with intervals, porosity error, memorisation."""
-    seed = _seed(SIMULATOR_SEED if source.name == "simulator" else SAMPLE_SEED, density)
+    seed = _seed((SIMULATOR_SEED if source.name == "simulator" else SAMPLE_SEED) + offset, density)
     grids = source.sample(density, samples, seed)
     target = expected_pore_voxels(density, size=source.size) / source.size**3
     row = {"density": density, "generator": source.name,
@@ -275,9 +282,14 @@ def _summary_row(source: _Generator, own: list[dict], quick: bool) -> dict:
                  (None, None) if quick else source.milliseconds_per_grid()))  # fmt: skip
 
 
+def report_name(selection: bool = False) -> str:
+    """File stem of the report: ``generators``, or ``generators-selection`` for the selection ensembles."""
+    return "generators-selection" if selection else "generators"
+
+
 def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, checkpoints: dict | None = None,
-        data=None, densities=None) -> list[dict]:
-    """Run the benchmark and write ``out_dir/generators.{md,json}``.
+        data=None, densities=None, selection: bool = False) -> list[dict]:
+    """Run the benchmark and write ``out_dir/generators.{md,json}`` (``generators-selection`` with ``selection``).
 
     Parameters
     ----------
@@ -292,6 +304,9 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
         Dataset (default ``data/``): its training split for memorisation, its test split for reconstruction.
     densities : sequence of float, optional
         Default :data:`DENSITIES` (``(0.3, 0.6, 0.9)`` when ``quick``).
+    selection : bool
+        Score on the selection ensembles (every seed shifted by :data:`SELECTION_OFFSET`), to choose
+        among candidate checkpoints (``checkpoints``) without looking at the benchmark's own grids.
 
     Returns
     -------
@@ -313,12 +328,14 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
             sources.append(_Generator(name, dataset.size, checkpoints.get(name)))
         except ValueError as exc:
             skipped.append(f"{name} ({exc})")
+    offset = SELECTION_OFFSET if selection else 0
     rows = []
     for density in densities:
-        reference_grids = held_out_ensemble(density, reference_size, size=dataset.size)
+        reference_grids = held_out_ensemble(density, reference_size, size=dataset.size, selection=selection)
         reference_stats = [metrics.summary(grid) for grid in reference_grids]
         for source in sources:
-            rows.append(_row(source, density, reference_stats, reference_grids, train.grids, samples, resamples))
+            rows.append(_row(source, density, reference_stats, reference_grids, train.grids, samples, resamples,
+                             offset))  # fmt: skip
     for source in sources:
         rows.append(_summary_row(source, [row for row in rows if row["generator"] == source.name], quick))
         for band_low, band_high in BANDS:
@@ -328,8 +345,11 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
                 rows.append({"density": f"test {band_low}-{band_high}", "generator": source.name}
                             | {f"recon_{key}": value for key, value in recon.items()})
     notes = (
-        f"{samples} generated grids per density against {reference_size} independent simulator grids (seeds "
-        f"{REFERENCE_SEED} + 100·d, never in the dataset). `<stat>_ratio`: mean distance to the reference grids / "
+        (f"Selection ensembles (every seed + {SELECTION_OFFSET}), for choosing among checkpoints: "
+         f"{', '.join(f'{name} = {path}' for name, path in checkpoints.items()) or 'the shipped checkpoints'}. "
+         if selection else "")
+        + f"{samples} generated grids per density against {reference_size} independent simulator grids (seeds "
+        f"{REFERENCE_SEED + offset} + 100·d, never in the dataset). `<stat>_ratio`: mean distance to the reference grids / "
         "their own noise floor (≈ 1 = as close as another simulator grid); `<stat>_low`, `<stat>_high`: bootstrap "
         f"95 % interval ({resamples} resamples of both ensembles). A density **holds** when every ratio ≤ {TARGET} "
         f"and every upper bound ≤ {FLOOR}. `simulator` is the simulator against itself with other seeds (the floor, "
@@ -344,6 +364,7 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
         "the all-empty grid's)."
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
-    write_report("generators", rows, out_dir, notes=notes, extra={"data": dataset.fingerprint, "quick": quick,
-                                                                  "target": TARGET, "floor": FLOOR})  # fmt: skip
+    extra = {"data": dataset.fingerprint, "quick": quick, "target": TARGET, "floor": FLOOR, "selection": selection,
+             "checkpoints": {name: str(path) for name, path in checkpoints.items()}}
+    write_report(report_name(selection), rows, out_dir, notes=notes, extra=extra)
     return rows

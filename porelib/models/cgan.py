@@ -28,6 +28,11 @@ convolution runs at full resolution except the last one:
   :func:`porelib.losses.gan_losses`). Every convolution and linear map of the critic is
   spectrally normalised (one power iteration per forward pass in training mode).
 
+With ``average_decay > 0`` the model also keeps :attr:`CGAN.average`, an exponential moving
+average of the generator's weights (:meth:`CGAN.update_average`, after every generator step);
+in eval mode (validation, the checkpoint's choice, generation) it generates instead of the
+last weights, which follow the critic's moves.
+
 Training (:mod:`porelib.tasks.cgan`) shows the critic the generator's output through
 :meth:`CGAN.relaxed_top_k`: the exact top-k binary grid in the forward pass (so the
 critic sees what generation ships, binary grids with the dataset's pore count), with
@@ -95,6 +100,12 @@ class CGANConfig:
         "Temperature T, in standard deviations of a grid's logits, of the sigmoid around the top-k threshold whose "
         "gradient `CGAN.relaxed_top_k` passes back.",
     )
+    average_decay: float = option(
+        0.0,
+        "Decay of an exponential moving average of the generator's weights, updated at every generator step "
+        "(Yazıcı et al. 2019; 0.999 in BigGAN). When positive, validation, the checkpoint's choice and generation "
+        "use the average instead of the last weights. 0: no average.",
+    )
 
     def __post_init__(self):
         check_options(self)
@@ -126,6 +137,9 @@ def _check_config(config) -> CGANConfig:
     config.relax_temperature = check_number(config.relax_temperature, "CGANConfig.relax_temperature", minimum=0.0)
     if config.relax_temperature == 0:
         raise ValueError("CGANConfig.relax_temperature must be positive (e.g. 1.0); got 0")
+    config.average_decay = check_number(config.average_decay, "CGANConfig.average_decay", minimum=0.0, maximum=1.0)
+    if config.average_decay == 1:
+        raise ValueError("CGANConfig.average_decay must be below 1 (e.g. 0.99), or 0 for no average; got 1")
     return config
 
 
@@ -189,6 +203,12 @@ class CGAN(nn.Module):
         super().__init__()
         self.config = _check_config(config)
         self.generator = Generator(config)
+        #: The moving average of the generator's weights (``average_decay > 0``; :meth:`update_average`),
+        #: which eval mode generates with; None without it.
+        self.average = None
+        if config.average_decay:
+            self.average = Generator(config).requires_grad_(False)
+            self.average.load_state_dict(self.generator.state_dict())
         self.critic = Critic(config.critic_width, config.film_hidden)
         #: Smoothing width (voxels) of the logits before the top-k, at :data:`SMOOTHING_KNOTS`;
         #: 0 (none) until the trainer picks it on validation grids (``CGANTask.finalize``).
@@ -211,9 +231,33 @@ class CGAN(nn.Module):
             )
 
     def generate_logits(self, noise: torch.Tensor, densities: torch.Tensor) -> torch.Tensor:
-        """Generator logits ``(N, S, S, S)`` of "pore" for noise :attr:`noise_shape` at densities ``(N,)``."""
+        """Generator logits ``(N, S, S, S)`` of "pore" for noise :attr:`noise_shape` at densities ``(N,)``.
+
+        In training mode the trained :attr:`generator` answers; in eval mode its moving
+        average :attr:`average` does, where the model keeps one (``average_decay > 0``).
+        """
         self._check_noise(noise, densities)
-        return self.generator(noise, densities)
+        generator = self.generator if self.training or self.average is None else self.average
+        return generator(noise, densities)
+
+    @torch.no_grad()
+    def update_average(self, step: int) -> None:
+        """Move :attr:`average` towards the generator's current weights: ``a ← a + (1 − β)(w − a)``.
+
+        ``β = min(average_decay, (1 + step) / (10 + step))``, so the first steps, whose
+        weights are far from trained, fade quickly (the warm-up of TensorFlow's
+        ExponentialMovingAverage). Does nothing without an average.
+
+        Parameters
+        ----------
+        step : int
+            Number of generator updates so far (0 for the first).
+        """
+        if self.average is None:
+            return
+        decay = min(self.config.average_decay, (1 + step) / (10 + step))
+        for average, current in zip(self.average.parameters(), self.generator.parameters()):
+            average.lerp_(current, 1.0 - decay)
 
     def criticize(self, grids: torch.Tensor, densities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Critic outputs for grids ``(N, S, S, S)`` (0/1, or relaxed) at densities ``(N,)``.

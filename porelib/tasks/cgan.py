@@ -10,7 +10,9 @@ S2 term :func:`porelib.losses.s2_error` against the real grid of the same densit
 Every batch: real grids of the ``train`` split (each under a random one of the 48
 symmetries of the cube) and as many generated grids at the same densities, shown to the
 critic as exact top-k binary grids (:meth:`porelib.models.cgan.CGAN.relaxed_top_k`). The
-critic steps on every batch, the generator on every ``critic_steps``-th.
+critic steps on every batch, the generator on every ``critic_steps``-th; before each
+generator step the generator's moving average (``--average-decay``, off by default) takes in
+the weights of the step before (:meth:`porelib.models.cgan.CGAN.update_average`).
 
 Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 
@@ -147,6 +149,8 @@ class CGANTask(Task):
         grids = random_cube_symmetry(grids.cpu()).to(densities.device).float()
         noise = torch.randn((len(grids), *model.noise_shape), device=densities.device)
         generator_step = progress.step % self.schedule.critic_steps == 0
+        if generator_step:  # the weights of the previous generator step join the average
+            model.update_average(progress.step // self.schedule.critic_steps)
         with torch.set_grad_enabled(generator_step):
             fake = model.relaxed_top_k(model.generate_logits(noise, densities), densities)
         critic, generator, real_score, fake_score = self._adversarial(model, grids, fake, densities)
