@@ -110,7 +110,12 @@ def test_the_generator_average_follows_the_weights_with_a_warm_up_and_generates_
     noise, densities = torch.randn(2, *model.noise_shape), torch.tensor([0.4, 0.8])
     torch.testing.assert_close(model.eval().generate_logits(noise, densities), model.average(noise, densities))
     torch.testing.assert_close(model.train().generate_logits(noise, densities), model.generator(noise, densities))
+    torch.manual_seed(0)
     plain = CGAN(CGANConfig(size=8, **{**TINY, "width": 4, "groups": 4}))
+    torch.manual_seed(0)
+    averaged = CGAN(CGANConfig(size=8, average_decay=0.9, **{**TINY, "width": 4, "groups": 4}))
+    # the average is a copy: the same seed gives the same generator and critic as without one
+    assert all(torch.equal(value, averaged.state_dict()[key]) for key, value in plain.state_dict().items())
     assert plain.average is None
     plain.update_average(step=5)  # no average: nothing to do
     assert not any(key.startswith("average.") for key in plain.state_dict())
@@ -310,7 +315,8 @@ def _tiny_fit(folder, data, loss: str, *, seed: int = 0):
 def test_every_loss_gives_finite_losses(tmp_path, tiny_data, loss):
     result = _tiny_fit(tmp_path, tiny_data, loss)
     (row,) = result.history
-    for key in ("train_critic", "train_generator", "train_s2", "val_mismatch", "val_critic_loss", "val_generator_loss"):
+    for key in ("train_critic", "train_generator", "train_s2", "val_mismatch", "val_fidelity", "val_fidelity_worst",
+                "val_critic_loss", "val_generator_loss"):
         assert np.isfinite(row[key]), key
     assert ("train_gp" in row) == (loss == "wgan_gp")
     card = json.loads((tmp_path / "card.json").read_text())

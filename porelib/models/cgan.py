@@ -48,6 +48,7 @@ exactly the dataset's at that density, as for the cVAE.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 
 import numpy as np
@@ -206,9 +207,8 @@ class CGAN(nn.Module):
         #: The moving average of the generator's weights (``average_decay > 0``; :meth:`update_average`),
         #: which eval mode generates with; None without it.
         self.average = None
-        if config.average_decay:
-            self.average = Generator(config).requires_grad_(False)
-            self.average.load_state_dict(self.generator.state_dict())
+        if config.average_decay:  # a copy: building a fresh one would draw from the RNG and change the critic's init
+            self.average = copy.deepcopy(self.generator).requires_grad_(False)
         self.critic = Critic(config.critic_width, config.film_hidden)
         #: Smoothing width (voxels) of the logits before the top-k, at :data:`SMOOTHING_KNOTS`;
         #: 0 (none) until the trainer picks it on validation grids (``CGANTask.finalize``).

@@ -16,9 +16,15 @@ the weights of the step before (:meth:`porelib.models.cgan.CGAN.update_average`)
 
 Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 
-* ``mismatch`` (picks the best checkpoint): mean over validation grids of
-  :func:`porelib.metrics.sample_mismatch` between a generated grid at the grid's
-  density and the grid (S2, pore count, mean pore radius; 0 = alike);
+* ``fidelity`` (picks the best checkpoint): the benchmark's six fidelity ratios of
+  :data:`FIDELITY_SAMPLES` generated grids per validation grid at its density, at matched
+  densities (:class:`porelib.metrics.PairedReference`, the validation grids of each
+  smoothing knot's band against their nearest-density training grids), as
+  :func:`porelib.tasks.smoothing.selection_score` (``Σ log²(ratio)``, 0 = like the dataset)
+  averaged over the bands; ``fidelity_worst``: the largest of those ratios;
+* ``mismatch``: mean over validation grids of :func:`porelib.metrics.sample_mismatch`
+  between a generated grid at the grid's density and the grid (S2, pore count, mean pore
+  radius; 0 = alike; the checkpoint's choice before ``fidelity``);
 * ``s2``, ``euler``, ``granulometry``: mean :func:`porelib.losses.s2_error`,
   :func:`porelib.losses.euler_error` and :func:`porelib.losses.granulometry_error` of those pairs;
 * ``critic_loss``, ``generator_loss`` (adversarial parts, no gradient penalty),
@@ -52,7 +58,7 @@ from porelib.metrics import mean_pairwise_iou, sample_mismatch
 from porelib.models.cgan import CGAN, CGANConfig
 from porelib.options import check_options, option, options_class
 from porelib.synth import pore_grids
-from porelib.tasks.smoothing import choose_smoothing
+from porelib.tasks.smoothing import STATISTICS, band_references, choose_smoothing, knot_bands, selection_score
 from porelib.training import Progress, Task, batch_to
 
 #: Density and number of generated grids of the held-out mode-collapse check.
@@ -62,6 +68,9 @@ DIVERSITY_SAMPLES = 8
 DIVERSITY_SEED = 40_000
 #: Seed of the fixed noise of the held-out metrics.
 EVAL_SEED = 1234
+#: Generated grids per validation grid behind the ``fidelity`` metric, and the seed of their noise.
+FIDELITY_SAMPLES = 4
+FIDELITY_SEED = 2468
 
 
 @options_class
@@ -92,7 +101,7 @@ class CGANTask(Task):
     name = "cgan"
     option_classes = {"model": CGANConfig, "loss": GANLossConfig, "gan": GANScheduleConfig}
     derived_options = {"model": ("size",)}
-    monitor = "mismatch"
+    monitor = "fidelity"
     monitor_mode = "min"
 
     def __init__(self, options: dict | None = None, *, data=None, limit: int | None = None):
@@ -111,6 +120,7 @@ class CGANTask(Task):
         # Validate the model config now (before anything is written), not in build_model.
         CGAN(self.model_config)
         self._reference_iou = None
+        self._bands = None
 
     def resolved_options(self) -> dict:
         return {"model": self.model_config.to_dict(), "loss": asdict(self.loss_config), "gan": asdict(self.schedule)}
@@ -220,7 +230,25 @@ class CGANTask(Task):
         noise = torch.randn((DIVERSITY_SAMPLES, *model.noise_shape), generator=generator).to(device)
         samples = model.sample(densities, noise).cpu().numpy()
         result["pairwise_iou_ratio"] = mean_pairwise_iou(samples) / self._diversity_reference()
+        result["fidelity"], result["fidelity_worst"] = self._fidelity(model, device)
         return result
+
+    def _fidelity(self, model: CGAN, device) -> tuple[float, float]:
+        """``fidelity`` and ``fidelity_worst`` of the module docstring (fixed noise; the model's current smoothing)."""
+        if self._bands is None:  # the knots' bands; all the validation grids as one if none falls in them
+            bands = [band for band in band_references(self.val_split, self.train_split, knot_bands()) if band]
+            self._bands = bands or band_references(self.val_split, self.train_split, [(0.0, 1.0)])
+        generator = torch.Generator().manual_seed(FIDELITY_SEED)
+        scores, worst = [], 0.0
+        for inside, reference in self._bands:
+            densities = torch.from_numpy(np.repeat(self.val_split.densities[inside], FIDELITY_SAMPLES).astype(np.float32))
+            noise = torch.randn((len(densities), *model.noise_shape), generator=generator)
+            grids = model.sample(densities.to(device), noise.to(device)).cpu().numpy()
+            fidelity = reference.fidelity(grids.reshape(len(inside), FIDELITY_SAMPLES, *grids.shape[1:]))
+            ratios = {name: fidelity[name].ratio for name in STATISTICS}
+            scores.append(selection_score(ratios))
+            worst = max(worst, *ratios.values())
+        return float(np.mean(scores)), float(worst)
 
     def finalize(self, model: CGAN, device: torch.device) -> dict:
         """Pick the generation's smoothing width at each density knot on the validation grids.

@@ -32,6 +32,7 @@ from porelib.losses import (
 )
 from porelib.models.blocks import keep_top_k, relaxed_top_k, smooth
 from porelib.models.cvae import CVAE, TEMPERATURE_KNOTS, CVAEConfig
+from porelib.tasks.smoothing import band_references, selection_score
 from porelib.training import Progress, Task, batch_to
 
 #: Float budget of the posterior samples used to fit the prior (160 MB as float32).
@@ -213,7 +214,7 @@ class CVAETask(Task):
            :data:`PRIOR_SAMPLE_BUDGET` allows, and score it the same way.
         3. For each band of :data:`TEMPERATURE_BANDS` and each prior, the (temperature, width)
            pair whose :data:`SELECTION_SAMPLES` samples per validation grid (at its density)
-           score lowest (:func:`_selection_score`: ``Σ log²(ratio)`` over the fidelity ratios of
+           score lowest (:func:`porelib.tasks.smoothing.selection_score`: ``Σ log²(ratio)`` over the fidelity ratios of
            :data:`SELECTION_STATISTICS`) becomes the prior's temperature and the smoothing at the
            band's knot (:meth:`CVAE.temperature`, :meth:`CVAE.smoothing_at`): the two interact (a
            hotter prior makes rougher pores that a wider Gaussian rounds), so they are chosen
@@ -252,7 +253,7 @@ class CVAETask(Task):
         tables = {"standard_normal": standard, "fitted": fitted}
         choices = {name: _best_settings(table) for name, table in tables.items()}
         totals = {
-            name: sum(_selection_score(table[setting][band]) for band, setting in enumerate(choices[name]))
+            name: sum(selection_score(table[setting][band]) for band, setting in enumerate(choices[name]))
             for name, table in tables.items()
         }
         kind = min(totals, key=totals.get)
@@ -288,20 +289,12 @@ class CVAETask(Task):
                 table[temperature, width] = ratios
         return table
 
-    def _selection_references(self) -> list[metrics.PairedReference | None]:
-        """Per band of :data:`TEMPERATURE_BANDS`, its validation grids paired with their nearest-density training grids."""
+    def _selection_references(self) -> list:
+        """Per band of :data:`TEMPERATURE_BANDS`: (indices, :class:`porelib.metrics.PairedReference`) of its
+        validation grids (:func:`porelib.tasks.smoothing.band_references`), or None."""
         if self._references is None:
-            val, train = self.val_split, self.train_split
-            neighbours = min(SELECTION_NEIGHBOURS, len(train.grids))
-            self._references = []
-            for low, high in TEMPERATURE_BANDS:
-                inside = np.flatnonzero((val.densities >= low) & (val.densities <= high))
-                if not len(inside):
-                    self._references.append(None)
-                    continue
-                nearest = np.argsort(np.abs(train.densities[None, :] - val.densities[inside, None]), axis=1)
-                self._references.append(metrics.PairedReference(
-                    val.grids[inside], train.grids[nearest[:, :neighbours]], statistics=SELECTION_STATISTICS))
+            self._references = band_references(self.val_split, self.train_split, TEMPERATURE_BANDS,
+                                               neighbours=SELECTION_NEIGHBOURS, statistics=SELECTION_STATISTICS)  # fmt: skip
         return self._references
 
     def _validation_ratios(self, model: CVAE, device) -> dict[float, list[dict[str, float]]]:
@@ -309,12 +302,12 @@ class CVAETask(Task):
         samples at the validation densities (fixed noise, the model's current temperature)."""
         generator = torch.Generator().manual_seed(2468)
         result = {width: [] for width in WIDTHS}
-        for (low, high), reference in zip(TEMPERATURE_BANDS, self._selection_references()):
-            inside = (self.val_split.densities >= low) & (self.val_split.densities <= high)
-            if reference is None:
+        for band in self._selection_references():
+            if band is None:
                 for ratios in result.values():
                     ratios.append({name: 0.0 for name in SELECTION_STATISTICS})
                 continue
+            inside, reference = band
             densities = torch.from_numpy(np.repeat(self.val_split.densities[inside], SELECTION_SAMPLES).astype(np.float32))
             noise = torch.randn((len(densities), *model.noise_shape), generator=generator)
             with torch.no_grad():
@@ -338,19 +331,10 @@ class CVAETask(Task):
 
 
 
-def _selection_score(ratios: dict[str, float]) -> float:
-    """``Σ log²(ratio)`` over the statistics of one band: 0 for grids like the dataset's.
-
-    Unlike the worst ratio it weighs every statistic, and it penalises a ratio of ½ (samples
-    more alike than the dataset's grids) as much as one of 2.
-    """
-    return float(sum(np.log(max(ratio, 1e-6)) ** 2 for ratio in ratios.values()))
-
-
 def _best_settings(table: dict[tuple[float, float], list[dict[str, float]]]) -> list[tuple[float, float]]:
     """Per band of :data:`TEMPERATURE_BANDS`, the setting ``(τ, σ)`` of ``table`` (``{(τ, σ): [ratios per band]}``)
     that scores lowest (ties: the first, i.e. the coolest and narrowest)."""
-    return [min(table, key=lambda setting: _selection_score(table[setting][band])) for band in range(len(TEMPERATURE_BANDS))]
+    return [min(table, key=lambda setting: selection_score(table[setting][band])) for band in range(len(TEMPERATURE_BANDS))]
 
 
 def _s2_error(generated: torch.Tensor, grids: torch.Tensor) -> float:

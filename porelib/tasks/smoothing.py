@@ -38,6 +38,52 @@ STATISTICS = metrics.MATRIX_STATISTICS
 SEED = 1357
 
 
+def knot_bands(knots=SMOOTHING_KNOTS, half_band: float = HALF_BAND) -> list[tuple[float, float]]:
+    """``[(knot − half_band, knot + half_band), ...]``: the validation densities that speak for each knot."""
+    return [(knot - half_band - 1e-9, knot + half_band + 1e-9) for knot in knots]
+
+
+def band_references(val, train, bands, *, neighbours: int = NEIGHBOURS, statistics=STATISTICS) -> list:
+    """Per density band, its validation grids paired with their nearest-density training grids.
+
+    Parameters
+    ----------
+    val, train : porelib.data split
+        ``.grids`` bool ``(M, S, S, S)`` and ``.densities`` ``(M,)`` each.
+    bands : sequence of (float, float)
+        Closed density intervals ``[low, high]``.
+    neighbours : int
+        Training grids nearest in density that set each validation grid's noise floor.
+    statistics : sequence of str
+        Scored statistics (:data:`porelib.metrics.PAIRED_STATISTICS`).
+
+    Returns
+    -------
+    list of (ndarray, porelib.metrics.PairedReference) or None
+        For each band the indices of its validation grids and their :class:`~porelib.metrics.PairedReference`;
+        None for a band without validation grids.
+    """
+    result = []
+    for low, high in bands:
+        inside = np.flatnonzero((val.densities >= low) & (val.densities <= high))
+        if not len(inside):
+            result.append(None)
+            continue
+        nearest = np.argsort(np.abs(train.densities[None, :] - val.densities[inside, None]), axis=1)
+        result.append((inside, metrics.PairedReference(val.grids[inside], train.grids[nearest[:, : min(neighbours, len(train.grids))]],
+                                                       statistics=statistics)))  # fmt: skip
+    return result
+
+
+def selection_score(ratios: dict[str, float]) -> float:
+    """``Σ log²(ratio)`` over the fidelity ratios of one band: 0 for grids like the dataset's.
+
+    Unlike the worst ratio it weighs every statistic, and it penalises a ratio of ½ (samples
+    more alike than the dataset's grids) as much as one of 2.
+    """
+    return float(sum(np.log(max(ratio, 1e-6)) ** 2 for ratio in ratios.values()))
+
+
 def choose_smoothing(model, logits: Callable, val, train, device, noise_shape: tuple) -> dict:
     """Set ``model.smoothing`` at every knot from validation grids; return the choice and its scores.
 
@@ -64,16 +110,12 @@ def choose_smoothing(model, logits: Callable, val, train, device, noise_shape: t
     """
     generator = torch.Generator().manual_seed(SEED)
     chosen, scores, counts = [], {}, {}
-    for knot in SMOOTHING_KNOTS:
-        inside = np.flatnonzero(np.abs(val.densities - knot) <= HALF_BAND + 1e-9)
-        counts[str(knot)] = int(len(inside))
-        if not len(inside):
+    for knot, band in zip(SMOOTHING_KNOTS, band_references(val, train, knot_bands())):
+        counts[str(knot)] = 0 if band is None else int(len(band[0]))
+        if band is None:
             chosen.append(0.0)
             continue
-        nearest = np.argsort(np.abs(train.densities[None, :] - val.densities[inside, None]), axis=1)
-        reference = metrics.PairedReference(
-            val.grids[inside], train.grids[nearest[:, : min(NEIGHBOURS, len(train.grids))]], statistics=STATISTICS
-        )
+        inside, reference = band
         densities = torch.from_numpy(np.repeat(val.densities[inside], SAMPLES).astype(np.float32)).to(device)
         noise = torch.randn((len(densities), *noise_shape), generator=generator).to(device)
         with torch.no_grad():
@@ -94,4 +136,4 @@ def choose_smoothing(model, logits: Callable, val, train, device, noise_shape: t
     }
 
 
-__all__ = ["choose_smoothing"]
+__all__ = ["band_references", "choose_smoothing", "knot_bands", "selection_score"]
