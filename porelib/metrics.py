@@ -748,6 +748,10 @@ class GridStats:
         Marching-cubes pore surface area per voxel (1/voxel).
     largest_cluster_fraction : float
         Share of the pore voxels in the largest pore; 0.0 without pores.
+    face_depths : ndarray, (number of pore voxels,)
+        Depth of each pore voxel below the nearest face of the cube, in voxels (0 on a face),
+        in C order of the grid: where in the volume the pores sit, which the other statistics,
+        all blind to position, cannot see (a generator that crowds its pores into the centre).
     """
 
     porosity: float
@@ -759,6 +763,7 @@ class GridStats:
     euler_per_voxel: float
     specific_surface: float
     largest_cluster_fraction: float
+    face_depths: np.ndarray
 
     @property
     def mean_local_thickness(self) -> float:
@@ -777,6 +782,7 @@ class GridStats:
             "largest_cluster_fraction": float(self.largest_cluster_fraction),
             "pore_radii": [float(value) for value in self.pore_radii],
             "mean_local_thickness": self.mean_local_thickness,
+            "mean_face_depth": float(self.face_depths.mean()) if self.face_depths.size else 0.0,
         }
 
 
@@ -801,7 +807,8 @@ def _summary(grid: np.ndarray, *, thickness: bool = True) -> GridStats:
     radii = _equivalent_radii(volumes)
     s2 = _two_point_correlation(grid, grid.shape[0] // 2)
     thickness = _local_thickness(grid)[grid] if thickness else np.zeros(0)
-    for array in (s2, radii, thickness):
+    depths = _face_depth(grid.shape)[grid]
+    for array in (s2, radii, thickness, depths):
         array.setflags(write=False)
     return GridStats(
         porosity=float(grid.mean()),
@@ -813,7 +820,20 @@ def _summary(grid: np.ndarray, *, thickness: bool = True) -> GridStats:
         euler_per_voxel=_euler_per_voxel(grid),
         specific_surface=_specific_surface(grid),
         largest_cluster_fraction=_largest_cluster_fraction(volumes),
+        face_depths=depths,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _face_depth(shape: tuple[int, ...]) -> np.ndarray:
+    """``shape`` array of each voxel's distance to the nearest face, in voxels (0 on a face); read-only."""
+    depth = np.full(shape, np.iinfo(np.int32).max, dtype=np.int32)
+    for axis, size in enumerate(shape):
+        index = np.arange(size)
+        along = np.minimum(index, size - 1 - index).reshape([-1 if a == axis else 1 for a in range(len(shape))])
+        depth = np.minimum(depth, along)
+    depth.setflags(write=False)
+    return depth
 
 
 # --------------------------------------------------------------------------------------
@@ -835,6 +855,7 @@ _DISTANCES = {
     "euler_per_voxel": lambda x, y: abs(x.euler_per_voxel - y.euler_per_voxel),
     "specific_surface": lambda x, y: abs(x.specific_surface - y.specific_surface),
     "largest_cluster_fraction": lambda x, y: abs(x.largest_cluster_fraction - y.largest_cluster_fraction),
+    "face_depth": lambda x, y: _wasserstein(x.face_depths, y.face_depths),
 }
 #: Statistics :class:`PairedReference` can score: :data:`STATISTICS` and the largest-cluster fraction
 #: (so every statistic of the generators benchmark, :data:`MATRIX_STATISTICS`).
@@ -842,7 +863,8 @@ PAIRED_STATISTICS = tuple(_DISTANCES)
 
 
 #: Statistics of :func:`distance_matrices` (the benchmark's), in order.
-MATRIX_STATISTICS = ("s2", "pore_size", "pore_count", "euler_per_voxel", "specific_surface", "largest_cluster_fraction")
+MATRIX_STATISTICS = ("s2", "pore_size", "pore_count", "euler_per_voxel", "specific_surface", "largest_cluster_fraction",
+                     "face_depth")
 #: Quantile levels at which :func:`distance_matrices` compares distributions (midpoint rule).
 QUANTILE_LEVELS = 256
 
@@ -857,10 +879,11 @@ def distance_matrices(rows: list[GridStats], columns: list[GridStats], *, levels
     """Pairwise distances of every statistic of :data:`MATRIX_STATISTICS` between two lists of summaries.
 
     The distances of :class:`Reference` (S2: RMS over r; the pore sizes: 1-D Wasserstein of
-    the equivalent radii; scalars: absolute difference), plus the largest-cluster fraction,
+    the equivalent radii; scalars: absolute difference), plus the largest-cluster fraction and
+    the face depth (1-D Wasserstein of the pore voxels' depths below the nearest face),
     computed as whole matrices: the Wasserstein distance as the mean absolute difference of
     the quantile functions at ``levels`` midpoints, which is the exact integral
-    ``∫ |F⁻¹_a(u) − F⁻¹_b(u)| du`` up to a quadrature error below (largest radius) / levels.
+    ``∫ |F⁻¹_a(u) − F⁻¹_b(u)| du`` up to a quadrature error below (largest value) / levels.
 
     Returns
     -------
@@ -875,15 +898,19 @@ def distance_matrices(rows: list[GridStats], columns: list[GridStats], *, levels
         return np.abs(a[:, None] - b[None, :])
 
     s2_rows, s2_columns = np.stack([x.s2 for x in rows]), np.stack([x.s2 for x in columns])
-    q_rows = _quantile_functions([x.pore_radii for x in rows], levels)
-    q_columns = _quantile_functions([x.pore_radii for x in columns], levels)
+    def wasserstein(name):
+        q_rows = _quantile_functions([getattr(x, name) for x in rows], levels)
+        q_columns = _quantile_functions([getattr(x, name) for x in columns], levels)
+        return spatial.cdist(q_rows, q_columns, metric="cityblock") / levels
+
     return {
         "s2": spatial.cdist(s2_rows, s2_columns) / math.sqrt(s2_rows.shape[1]),
-        "pore_size": spatial.cdist(q_rows, q_columns, metric="cityblock") / levels,
+        "pore_size": wasserstein("pore_radii"),
         "pore_count": scalar("pore_count"),
         "euler_per_voxel": scalar("euler_per_voxel"),
         "specific_surface": scalar("specific_surface"),
         "largest_cluster_fraction": scalar("largest_cluster_fraction"),
+        "face_depth": wasserstein("face_depths"),
     }
 
 
