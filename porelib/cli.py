@@ -406,7 +406,7 @@ def _checkpoint_pair(text: str) -> tuple[str, Path]:
 
 
 def _name_list(text: str) -> tuple[str, ...]:
-    """``"cgan,simulator"`` -> ``("cgan", "simulator")``."""
+    """``"a,b"`` -> ``("a", "b")``: comma-separated names, blanks dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 

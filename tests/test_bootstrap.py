@@ -62,13 +62,13 @@ def test_one_voxel_more_than_a_one_voxel_reference_scores_at_most_one():
     assert resolution["pore_count"] == 1.0 and resolution["largest_cluster_fraction"] == 0.5
     assert all(value > 0 for value in resolution.values())
     reference = []
-    for k in range(4):  # one pore voxel, anywhere: every statistic agrees
+    for x, y, z in [(5, 5, 5), (6, 5, 5), (5, 6, 5), (6, 6, 6)]:  # one pore voxel, 5 deep: every statistic agrees
         grid = np.zeros((12, 12, 12), dtype=bool)
-        grid[3 + k, 5, 5] = True
+        grid[x, y, z] = True
         reference.append(metrics.summary(grid))
     pair = np.zeros((2, 12, 12, 12), dtype=bool)
     pair[0, 5, 5, 5:7] = True  # a 2-voxel pore
-    pair[1, 5, 5, [3, 8]] = True  # two 1-voxel pores
+    pair[1, 5, 5, [4, 7]] = True  # two 1-voxel pores, one voxel shallower
     scores = fidelity(pair, reference, resamples=200)
     assert all(high <= 1.0 + 1e-9 for _, _, high in scores.values()), scores
     assert scores["pore_count"][0] == pytest.approx(0.5)

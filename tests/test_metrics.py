@@ -326,15 +326,28 @@ def test_summary_agrees_with_the_single_metrics_and_serialises():
     assert stats.euler_per_voxel == metrics.euler_per_voxel(grid)
     assert stats.specific_surface == metrics.specific_surface(grid)
     assert stats.largest_cluster_fraction == metrics.largest_cluster_fraction(grid)
-    assert not stats.s2.flags.writeable
+    np.testing.assert_array_equal(stats.face_depths, metrics.face_depths(grid))
+    assert not stats.s2.flags.writeable and not stats.face_depths.flags.writeable
 
     as_dict = json.loads(json.dumps(stats.to_dict()))
     assert set(as_dict) == {
         "porosity", "s2", "pore_count", "mean_pore_radius", "euler_per_voxel",
-        "specific_surface", "largest_cluster_fraction", "pore_radii", "mean_local_thickness",
+        "specific_surface", "largest_cluster_fraction", "pore_radii", "mean_local_thickness", "mean_face_depth",
     }  # fmt: skip
     assert as_dict["mean_local_thickness"] == pytest.approx(stats.thickness.mean())
     assert len(as_dict["s2"]) == SIZE // 2 + 1
+
+
+def test_face_depths_count_voxels_to_the_nearest_face():
+    grid = np.zeros((5, 5, 5), bool)
+    grid[2, 2, 2] = grid[0, 3, 3] = grid[1, 2, 4] = grid[3, 1, 2] = True  # centre, on a face, on a face, one in
+    np.testing.assert_array_equal(metrics.face_depths(grid), [0, 0, 2, 1])  # C order: (0,3,3), (1,2,4), (2,2,2), (3,1,2)
+    assert metrics.face_depths(np.zeros((4, 4, 4), bool)).size == 0
+    centred, spread = np.zeros((12, 12, 12), bool), np.zeros((12, 12, 12), bool)
+    centred[5:7, 5:7, 5:7] = True
+    spread[1:3, 1:3, 1:3] = True
+    far = metrics.distance_matrices([metrics.summary(centred)], [metrics.summary(spread)])["face_depth"][0, 0]
+    assert far == pytest.approx((7 * 4 + 1 * 3) / 8)  # all at depth 5 against 7 voxels at depth 1 and one at 2
 
 
 # --------------------------------------------------------------------------------------
