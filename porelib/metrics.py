@@ -84,6 +84,7 @@ __all__ = [
     "compare",
     "dice",
     "euler_per_voxel",
+    "face_depth_map",
     "face_depths",
     "fidelity",
     "iou",
@@ -546,7 +547,7 @@ def face_depths(grid) -> np.ndarray:
         If ``grid`` is not a cubic 0/1 grid.
     """
     grid = check_grid(grid)
-    return _face_depth(grid.shape)[grid]
+    return face_depth_map(grid.shape)[grid]
 
 
 # --------------------------------------------------------------------------------------
@@ -830,7 +831,7 @@ def _summary(grid: np.ndarray, *, thickness: bool = True) -> GridStats:
     radii = _equivalent_radii(volumes)
     s2 = _two_point_correlation(grid, grid.shape[0] // 2)
     thickness = _local_thickness(grid)[grid] if thickness else np.zeros(0)
-    depths = _face_depth(grid.shape)[grid]
+    depths = face_depth_map(grid.shape)[grid]
     for array in (s2, radii, thickness, depths):
         array.setflags(write=False)
     return GridStats(
@@ -848,8 +849,8 @@ def _summary(grid: np.ndarray, *, thickness: bool = True) -> GridStats:
 
 
 @functools.lru_cache(maxsize=8)
-def _face_depth(shape: tuple[int, ...]) -> np.ndarray:
-    """``shape`` array of each voxel's distance to the nearest face, in voxels (0 on a face); read-only."""
+def face_depth_map(shape: tuple[int, ...]) -> np.ndarray:
+    """Array of ``shape`` (int32, read-only): each voxel's distance to the nearest face, in voxels (0 on a face)."""
     depth = np.full(shape, np.iinfo(np.int32).max, dtype=np.int32)
     for axis, size in enumerate(shape):
         index = np.arange(size)

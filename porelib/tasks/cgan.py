@@ -47,6 +47,7 @@ from porelib.augment import random_cube_symmetry
 from porelib.data import load_dataset
 from porelib.losses import (
     GANLossConfig,
+    depth_error,
     euler_error,
     gan_losses,
     granulometry_error,
@@ -186,6 +187,10 @@ class CGANTask(Task):
                 sizes = granulometry_error(fake, grids).mean()
                 generator = generator + self.loss_config.granulometry_weight * sizes
                 parts["granulometry"] = sizes.item()
+            if self.loss_config.depth_weight:
+                placement = depth_error(fake, grids).mean()
+                generator = generator + self.loss_config.depth_weight * placement
+                parts["depth"] = placement.item()
             losses["generator"] = generator
         parts["loss"] = sum(loss.item() for loss in losses.values())
         return losses, parts
