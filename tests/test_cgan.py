@@ -19,6 +19,8 @@ from porelib.losses import (
     GAN_LOSSES,
     GANLossConfig,
     density_kl,
+    depth_error,
+    depth_profile,
     euler_error,
     gan_losses,
     gradient_penalty,
@@ -154,6 +156,7 @@ def test_relaxed_top_k_is_the_exact_top_k_forward_and_passes_gradients_backward(
         (dict(density_weight=-0.1), "density_weight"),
         (dict(gp_weight=-1.0), "gp_weight"),
         (dict(s2_weight=float("nan")), "s2_weight"),
+        (dict(depth_weight=-0.5), "depth_weight"),
     ],
 )
 def test_invalid_loss_configs(options, match):
@@ -219,6 +222,28 @@ def test_euler_error_is_zero_for_equal_topology_scaled_by_the_pore_volume_and_ro
     specks[0, 1::2, 1::2, 1::2] = 1  # 3375 separate voxels: χ 3375 against 1
     z = 3374 / (1 + 8**0.5 / 10)
     assert euler_error(specks, one).item() == pytest.approx(2 * ((1 + z**2) ** 0.5 - 1), rel=1e-5)
+
+
+def test_depth_error_is_the_face_depth_distance_and_pulls_pores_to_the_right_depth():
+    rng = np.random.default_rng(0)
+    grids = rng.random((3, 10, 10, 10)) < 0.05
+    x = torch.from_numpy(grids).float()
+    profile = depth_profile(x)
+    assert profile.shape == (3, 5)
+    torch.testing.assert_close(profile.sum(1), torch.ones(3), atol=1e-5, rtol=0)
+    assert depth_profile(torch.zeros(1, 10, 10, 10)).sum() == 0  # an empty grid has no profile
+    stats = [metrics.summary(grid) for grid in grids]
+    for (i, j) in [(0, 1), (1, 2)]:
+        expected = metrics.distance_matrices([stats[i]], [stats[j]], levels=4096)["face_depth"][0, 0]
+        assert depth_error(x[i : i + 1], x[j : j + 1]).item() == pytest.approx(expected, abs=2e-3)
+    centre = torch.zeros(1, 10, 10, 10, requires_grad=True)
+    target = torch.zeros(1, 10, 10, 10)
+    target[0, 1, 4:6, 4:6] = 1.0  # pores one voxel below a face
+    with torch.no_grad():
+        centre[0, 4:6, 4:6, 4:6] = 1.0  # pores in the middle
+    depth_error(centre, target).sum().backward()
+    # descending the gradient adds pore mass near the faces and takes it from the centre
+    assert centre.grad[0, 1, 4, 4] < 0 < centre.grad[0, 4, 4, 4]
 
 
 def test_soft_granulometry_is_the_opening_by_a_cross_and_by_cubes():
