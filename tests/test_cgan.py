@@ -348,10 +348,12 @@ def test_every_loss_gives_finite_losses(tmp_path, tiny_data, loss):
     assert card["model"] == "cgan" and card["options"]["loss"]["loss"] == loss and card["data"]["size"] == 12
 
 
-def test_a_run_with_a_generator_average_keeps_it_in_the_checkpoint(tmp_path, tiny_data):
-    task = make_task("cgan", {"loss": {"loss": "hinge"}, "model": {**TINY, "average_decay": 0.5}}, data=tiny_data)
-    fit(task, TrainConfig(out=tmp_path, epochs=1, batch_size=5, lr=1e-3, seed=0, threads=1, data=tiny_data),
-        progress=False)  # fmt: skip
+def test_a_run_with_a_generator_average_and_the_depth_term_keeps_the_average_in_the_checkpoint(tmp_path, tiny_data):
+    options = {"loss": {"loss": "hinge", "depth_weight": 0.1}, "model": {**TINY, "average_decay": 0.5}}
+    result = fit(make_task("cgan", options, data=tiny_data),
+                 TrainConfig(out=tmp_path, epochs=1, batch_size=5, lr=1e-3, seed=0, threads=1, data=tiny_data),
+                 progress=False)  # fmt: skip
+    assert np.isfinite(result.history[0]["train_depth"])
     model, _ = load_checkpoint(tmp_path)
     assert model.average is not None and model.config.average_decay == 0.5
     averaged = dict(model.average.named_parameters())
