@@ -6,7 +6,8 @@ For every density 0.1, 0.2, … 0.9 and every generator of :data:`GENERATORS`:
   simulator grids at that density (seeds ``10_000 + 1000·k + round(100 d)`` that the dataset,
   built with seed 0, never used): for each statistic of
   :data:`porelib.metrics.MATRIX_STATISTICS` (S2, pore-size distribution, pore count, Euler
-  characteristic per voxel, specific surface, largest-cluster fraction), the mean distance to
+  characteristic per voxel, specific surface, largest-cluster fraction, and the face depth:
+  where in the volume the pores sit), the mean distance to
   the reference grids divided by the reference's own noise floor (mean distance between two
   different reference grids), with a bootstrap 95 % interval that resamples both sides
   (:func:`porelib.bootstrap.bootstrap_ratio`). About 1 means "as close as another simulator

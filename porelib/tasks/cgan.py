@@ -16,7 +16,7 @@ the weights of the step before (:meth:`porelib.models.cgan.CGAN.update_average`)
 
 Held-out metrics (validation split only, fixed noise, so epochs are comparable):
 
-* ``fidelity`` (picks the best checkpoint): the benchmark's six fidelity ratios of
+* ``fidelity`` (picks the best checkpoint): the benchmark's fidelity ratios of
   :data:`FIDELITY_SAMPLES` generated grids per validation grid at its density, at matched
   densities (:class:`porelib.metrics.PairedReference`, the validation grids of each
   smoothing knot's band against their nearest-density training grids), as
