@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from porelib import metrics
-from porelib.bench.generators import fidelity, held_out_ensemble, holds
+from porelib.bench.generators import distinctness, fidelity, held_out_ensemble, holds
 from porelib.bootstrap import bootstrap_ratio, noise_floor_ratio
 
 
@@ -139,3 +139,17 @@ def test_bootstrap_mean_covers_the_mean_and_narrows_with_more_items():
     assert high_many - low_many < (high - low) / 2
     with pytest.raises(ValueError, match="at least 2 finite values"):
         bootstrap_mean([0.5])
+
+
+def test_distinctness_is_one_for_the_simulator_and_large_for_grids_that_repeat():
+    reference = held_out_ensemble(0.5, 16)
+    from porelib.synth import pore_grids
+
+    others = pore_grids(np.full(16, 0.5), seed=99)
+    assert 0.6 < distinctness(others, reference) < 1.6
+    repeated = np.repeat(others[:2], 8, axis=0)  # two grids, eight times each
+    assert distinctness(repeated, reference) > 5
+    single = np.zeros((4, 12, 12, 12), bool)
+    for k, grid in enumerate(single):
+        grid[2 + 2 * k, 5, 5] = True  # one voxel each, never overlapping
+    assert distinctness(single, single) is None

@@ -20,7 +20,9 @@ For every density 0.1, 0.2, … 0.9 and every generator of :data:`GENERATORS`:
   makes instead (:func:`one_voxel_resolution`), and the row's ``zero_floors`` names it;
 * the porosity error ``|φ − φ(d)|`` against the calibrated porosity;
 * memorisation: the mean IoU of each generated grid with its nearest *training* grid,
-  beside the same for the reference grids (a generator above that copies).
+  beside the same for the reference grids (a generator above that copies);
+* distinctness (:func:`distinctness`): how alike the generated grids are among themselves,
+  over how alike the reference grids are (reported beside the verdict, not part of it).
 
 Rows: the trained generators (registry), the ``simulator`` against itself with other seeds
 (the floor: its ratios must come out ≈ 1, which checks the procedure) and ``bernoulli`` (the
@@ -254,7 +256,7 @@ def _reconstruction_scores(generator: _Generator, grids: np.ndarray, densities: 
 
 def _row(source: _Generator, density: float, reference_stats: list, reference_grids: np.ndarray, train_grids,
          samples: int, resamples: int, offset: int = 0) -> dict:
-    """One (density, generator) row: ratios with intervals, porosity error, memorisation."""
+    """One (density, generator) row: ratios with intervals, porosity error, memorisation, distinctness."""
     seed = _seed((SIMULATOR_SEED if source.name == "simulator" else SAMPLE_SEED) + offset, density)
     grids = source.sample(density, samples, seed)
     target = expected_pore_voxels(density, size=source.size) / source.size**3
@@ -266,7 +268,21 @@ def _row(source: _Generator, density: float, reference_stats: list, reference_gr
     row["zero_floors"] = ", ".join(zero_floors(reference_stats)) or "–"
     row["nearest_train_iou"] = float(nearest_iou(grids, train_grids).mean())
     row["reference_nearest_train_iou"] = float(nearest_iou(reference_grids, train_grids).mean())
+    row["pairwise_iou_ratio"] = distinctness(grids, reference_grids)
     return row
+
+
+def distinctness(grids: np.ndarray, reference: np.ndarray) -> float | None:
+    """How alike a generator's grids are among themselves, against the reference grids' own likeness.
+
+    ``mean_pairwise_iou(grids) / mean_pairwise_iou(reference)``, both ``(N, S, S, S)`` bool:
+    about 1 for grids as varied as the simulator's, well above 1 when a generator puts its
+    pores in the same places every time (mode collapse, or a preferred position), which the
+    statistics of :data:`porelib.metrics.MATRIX_STATISTICS` compare one grid at a time and
+    cannot see. None where the reference grids never overlap (at density 0.1).
+    """
+    own = metrics.mean_pairwise_iou(reference)
+    return float(metrics.mean_pairwise_iou(grids) / own) if own > ZERO else None
 
 
 def _summary_row(source: _Generator, own: list[dict], quick: bool) -> dict:
@@ -358,7 +374,9 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
         "reference grids agree (at d = 0.1 the simulator places a single pore voxel), judged against the change one "
         "pore voxel makes instead of the zero spread (`one_voxel_resolution`). porosity_error: the largest |φ − φ(d)|. "
         "nearest_train_iou: mean IoU of a generated grid with its nearest training grid, beside the reference "
-        "grids' own (reference_nearest_train_iou): above it would mean copying. Summary rows: worst ratio, worst "
+        "grids' own (reference_nearest_train_iou): above it would mean copying. pairwise_iou_ratio: how alike the "
+        "generated grids are among themselves over how alike the reference grids are (≈ 1; well above 1: pores in "
+        "the same places every time; reported, not part of holds). Summary rows: worst ratio, worst "
         "upper bound and where, the densities that hold, ms for one grid (ms_per_grid: wall clock with torch's "
         "default threads, which grows with the machine's load; cpu_ms_per_grid: CPU time on one thread). "
         "`test a-b`: reconstruction of the test split (IoU, Dice; AAD/AVAR of the decoder's probabilities beside "
