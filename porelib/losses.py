@@ -50,8 +50,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from porelib.metrics import face_depth_map
 from porelib._validate import check_number
+from porelib.metrics import face_depth_map
 from porelib.options import check_options, option, options_class
 
 #: ε of the S2 term: S2 values far below it (nearly empty grids) count as 0.

@@ -254,25 +254,36 @@ def _reconstruction_scores(generator: _Generator, grids: np.ndarray, densities: 
     return {key: float(np.mean(values)) for key, values in scores.items()} | {"n": len(grids)}
 
 
-def _row(source: _Generator, density: float, reference_stats: list, reference_grids: np.ndarray, train_grids,
-         samples: int, resamples: int, offset: int = 0) -> dict:
+class _Reference:
+    """The reference grids at one density and what every row compares with: their summaries, their own nearest
+    training-grid IoU and their own mean pairwise IoU (computed once per density, not once per row)."""
+
+    def __init__(self, grids: np.ndarray, train_grids: np.ndarray):
+        self.grids = grids
+        self.stats = [metrics.summary(grid) for grid in grids]
+        self.nearest_train_iou = float(nearest_iou(grids, train_grids).mean())
+        self.pairwise_iou = metrics.mean_pairwise_iou(grids)
+
+
+def _row(source: _Generator, density: float, reference: _Reference, train_grids, samples: int, resamples: int,
+         offset: int = 0) -> dict:
     """One (density, generator) row: ratios with intervals, porosity error, memorisation, distinctness."""
     seed = _seed((SIMULATOR_SEED if source.name == "simulator" else SAMPLE_SEED) + offset, density)
     grids = source.sample(density, samples, seed)
     target = expected_pore_voxels(density, size=source.size) / source.size**3
     row = {"density": density, "generator": source.name,
            "porosity_error": float(np.abs(grids.reshape(len(grids), -1).mean(axis=1) - target).max())}  # fmt: skip
-    for name, (ratio, low, high) in fidelity(grids, reference_stats, resamples=resamples).items():
+    for name, (ratio, low, high) in fidelity(grids, reference.stats, resamples=resamples).items():
         row |= {f"{name}_ratio": ratio, f"{name}_low": low, f"{name}_high": high}
     row["holds"] = holds(row)
-    row["zero_floors"] = ", ".join(zero_floors(reference_stats)) or "–"
+    row["zero_floors"] = ", ".join(zero_floors(reference.stats)) or "–"
     row["nearest_train_iou"] = float(nearest_iou(grids, train_grids).mean())
-    row["reference_nearest_train_iou"] = float(nearest_iou(reference_grids, train_grids).mean())
-    row["pairwise_iou_ratio"] = distinctness(grids, reference_grids)
+    row["reference_nearest_train_iou"] = reference.nearest_train_iou
+    row["pairwise_iou_ratio"] = distinctness(grids, reference.grids, reference_iou=reference.pairwise_iou)
     return row
 
 
-def distinctness(grids: np.ndarray, reference: np.ndarray) -> float | None:
+def distinctness(grids: np.ndarray, reference: np.ndarray, *, reference_iou: float | None = None) -> float | None:
     """How alike a generator's grids are among themselves, against the reference grids' own likeness.
 
     ``mean_pairwise_iou(grids) / mean_pairwise_iou(reference)``, both ``(N, S, S, S)`` bool:
@@ -280,8 +291,9 @@ def distinctness(grids: np.ndarray, reference: np.ndarray) -> float | None:
     pores in the same places every time (mode collapse, or a preferred position), which the
     statistics of :data:`porelib.metrics.MATRIX_STATISTICS` compare one grid at a time and
     cannot see. None where the reference grids never overlap (at density 0.1).
+    ``reference_iou``, when given, is ``mean_pairwise_iou(reference)`` already computed.
     """
-    own = metrics.mean_pairwise_iou(reference)
+    own = metrics.mean_pairwise_iou(reference) if reference_iou is None else reference_iou
     return float(metrics.mean_pairwise_iou(grids) / own) if own > ZERO else None
 
 
@@ -348,11 +360,10 @@ def run(*, out_dir="docs/bench", quick: bool = False, generators=GENERATORS, che
     offset = SELECTION_OFFSET if selection else 0
     rows = []
     for density in densities:
-        reference_grids = held_out_ensemble(density, reference_size, size=dataset.size, selection=selection)
-        reference_stats = [metrics.summary(grid) for grid in reference_grids]
+        reference = _Reference(held_out_ensemble(density, reference_size, size=dataset.size, selection=selection),
+                               train.grids)  # fmt: skip
         for source in sources:
-            rows.append(_row(source, density, reference_stats, reference_grids, train.grids, samples, resamples,
-                             offset))  # fmt: skip
+            rows.append(_row(source, density, reference, train.grids, samples, resamples, offset))
     for source in sources:
         rows.append(_summary_row(source, [row for row in rows if row["generator"] == source.name], quick))
         for band_low, band_high in BANDS:
